@@ -1,0 +1,199 @@
+"""Load an open_clip model (architecture + pretrained tag or local checkpoint, or the bundled toy model).
+
+``load_model`` returns a ``LoadedModel``: the eval-mode model, its image preprocess, its tokenizer and
+a ``ModelSpec`` read off the visual tower. Every failure is one ``ModelLoadError`` that says what was
+asked and what to do; nothing is half-loaded.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .errors import ModelLoadError
+from .store import cache_key, file_digest
+
+TOY_MODEL_NAME = "toy"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    n_layers: int    # residual blocks of the image tower
+    n_heads: int     # attention heads per block
+    head_dim: int    # width of one head
+    width: int       # residual stream width of the image tower
+    embed_dim: int   # joint image-text embedding width
+    image_size: int  # input side in pixels
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    pretrained: str | None
+    model: torch.nn.Module
+    preprocess: Callable
+    tokenizer: Callable
+    spec: ModelSpec
+    device: str = "cpu"
+    key: str = ""
+    extras: dict = field(default_factory=dict)
+
+    @torch.no_grad()
+    def encode_texts(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
+        """L2-normalised text embeddings. # [M, embed_dim]"""
+        out = []
+        for i in range(0, len(texts), batch_size):
+            tokens = self.tokenizer(list(texts[i:i + batch_size])).to(self.device)
+            out.append(self.model.encode_text(tokens, normalize=True).float())
+        if not out:
+            return torch.zeros(0, self.spec.embed_dim)
+        return torch.cat(out).cpu()
+
+    @torch.no_grad()
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Unnormalised image embeddings of a preprocessed batch. # [B, embed_dim]"""
+        return self.model.encode_image(images.to(self.device), normalize=False).float().cpu()
+
+
+def spec_of(model: torch.nn.Module) -> ModelSpec:
+    """Read the ModelSpec off an open_clip CLIP's VisionTransformer."""
+    visual = getattr(model, "visual", None)
+    blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
+    if blocks is None or not hasattr(blocks[0], "attn"):
+        raise ModelLoadError(
+            "This model's image tower is not a ViT with attention heads (e.g. a ResNet or timm tower); "
+            "CCS Explorer analyses open_clip ViT models such as ViT-B-32."
+        )
+    attn = blocks[0].attn
+    if not isinstance(attn, torch.nn.MultiheadAttention):
+        raise ModelLoadError("Unsupported attention module in the image tower: "
+                             f"{type(attn).__name__}; expected nn.MultiheadAttention (open_clip ViT).")
+    width = attn.embed_dim
+    size = visual.image_size
+    size = size[0] if isinstance(size, (tuple, list)) else int(size)
+    embed_dim = visual.proj.shape[1] if getattr(visual, "proj", None) is not None else width
+    return ModelSpec(n_layers=len(blocks), n_heads=attn.num_heads, head_dim=width // attn.num_heads,
+                     width=width, embed_dim=embed_dim, image_size=size)
+
+
+def from_model(model: torch.nn.Module, preprocess: Callable, tokenizer: Callable, name: str,
+               key: str, pretrained: str | None = None, device: str = "cpu", **extras) -> LoadedModel:
+    """Wrap an already-built open_clip CLIP (eval mode) as a LoadedModel."""
+    model = model.to(device).eval()
+    return LoadedModel(name=name, pretrained=pretrained, model=model, preprocess=preprocess,
+                       tokenizer=tokenizer, spec=spec_of(model), device=device, key=key, extras=extras)
+
+
+def _resolve_quickgelu(name: str, pretrained: str | None) -> tuple[str, bool]:
+    """OpenAI weights were trained with QuickGELU: pick the -quickgelu config (or force it)."""
+    import open_clip
+
+    if not pretrained or os.path.sep in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors")):
+        return name, False
+    cfg = open_clip.get_pretrained_cfg(name, pretrained) or {}
+    wants_quick = bool(cfg.get("quick_gelu")) or pretrained.lower() == "openai"
+    if not wants_quick or name.endswith("-quickgelu"):
+        return name, False
+    if f"{name}-quickgelu" in open_clip.list_models():
+        return f"{name}-quickgelu", False
+    return name, True
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _tag_cached(name: str, tag: str) -> bool:
+    """Are the weights for open_clip tag ``tag`` already in the local Hugging Face cache?"""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(name, tag) or {}
+    if "file" in cfg:
+        return Path(cfg["file"]).is_file()
+    hub = cfg.get("hf_hub", "")
+    if not hub:
+        return False
+    from huggingface_hub import try_to_load_from_cache
+
+    repo, fname = os.path.split(hub.rstrip("/")) if not hub.endswith("/") else (hub.rstrip("/"), "")
+    names = [fname] if fname else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+    return any(isinstance(try_to_load_from_cache(repo, n), str) for n in names)
+
+
+def load_model(name: str, pretrained: str | None = None, device: str = "cpu") -> LoadedModel:
+    """Load ``name`` (an open_clip architecture, or "toy") with ``pretrained`` (tag or local file)."""
+    name = (name or "").strip()
+    if name == TOY_MODEL_NAME:
+        from .toyworld.model import load_toy
+
+        model, preprocess, tokenizer, key = load_toy()
+        return from_model(model, preprocess, tokenizer, name=name, key=key, device=device,
+                          toy=True)
+    import open_clip
+
+    known = open_clip.list_models()
+    if name not in known:
+        close = [m for m in known if name.lower().split("-")[0] in m.lower()][:8]
+        raise ModelLoadError(
+            f"Unknown model architecture {name!r}. Use an open_clip name such as 'ViT-B-32' or "
+            f"'ViT-B-16'{' (close: ' + ', '.join(close) + ')' if close else ''}, or 'toy' for the "
+            "bundled offline model."
+        )
+    pretrained = (pretrained or "").strip() or None
+    is_path = pretrained is not None and (os.path.sep in pretrained or Path(pretrained).suffix in
+                                          {".pt", ".pth", ".bin", ".safetensors", ".ckpt"})
+    if is_path:
+        path = Path(pretrained).expanduser()
+        if not path.is_file():
+            raise ModelLoadError(f"Checkpoint file {path} does not exist. Put the weights file there, "
+                                 "or pass an open_clip pretrained tag instead.")
+        key_parts = {"name": name, "file": file_digest(path)}
+        pretrained = str(path)
+    elif pretrained is not None:
+        tags = open_clip.list_pretrained_tags_by_model(name)
+        if pretrained not in tags:
+            raise ModelLoadError(
+                f"Unknown pretrained tag {pretrained!r} for {name}. Known tags: "
+                f"{', '.join(tags) or 'none'}; or pass a path to a local checkpoint file."
+            )
+        key_parts = {"name": name, "tag": pretrained}
+        if not _tag_cached(name, pretrained) and not _hub_reachable():
+            raise ModelLoadError(
+                f"The weights {name}/{pretrained} are not on this machine and cannot be downloaded "
+                "(no connection to huggingface.co). Download them where you have internet (e.g. "
+                f"open_clip.create_model('{name}', pretrained='{pretrained}')) and copy the Hugging Face "
+                "cache here, or pass the path of a local checkpoint file as the pretrained value."
+            )
+    else:
+        key_parts = {"name": name, "init": "random", "seed": 0}
+    arch, force_quick = _resolve_quickgelu(name, pretrained if not is_path else None)
+    try:
+        if pretrained is None:
+            torch.manual_seed(0)  # random init: the same weights every time, so caches stay valid
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            arch, pretrained=pretrained, device=device, force_quick_gelu=force_quick)
+        tokenizer = open_clip.get_tokenizer(arch)
+    except ModelLoadError:
+        raise
+    except Exception as err:
+        where = (f"the checkpoint {pretrained}" if is_path else
+                 f"the pretrained weights {name}/{pretrained}" if pretrained else name)
+        hint = ("Check that the file is a complete open_clip/OpenAI checkpoint for this architecture."
+                if is_path else
+                "These weights cannot be downloaded here (no internet?). Download them elsewhere and "
+                "pass the local file path as the pretrained value.")
+        raise ModelLoadError(f"Could not load {where}: {err.__class__.__name__}: {str(err)[:300]}. "
+                             f"{hint}") from err
+    return from_model(model, preprocess, tokenizer, name=arch, key=cache_key(**key_parts),
+                      pretrained=pretrained, device=device)

@@ -1,0 +1,138 @@
+"""The artifact cache under ``cache/``: JSON values in diskcache, tensors in .npz files.
+
+Keys are the sha256 of a canonical JSON of everything that determines a result (``cache_key``).
+Values are JSON text, never pickles (unpickling from a writable directory runs code). Arrays are
+written to a temporary file and renamed into place, so a crash never leaves a half-written entry.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CacheError
+
+DEFAULT_ROOT = Path(os.environ.get("CCS_CACHE_DIR", Path(__file__).resolve().parent.parent / "cache"))
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def cache_key(**parts: Any) -> str:
+    """sha256 hex of the canonical JSON of ``parts``."""
+    return hashlib.sha256(canonical_json(parts).encode("utf-8")).hexdigest()
+
+
+def file_digest(path: "str | Path", chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes (for keying on a checkpoint or data file)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Store:
+    """A cache directory: ``get``/``set`` for JSON values, ``get_arrays``/``set_arrays`` for tensors.
+
+    ``Store(None)`` is an in-memory store (used when the cache directory cannot be written).
+    """
+
+    def __init__(self, root: "str | Path | None" = DEFAULT_ROOT):
+        self.root = Path(root) if root is not None else None
+        self._mem: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._cache = None
+        if self.root is None:
+            return
+        try:
+            (self.root / "arrays").mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-", delete=True)
+            probe.close()
+            import diskcache
+
+            self._cache = diskcache.Cache(str(self.root / "json"), eviction_policy="none",
+                                          size_limit=2**40)
+        except (OSError, Exception) as err:  # diskcache raises sqlite3 errors too
+            raise CacheError(
+                f"The cache directory {self.root} cannot be written ({err.__class__.__name__}: {err}). "
+                "Fix its permissions, or point CCS_CACHE_DIR at a writable directory."
+            ) from err
+
+    @property
+    def persistent(self) -> bool:
+        return self.root is not None
+
+    # JSON values -------------------------------------------------------------------------------
+    def get(self, kind: str, key: str) -> Any | None:
+        full = f"{kind}/{key}"
+        if self._cache is None:
+            text = self._mem.get(full)
+        else:
+            text = self._cache.get(full)
+        return None if text is None else json.loads(text)
+
+    def set(self, kind: str, key: str, value: Any) -> None:
+        full = f"{kind}/{key}"
+        text = canonical_json(value)
+        if self._cache is None:
+            self._mem[full] = text
+            return
+        try:
+            self._cache.set(full, text)  # one SQLite transaction: all or nothing
+        except Exception as err:
+            raise CacheError(f"Could not write to the cache at {self.root}: {err}. "
+                             "Check free disk space and permissions.") from err
+
+    # Arrays ------------------------------------------------------------------------------------
+    def _array_path(self, kind: str, key: str) -> Path:
+        assert self.root is not None
+        return self.root / "arrays" / kind / f"{key}.npz"
+
+    def get_arrays(self, kind: str, key: str) -> dict[str, np.ndarray] | None:
+        if self.root is None:
+            return self._mem.get(f"arrays:{kind}/{key}")
+        path = self._array_path(kind, key)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except Exception:
+            return None  # unreadable entry: treat as a miss, it will be recomputed and replaced
+
+    def set_arrays(self, kind: str, key: str, arrays: dict[str, np.ndarray]) -> None:
+        if self.root is None:
+            self._mem[f"arrays:{kind}/{key}"] = dict(arrays)
+            return
+        path = self._array_path(kind, key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    np.savez(f, **arrays)
+                os.replace(tmp, path)  # atomic: readers see the old entry or the whole new one
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+        except OSError as err:
+            raise CacheError(f"Could not write {path}: {err}. Check free disk space and permissions, "
+                             "or point CCS_CACHE_DIR at a writable directory.") from err
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+
+
+def open_store(root: "str | Path | None" = None) -> Store:
+    """The default store (``CCS_CACHE_DIR`` or ``cache/``)."""
+    return Store(DEFAULT_ROOT if root is None else root)

@@ -1,0 +1,31 @@
+"""Shared fixtures. Tests never touch the repo's cache/: CCS_CACHE_DIR points at a temp dir."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("CCS_CACHE_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "ccs-test-cache"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def store(tmp_path):
+    from ccs_core.store import Store
+
+    return Store(tmp_path / "cache")
+
+
+@pytest.fixture(scope="session")
+def vitb32():
+    """A real ViT-B-32 architecture with random weights (no download)."""
+    import torch
+
+    from ccs_core.models import load_model
+
+    torch.manual_seed(0)
+    return load_model("ViT-B-32")
