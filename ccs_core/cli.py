@@ -36,6 +36,40 @@ def write_json(path: "str | Path", value: Any) -> None:
 
 # ---- commands (each helper adds its own below: add_<name> + cmd_<name>) -------------------------
 
+def add_spans(sub) -> None:
+    p = sub.add_parser("spans", help="TEXTSPAN descriptions of every analysed head")
+    p.add_argument("--model", default="toy", help="open_clip architecture, or 'toy' (default)")
+    p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint path")
+    p.add_argument("--images", default="toy", help="image folder, or 'toy' for the toy world's images")
+    p.add_argument("--n-images", type=int, default=512, help="images drawn from the toy world")
+    p.add_argument("--layers", type=int, default=4, help="analyse the last N layers")
+    p.add_argument("--spans", type=int, default=5, help="descriptions per head")
+    p.add_argument("--rank", type=int, default=80)
+    p.add_argument("--pool", default=None, help="'bundled', 'toy' or a one-per-line .txt file")
+    p.add_argument("--out", required=True, help="output JSON file")
+    p.set_defaults(func=cmd_spans)
+
+
+def cmd_spans(args) -> int:
+    from .analysis import SpanParams, resolve_images, resolve_pool, run_spans
+    from .models import load_model
+    from .store import open_store
+
+    loaded = load_model(args.model, args.pretrained)
+    images = resolve_images(args.images, n=args.n_images)
+    for path, why in images.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    pool = resolve_pool(args.pool, loaded.name)
+    bar = progress_printer("spans")
+    result = run_spans(loaded, images, pool, SpanParams(args.layers, args.spans, args.rank),
+                       store=open_store(), progress=lambda msg, f: bar(int(100 * f), 100))
+    out = result.to_json()
+    out["skipped_images"] = [{"path": p, "reason": r} for p, r in images.skipped]
+    write_json(args.out, out)
+    print(f"wrote {len(result.heads)} heads to {args.out}", file=sys.stderr)
+    return 0
+
+
 # ---- end of commands ----------------------------------------------------------------------------
 
 

@@ -1,0 +1,195 @@
+"""The one orchestrator: model + image set + text pool + parameters -> spans -> labels/verdicts -> CCS.
+
+Every step goes through the artifact store, so the app and the CLI (which both call these functions)
+never compute a result twice, and a warm start reads everything from cache/. Progress is reported as
+``progress(message, fraction)``, which maps directly onto ``st.progress`` and the CLI's bar.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .heads import HeadId
+from .store import Store, cache_key
+
+Progress = Callable[[str, float], None]
+SPANS_VERSION = "spans-v1"
+
+
+def _quiet(message: str, fraction: float) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class SpanParams:
+    n_layers: int = 4   # analyse the last n_layers blocks of the image tower
+    n_spans: int = 5    # TEXTSPAN descriptions per head
+    rank: int = 80      # top right-singular directions the texts are projected onto
+
+
+@dataclass
+class HeadSpans:
+    head: str                 # "L11.H5"
+    texts: list[str]          # the spans, in TEXTSPAN order
+    indices: list[int]        # their indices in the pool
+    variances: list[float]    # variance each span explains
+    explained_share: float    # share of the head's variance the spans explain together
+
+
+@dataclass
+class SpansResult:
+    model_key: str
+    model_name: str
+    image_set: str
+    image_set_key: str
+    pool: str
+    pool_key: str
+    params: dict
+    layers: list[int]
+    n_heads: int
+    n_images: int
+    heads: list[HeadSpans] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "SpansResult":
+        d = dict(d)
+        d["heads"] = [HeadSpans(**h) for h in d["heads"]]
+        return cls(**d)
+
+    def by_head(self) -> dict[str, HeadSpans]:
+        return {h.head: h for h in self.heads}
+
+
+def text_embeddings(loaded, pool, store: Store | None = None) -> torch.Tensor:
+    """Normalised text embeddings of a pool, cached per (model, pool). # [M, embed_dim]"""
+    key = cache_key(model=loaded.key, pool=pool.key)
+    if store is not None and (hit := store.get_arrays("text_emb", key)) is not None:
+        return torch.from_numpy(hit["emb"])
+    emb = loaded.encode_texts(list(pool.texts))
+    if store is not None:
+        store.set_arrays("text_emb", key, {"emb": emb.numpy()})
+    return emb
+
+
+def spans_key(loaded, image_set, pool, params: SpanParams) -> str:
+    return cache_key(v=SPANS_VERSION, model=loaded.key, images=image_set.key, pool=pool.key,
+                     params=asdict(params))
+
+
+def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store: Store | None = None,
+              progress: Progress = _quiet) -> SpansResult:
+    """Decompose the image set by head and find every analysed head's TEXTSPAN descriptions."""
+    from .decompose import decompose_image_set
+    from .textspan import textspan_heads
+
+    store = store if store is not None else Store(None)
+    key = spans_key(loaded, image_set, pool, params)
+    if (hit := store.get("spans", key)) is not None:
+        progress("Spans loaded from cache", 1.0)
+        return SpansResult.from_json(hit)
+    if params.n_layers < 1 or params.n_layers > loaded.spec.n_layers:
+        from .errors import CCSError
+
+        raise CCSError(f"Number of layers must be between 1 and {loaded.spec.n_layers} for this model "
+                       f"(got {params.n_layers}).")
+    dec = decompose_image_set(loaded, image_set, n_layers=params.n_layers, store=store,
+                              progress=lambda d, t: progress(f"Decomposing images {d}/{t}",
+                                                             0.8 * d / max(t, 1)))
+    progress("Embedding the text pool", 0.85)
+    texts = text_embeddings(loaded, pool, store)
+    progress("Running TEXTSPAN on every head", 0.9)
+    results = textspan_heads(dec.heads, texts, n_spans=params.n_spans, rank=params.rank)
+    heads = []
+    for li, layer in enumerate(dec.layers):
+        for h, res in enumerate(results[li]):
+            heads.append(HeadSpans(head=str(HeadId(layer, h)),
+                                   texts=[pool.texts[i] for i in res.indices],
+                                   indices=[int(i) for i in res.indices],
+                                   variances=[float(v) for v in res.variances],
+                                   explained_share=float(res.explained_share)))
+    result = SpansResult(model_key=loaded.key, model_name=loaded.name, image_set=image_set.name,
+                         image_set_key=image_set.key, pool=pool.name, pool_key=pool.key,
+                         params=asdict(params), layers=list(dec.layers), n_heads=loaded.spec.n_heads,
+                         n_images=len(image_set), heads=heads)
+    store.set("spans", key, result.to_json())
+    progress("Spans ready", 1.0)
+    return result
+
+
+def top_images(loaded, image_set, pool, spans: SpansResult, head: "str | HeadId", k: int = 4,
+               store: Store | None = None) -> list[list[int]]:
+    """For each span of ``head``: indices of the k images whose head contribution projects most
+    strongly onto the span's text direction (the decomposition is read from the cache)."""
+    from .decompose import decompose_image_set
+
+    head = HeadId.parse(head)
+    hs = spans.by_head()[str(head)]
+    dec = decompose_image_set(loaded, image_set, n_layers=spans.params["n_layers"], store=store)
+    contrib = dec.heads[:, dec.layers.index(head.layer), head.head]       # [N, d]
+    texts = text_embeddings(loaded, pool, store)[hs.indices]               # [S, d]
+    scores = (contrib - contrib.mean(0, keepdim=True)) @ texts.T           # [N, S]
+    k = min(k, scores.shape[0])
+    return [torch.topk(scores[:, s], k).indices.tolist() for s in range(scores.shape[1])]
+
+
+def head_table(spans: SpansResult, scores: dict[str, Any] | None = None) -> list[dict]:
+    """One row per analysed head: layer, head, variance explained, and (if scored) label, CCS, category."""
+    rows = []
+    per_head = (scores or {}).get("heads", {})
+    for hs in spans.heads:
+        hid = HeadId.parse(hs.head)
+        row = {"head": hs.head, "layer": hid.layer, "index": hid.head,
+               "explained": hs.explained_share, "top_span": hs.texts[0] if hs.texts else ""}
+        s = per_head.get(hs.head, {})
+        row.update({"label": s.get("label"), "ccs": s.get("ccs"), "category": s.get("category")})
+        rows.append(row)
+    return rows
+
+
+def explained_matrix(spans: SpansResult) -> np.ndarray:
+    """[n_layers, n_heads] share of variance explained by each head's spans."""
+    m = np.zeros((len(spans.layers), spans.n_heads))
+    for hs in spans.heads:
+        hid = HeadId.parse(hs.head)
+        m[spans.layers.index(hid.layer), hid.head] = hs.explained_share
+    return m
+
+
+# ---- where inputs come from (shared by the sidebar and the CLI) --------------------------------
+
+TOY_IMAGES = "toy"          # the toy world's held-out images
+BUNDLED_POOL = "bundled"    # the project's general-purpose description pool
+TOY_POOL = "toy"            # the toy world's tagged pool
+
+
+def resolve_images(spec: str, n: int = 512, seed: int = 0, max_per_class: int | None = None):
+    """"toy" (or "toy:<split>") -> the toy world's images; anything else is an image folder path."""
+    spec = (spec or "").strip()
+    if spec == TOY_IMAGES or spec.startswith(TOY_IMAGES + ":"):
+        from .toyworld.tasks import toy_image_set
+
+        split = spec.split(":", 1)[1] if ":" in spec else "test"
+        return toy_image_set(split=split, n=n, seed=seed)
+    from .data import load_image_folder
+
+    return load_image_folder(spec, max_per_class=max_per_class)
+
+
+def resolve_pool(spec: str | None, model_name: str = ""):
+    """"bundled", "toy" or a path to a one-per-line .txt; default: the toy pool for the toy model."""
+    from .textpool import bundled_pool, load_pool
+
+    spec = (spec or "").strip() or (TOY_POOL if model_name == "toy" else BUNDLED_POOL)
+    if spec == TOY_POOL:
+        from .toyworld.pool import toy_pool
+
+        return toy_pool()
+    if spec == BUNDLED_POOL:
+        return bundled_pool()
+    return load_pool(spec)
