@@ -1,0 +1,60 @@
+import os
+
+import numpy as np
+import pytest
+
+from ccs_core.errors import CacheError
+from ccs_core.store import Store, cache_key
+
+
+def test_key_is_canonical():
+    assert cache_key(a=1, b=[1, 2]) == cache_key(b=[1, 2], a=1)
+    assert cache_key(a=1) != cache_key(a=2)
+
+
+def test_json_roundtrip_and_persistence(tmp_path):
+    s = Store(tmp_path)
+    s.set("spans", "k", {"x": [1, 2], "y": "é"})
+    s.close()
+    assert Store(tmp_path).get("spans", "k") == {"x": [1, 2], "y": "é"}
+    assert Store(tmp_path).get("spans", "missing") is None
+
+
+def test_values_are_json_text_not_pickles(tmp_path):
+    s = Store(tmp_path)
+    s.set("v", "k", {"a": 1})
+    raw = s._cache.get("v/k")
+    assert isinstance(raw, str) and raw == '{"a":1}'
+
+
+def test_arrays_atomic_and_corrupt_entry_is_a_miss(tmp_path):
+    s = Store(tmp_path)
+    s.set_arrays("dec", "k", {"heads": np.arange(6.0).reshape(2, 3)})
+    np.testing.assert_array_equal(s.get_arrays("dec", "k")["heads"], np.arange(6.0).reshape(2, 3))
+    assert not [p for p in (tmp_path / "arrays" / "dec").iterdir() if p.name.startswith(".tmp")]
+    (tmp_path / "arrays" / "dec" / "k.npz").write_bytes(b"garbage")
+    assert s.get_arrays("dec", "k") is None
+
+
+def test_memory_store():
+    s = Store(None)
+    s.set("a", "b", [1])
+    s.set_arrays("a", "b", {"x": np.ones(2)})
+    assert s.get("a", "b") == [1] and s.get_arrays("a", "b")["x"].sum() == 2
+    assert not s.persistent
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_dir_is_a_clear_error(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    with pytest.raises(CacheError, match="CCS_CACHE_DIR"):
+        Store(ro / "cache")
+
+
+def test_unwritable_path_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(CacheError, match="cannot be written"):
+        Store(blocker / "cache")
