@@ -1,0 +1,361 @@
+"""Soft pruning of image-tower attention heads, without touching the shared model's weights.
+
+A pruned head's output (its slice of the concatenated head outputs, i.e. the input of ``out_proj``)
+is zeroed ("zero", as the paper) or replaced by its mean over a reference set ("mean"). We run the
+blocks of open_clip's VisionTransformer ourselves (``_embeds`` -> resblocks -> ``_pool`` -> ``proj``);
+blocks without pruned heads run the model's own modules unchanged.
+
+Fast path: the residual stream entering the first prunable layer is computed once per image batch
+(``residual_stream``) and every configuration reruns only the later layers (``features_from_residual``).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .errors import HeadSpecError
+from .heads import HeadId, check_heads, parse_heads
+
+MODES = ("zero", "mean")
+
+
+def as_heads(heads, n_layers: int, n_heads: int, first_layer: int = 0) -> list[HeadId]:
+    """Parse + range-check a head set ("L11.H5, L10.H8", names or HeadIds)."""
+    if heads is None:
+        return []
+    return check_heads(parse_heads(heads), n_layers, n_heads, first_layer)
+
+
+def head_mask(heads: Sequence[HeadId], n_layers: int, n_heads: int) -> torch.Tensor:
+    """1 = keep, 0 = pruned. # [layer, head]"""
+    mask = torch.ones(n_layers, n_heads)
+    for h in heads:
+        mask[h.layer, h.head] = 0.0
+    return mask
+
+
+def _blocks(loaded):
+    return loaded.model.visual.transformer.resblocks
+
+
+def _batch_first(loaded) -> bool:
+    return getattr(loaded.model.visual.transformer, "batch_first", True)
+
+
+def _head_outputs(attn: torch.nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
+    """Per-head attention outputs before ``out_proj`` (self-attention, no mask). # [B, T, H, dh]"""
+    if attn.in_proj_weight is None:
+        raise HeadSpecError("This attention module has separate q/k/v projections; pruning supports "
+                            "open_clip ViT towers (packed in_proj_weight).")
+    b, t, w = x.shape
+    h = attn.num_heads
+    qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)  # [B, T, 3W]
+    q, k, v = qkv.view(b, t, 3, h, w // h).permute(2, 0, 3, 1, 4)  # each [B, H, T, dh]
+    out = F.scaled_dot_product_attention(q, k, v)  # [B, H, T, dh]
+    return out.transpose(1, 2)  # [B, T, H, dh]
+
+
+def _pruned_block(blk, x: torch.Tensor, keep: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
+    """One ResidualAttentionBlock with heads masked (keep [H]; mean [T, H, dh] or None). x [B, T, W]."""
+    heads = _head_outputs(blk.attn, blk.ln_1(x))  # [B, T, H, dh]
+    keep = keep.to(heads.dtype).view(1, 1, -1, 1)
+    if mean is None:
+        heads = heads * keep
+    else:
+        heads = heads * keep + mean.to(heads.dtype).unsqueeze(0) * (1 - keep)
+    attn_out = F.linear(heads.flatten(2), blk.attn.out_proj.weight, blk.attn.out_proj.bias)  # [B, T, W]
+    x = x + blk.ls_1(attn_out)
+    return x + blk.ls_2(blk.mlp(blk.ln_2(x)))
+
+
+def _plain_block(blk, x: torch.Tensor, batch_first: bool) -> torch.Tensor:
+    if batch_first:
+        return blk(x)
+    return blk(x.transpose(0, 1)).transpose(0, 1)
+
+
+@torch.no_grad()
+def residual_stream(loaded, images: torch.Tensor, first_layer: int) -> torch.Tensor:
+    """Residual stream entering block ``first_layer`` (0 = after ln_pre). # [B, T, W]"""
+    visual = loaded.model.visual
+    dtype = visual.conv1.weight.dtype
+    x = visual._embeds(images.to(loaded.device, dtype))  # [B, T, W]
+    bf = _batch_first(loaded)
+    for blk in _blocks(loaded)[:first_layer]:
+        x = _plain_block(blk, x, bf)
+    return x
+
+
+@torch.no_grad()
+def features_from_residual(loaded, resid: torch.Tensor, first_layer: int, heads=(),
+                           mode: str = "zero", means: "dict[int, torch.Tensor] | None" = None
+                           ) -> torch.Tensor:
+    """Pruned image embeddings from the residual entering ``first_layer``. # [B, embed_dim] float"""
+    spec = loaded.spec
+    if mode not in MODES:
+        raise HeadSpecError(f"Unknown ablation mode {mode!r}: use 'zero' (the paper) or 'mean'.")
+    heads = as_heads(heads, spec.n_layers, spec.n_heads)
+    early = [h for h in heads if h.layer < first_layer]
+    if early:
+        raise HeadSpecError(f"Head(s) {', '.join(map(str, early))} lie before layer {first_layer}, where "
+                            "the cached residual stream starts; rebuild the cache from an earlier layer.")
+    mask = head_mask(heads, spec.n_layers, spec.n_heads)  # [L, H]
+    if mode == "mean":
+        missing = sorted({h.layer for h in heads} - set(means or {}))
+        if missing:
+            raise HeadSpecError(f"Mean-ablation needs head means for layer(s) {missing}: compute them "
+                                "with prune.head_means over a reference image set.")
+    visual = loaded.model.visual
+    bf = _batch_first(loaded)
+    x = resid.to(loaded.device)
+    for layer in range(first_layer, spec.n_layers):
+        blk = _blocks(loaded)[layer]
+        if bool((mask[layer] < 1).any()):
+            mean = means[layer].to(x.device) if mode == "mean" else None
+            x = _pruned_block(blk, x, mask[layer].to(x.device), mean)
+        else:
+            x = _plain_block(blk, x, bf)
+    pooled, _ = visual._pool(x)
+    if visual.proj is not None:
+        pooled = pooled @ visual.proj
+    return pooled.float()
+
+
+@torch.no_grad()
+def pruned_image_features(loaded, images: torch.Tensor, heads=(), mode: str = "zero",
+                          means: "dict[int, torch.Tensor] | None" = None) -> torch.Tensor:
+    """Image embeddings (unnormalised) of the model with ``heads`` pruned. images [B,3,H,W] -> [B, d]"""
+    spec = loaded.spec
+    hs = as_heads(heads, spec.n_layers, spec.n_heads)
+    first = min((h.layer for h in hs), default=spec.n_layers)
+    return features_from_residual(loaded, residual_stream(loaded, images, first), first, hs, mode, means)
+
+
+@torch.no_grad()
+def head_means(loaded, batches: Iterable[torch.Tensor], layers: Sequence[int]) -> dict[int, torch.Tensor]:
+    """Mean of every head's output per token over a reference set (unpruned model). {layer: [T, H, dh]}"""
+    layers = sorted(set(layers))
+    if not layers:
+        return {}
+    first, bf = layers[0], _batch_first(loaded)
+    sums: dict[int, torch.Tensor] = {}
+    n = 0
+    for images in batches:
+        x = residual_stream(loaded, images, first)
+        for layer in range(first, layers[-1] + 1):
+            blk = _blocks(loaded)[layer]
+            if layer in layers:
+                out = _head_outputs(blk.attn, blk.ln_1(x)).float().sum(0)  # [T, H, dh]
+                sums[layer] = sums[layer] + out if layer in sums else out
+            x = _plain_block(blk, x, bf)
+        n += x.shape[0]
+    if n == 0:
+        raise HeadSpecError("Mean-ablation needs a non-empty reference image set.")
+    return {layer: s / n for layer, s in sums.items()}
+
+
+# ---- residual cache (in memory; optional Store persistence) -------------------------------------
+
+@dataclass
+class ResidualCache:
+    """Residual stream entering ``first_layer`` for a whole image set. resid: [N, T, W]"""
+    first_layer: int
+    resid: torch.Tensor
+    key: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        return self.resid.numel() * self.resid.element_size()
+
+    def bytes_per_1000(self) -> float:
+        return self.nbytes / max(len(self.resid), 1) * 1000
+
+
+def build_residual_cache(loaded, batches: Iterable[torch.Tensor], first_layer: int, key: str = "",
+                         store=None, progress: "Callable[[int, int], None] | None" = None,
+                         total: int | None = None) -> ResidualCache:
+    """Run the tower up to ``first_layer`` once over all batches (persisted in ``store`` when given)."""
+    import numpy as np
+
+    from .store import cache_key
+
+    skey = cache_key(kind="residual", model=loaded.key, data=key, first_layer=first_layer) if key else ""
+    if store is not None and skey:
+        hit = store.get_arrays("residual", skey)
+        if hit is not None:
+            return ResidualCache(first_layer, torch.from_numpy(hit["resid"]), key)
+    parts, done = [], 0
+    for images in batches:
+        parts.append(residual_stream(loaded, images, first_layer).cpu())
+        done += images.shape[0]
+        if progress:
+            progress(done, total or done)
+    if not parts:
+        raise HeadSpecError("Cannot build a residual cache over an empty image set.")
+    cache = ResidualCache(first_layer, torch.cat(parts), key)
+    if store is not None and skey:
+        store.set_arrays("residual", skey, {"resid": cache.resid.float().numpy()})
+    return cache
+
+
+@torch.no_grad()
+def features_from_cache(loaded, cache: ResidualCache, heads=(), mode: str = "zero", means=None,
+                        batch_size: int = 256) -> torch.Tensor:
+    """Pruned embeddings for every cached image. # [N, embed_dim]"""
+    out = [features_from_residual(loaded, cache.resid[i:i + batch_size], cache.first_layer, heads, mode,
+                                  means).cpu() for i in range(0, len(cache.resid), batch_size)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def configs_features(loaded, batches: Iterable[torch.Tensor], head_sets: Sequence, mode: str = "zero",
+                     means=None, progress: "Callable[[int, int], None] | None" = None,
+                     total: int | None = None) -> list[torch.Tensor]:
+    """Embeddings for several head sets in one pass: per batch the residual stream entering the first
+    pruned layer is computed once and each head set reruns only the later layers. -> list of [N, d]"""
+    spec = loaded.spec
+    sets = [as_heads(h, spec.n_layers, spec.n_heads) for h in head_sets]
+    first = min((h.layer for hs in sets for h in hs), default=spec.n_layers)
+    outs: list[list[torch.Tensor]] = [[] for _ in sets]
+    done = 0
+    for images in batches:
+        resid = residual_stream(loaded, images, first)  # [B, T, W]
+        for out, hs in zip(outs, sets):
+            out.append(features_from_residual(loaded, resid, first, hs, mode, means).cpu())
+        done += images.shape[0]
+        if progress:
+            progress(done, total or done)
+    return [torch.cat(o) if o else torch.zeros(0, spec.embed_dim) for o in outs]
+
+
+# ---- strategies ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """One pruning configuration: a named head set (seed set for random draws)."""
+    strategy: str
+    heads: tuple[HeadId, ...] = ()
+    seed: int | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [str(h) for h in self.heads]
+
+
+@dataclass
+class CCSTable:
+    """Per-head CCS rows ({"head": "L11.H5", "ccs": int|None, "label": str}) plus category thresholds."""
+    rows: list[dict]
+    high: int = 5
+    low: int = 1
+    layers: list[int] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.heads = [HeadId.parse(r["head"]) for r in self.rows]
+        if not self.layers:
+            self.layers = sorted({h.layer for h in self.heads})
+
+    def select(self, pred: Callable[[dict], bool]) -> list[HeadId]:
+        return sorted(h for h, r in zip(self.heads, self.rows) if pred(r))
+
+    def high_heads(self) -> list[HeadId]:
+        return self.select(lambda r: r.get("ccs") is not None and r["ccs"] >= self.high)
+
+    def low_heads(self) -> list[HeadId]:
+        return self.select(lambda r: r.get("ccs") is not None and r["ccs"] <= self.low)
+
+    def concept_heads(self, label: str, min_ccs: int | None = None) -> list[HeadId]:
+        want = label.strip().lower()
+        return self.select(lambda r: str(r.get("label") or "").strip().lower() == want and
+                           (min_ccs is None or (r.get("ccs") is not None and r["ccs"] >= min_ccs)))
+
+    def labels(self) -> list[str]:
+        return sorted({str(r.get("label")) for r in self.rows if r.get("label")})
+
+
+def random_heads(pool: Sequence[HeadId], count: int, seed: int) -> list[HeadId]:
+    """``count`` heads drawn without replacement from ``pool`` with a seeded RNG."""
+    pool = sorted(set(pool))
+    if count > len(pool):
+        raise HeadSpecError(f"Cannot draw {count} random heads from only {len(pool)} candidates "
+                            "(analysed layers minus high-CCS heads); analyse more layers.")
+    return sorted(random.Random(seed).sample(pool, count))
+
+
+def strategy_configs(strategy: str, table: CCSTable | None, n_layers: int, n_heads: int,
+                     n_seeds: int = 5, concept_min_ccs: int | None = None) -> list[PruneConfig]:
+    """Configurations for "original", "high", "low", "random", "concept:LABEL" or "heads:L3.H1,L4.H2"."""
+    s = strategy.strip()
+    kind, _, arg = s.partition(":")
+    kind = kind.strip().lower()
+    if kind == "original":
+        return [PruneConfig("original")]
+    if kind == "heads":
+        heads = as_heads(arg, n_layers, n_heads)
+        if not heads:
+            raise HeadSpecError("Strategy 'heads:' names no head: write e.g. heads:L11.H5,L10.H8.")
+        return [PruneConfig("custom", tuple(heads))]
+    if table is None:
+        raise HeadSpecError(f"Strategy {strategy!r} needs CCS scores: run the analysis first or pass "
+                            "--ccs FILE.json (rows with head, ccs, label).")
+    check_heads(table.heads, n_layers, n_heads)
+    if kind == "high":
+        return [PruneConfig("high", tuple(table.high_heads()))]
+    if kind == "low":
+        return [PruneConfig("low", tuple(table.low_heads()))]
+    if kind == "random":
+        high = set(table.high_heads())
+        pool = [HeadId(l, h) for l in table.layers for h in range(n_heads) if HeadId(l, h) not in high]
+        return [PruneConfig("random", tuple(random_heads(pool, len(high), seed)), seed)
+                for seed in range(n_seeds)]
+    if kind == "concept":
+        heads = table.concept_heads(arg, concept_min_ccs)
+        if not heads:
+            raise HeadSpecError(f"No head is labelled {arg.strip()!r}; known labels: "
+                                f"{', '.join(table.labels()) or 'none'}.")
+        return [PruneConfig(f"concept:{arg.strip()}", tuple(heads))]
+    raise HeadSpecError(f"Unknown strategy {strategy!r}: use original, high, low, random, concept:LABEL "
+                        "or heads:L11.H5,L10.H8.")
+
+
+# ---- instant preview from the stored decomposition ------------------------------------------------
+
+@dataclass
+class DirectEffectPreview:
+    """APPROXIMATE pruned embeddings from a Decomposition: the full direct sum minus pruned heads' terms.
+
+    Ignores indirect effects through later layers and ln_post re-normalisation; label it approximate.
+    heads: [N, L, H, d] (Decomposition.heads), full: [N, d], layers: absolute layer of each L.
+    """
+    heads: torch.Tensor
+    full: torch.Tensor
+    layers: list[int]
+
+    @classmethod
+    def from_decomposition(cls, dec) -> "DirectEffectPreview":
+        heads = torch.as_tensor(dec.heads).float()
+        full = heads.sum(dim=(1, 2)) + torch.as_tensor(dec.rest).float()  # [N, d]
+        return cls(heads, full, list(dec.layers))
+
+    def features(self, heads=(), mode: str = "zero") -> torch.Tensor:
+        """Estimated pruned embeddings (unnormalised). # [N, d]"""
+        n_heads = self.heads.shape[2]
+        index = {layer: i for i, layer in enumerate(self.layers)}
+        hs = parse_heads(heads) if heads else []
+        outside = [h for h in hs if h.layer not in index or not 0 <= h.head < n_heads]
+        if outside:
+            raise HeadSpecError(f"Head(s) {', '.join(map(str, outside))} are not in the decomposed layers "
+                                f"{self.layers} (heads 0..{n_heads - 1}); the preview covers only those, "
+                                "run the exact evaluation instead.")
+        if not hs:
+            return self.full
+        li = torch.tensor([index[h.layer] for h in hs])
+        hi = torch.tensor([h.head for h in hs])
+        removed = self.heads[:, li, hi]  # [N, k, d]
+        if mode == "mean":
+            removed = removed - removed.mean(0, keepdim=True)
+        return self.full - removed.sum(1)
