@@ -1,0 +1,97 @@
+"""CCS Explorer: `streamlit run app.py`.
+
+The entry point draws the sidebar (the session's choices) and routes to the thin pages in pages/.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="CCS Explorer", page_icon="🔎", layout="wide")
+
+from app_lib import context as cx  # noqa: E402  (after set_page_config)
+from app_lib import ui  # noqa: E402
+from ccs_core.errors import CCSError  # noqa: E402
+
+PAGES = [
+    st.Page("pages/home.py", title="Overview", icon="🏠", default=True),
+    st.Page("pages/grid.py", title="Head grid", icon="🟦", url_path="grid"),
+    st.Page("pages/inspector.py", title="Span & label inspector", icon="🔍", url_path="inspector"),
+    st.Page("pages/judges.py", title="Judge re-scoring", icon="⚖️", url_path="judges"),
+    st.Page("pages/prune.py", title="Prune & evaluate", icon="✂️", url_path="prune"),
+    st.Page("pages/export.py", title="Export", icon="📦", url_path="export"),
+]
+
+
+def sidebar() -> None:
+    s = st.session_state
+    st.header("Session")
+    st.text_input("Model", key="model_name",
+                  help="'toy' (the bundled offline model) or an open_clip architecture, e.g. ViT-B-32.")
+    st.text_input("Pretrained tag or checkpoint path", key="pretrained",
+                  placeholder="e.g. openai, laion2b_s34b_b79k, /path/model.pt",
+                  help="Empty: the toy model's own weights, or random init for an open_clip name.")
+    try:
+        with st.spinner("Loading the model…"):
+            loaded = cx.get_model(s.model_name.strip() or "toy", s.pretrained.strip())
+    except CCSError as err:
+        st.error(str(err), icon="⚠️")
+        return
+    except Exception as err:
+        ui.show_error(err)
+        return
+    spec = loaded.spec
+    st.caption(f"Loaded **{loaded.name}** · {spec.n_layers} layers × {spec.n_heads} heads")
+
+    st.selectbox("Images", ["toy", "folder"], key="images_kind",
+                 format_func=lambda v: {"toy": "Toy world (bundled)", "folder": "Image folder"}[v])
+    if s.images_kind == "folder":
+        st.text_input("Image folder", key="images_path", placeholder="/data/images (class sub-folders)")
+        s.images = (s.get("images_path") or "").strip() or "toy"
+    else:
+        st.number_input("Toy images", min_value=16, max_value=4096, step=64, key="n_images")
+        s.images = "toy"
+    st.selectbox("Text pool", ["", "toy", "bundled", "file"], key="pool_kind",
+                 format_func=lambda v: {"": "Default for the model", "toy": "Toy pool",
+                                        "bundled": "General pool (bundled)",
+                                        "file": "File (one text per line)"}[v])
+    if s.pool_kind == "file":
+        st.text_input("Pool file", key="pool_path", placeholder="/data/pool.txt")
+        s.pool = (s.get("pool_path") or "").strip()
+    else:
+        s.pool = s.pool_kind
+    if s.n_layers > spec.n_layers:
+        s.n_layers = spec.n_layers
+    st.number_input("Layers analysed (the last N)", min_value=1, max_value=spec.n_layers, key="n_layers")
+    st.number_input("Spans per head", min_value=1, max_value=10, key="n_spans")
+
+    with st.expander("Judges", expanded=False):
+        if s.judges is None:
+            s.judges = cx.default_judges(loaded.name)
+        chosen = []
+        for name, title, why in cx.judge_options():
+            k = f"judge_{name}"
+            if k not in s:
+                s[k] = name in s.judges and why is None
+            if why is not None:
+                s[k] = False
+            st.checkbox(title, key=k, disabled=why is not None, help=why)
+            if s[k]:
+                chosen.append(name)
+        s.judges = chosen or cx.default_judges(loaded.name)
+
+    jobs = cx.get_board().running()
+    if jobs:
+        st.divider()
+        ui.running_jobs_note(jobs)
+
+
+cx.init_state()
+st.session_state.setdefault("images_kind", "toy")
+st.session_state.setdefault("pool_kind", "")
+page = st.navigation(PAGES)
+with st.sidebar:
+    sidebar()
+try:
+    page.run()
+except Exception as err:  # the last line of defence: a message, never a traceback
+    ui.show_error(err)

@@ -1,0 +1,131 @@
+"""Altair charts of the explorer, built from plain DataFrames (no Streamlit here)."""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+CATEGORY_ORDER = ["high", "moderate", "low", "other", "unscored"]
+CATEGORY_COLORS = ["#1a9850", "#fdae61", "#d73027", "#bdbdbd", "#f0f0f0"]
+COLOR_BY = {"ccs": "CCS (spans all judges accept)", "category": "Category (high / moderate / low)",
+            "explained": "Variance explained by the spans"}
+SELECTION = "cell"
+
+
+def grid_frame(rows: list[dict]) -> pd.DataFrame:
+    """One row per head (from ``analysis.head_table``) with display columns filled in."""
+    df = pd.DataFrame(rows)
+    for col in ("label", "ccs", "category", "explained", "top_span"):
+        if col not in df:
+            df[col] = None
+    df["category"] = df["category"].fillna("unscored")
+    df["label"] = df["label"].fillna("")
+    df["cell_text"] = [("" if pd.isna(c) else f"{int(c)}") for c in df["ccs"]]
+    return df
+
+
+def _color(color_by: str) -> alt.Color:
+    if color_by == "category":
+        return alt.Color("category:N", title="Category",
+                         scale=alt.Scale(domain=CATEGORY_ORDER, range=CATEGORY_COLORS))
+    if color_by == "ccs":
+        return alt.Color("ccs:Q", title="CCS", scale=alt.Scale(domain=[0, 5], scheme="viridis"))
+    return alt.Color("explained:Q", title="Variance explained", scale=alt.Scale(scheme="blues"))
+
+
+def head_grid(df: pd.DataFrame, color_by: str = "ccs", selected: str | None = None,
+              title: str = "", selectable: bool = True, cell: int = 34) -> alt.LayerChart:
+    """Layers (rows, last layer on top) x heads (columns); click selects a head."""
+    n_heads = int(df["index"].max()) + 1 if len(df) else 1
+    layers = sorted(df["layer"].unique(), reverse=True)
+    x = alt.X("index:O", title="head", axis=alt.Axis(labelAngle=0))
+    y = alt.Y("layer:O", title="layer", sort=layers)
+    tooltip = [alt.Tooltip("head:N", title="Head"), alt.Tooltip("label:N", title="Label"),
+               alt.Tooltip("ccs:Q", title="CCS"), alt.Tooltip("category:N", title="Category"),
+               alt.Tooltip("explained:Q", title="Variance explained", format=".2f"),
+               alt.Tooltip("top_span:N", title="First span")]
+    base = alt.Chart(df).encode(x=x, y=y)
+    rect = base.mark_rect(stroke="white", strokeWidth=1).encode(color=_color(color_by), tooltip=tooltip)
+    if selectable:
+        pick = alt.selection_point(name=SELECTION, fields=["layer", "index"], on="click",
+                                   clear=False, empty=False)
+        rect = rect.add_params(pick).encode(
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.85)))
+    text_field = "cell_text" if color_by != "explained" else "explained"
+    text = base.mark_text(fontSize=11).encode(
+        text=alt.Text(f"{text_field}:N") if color_by != "explained" else alt.Text("explained:Q", format=".2f"),
+        color=alt.value("black"), tooltip=tooltip)
+    layers_ = [rect, text]
+    if selected and selected in set(df["head"]):
+        ring = alt.Chart(df[df["head"] == selected]).mark_rect(
+            fill=None, stroke="#e7298a", strokeWidth=3).encode(x=x, y=y)
+        layers_.append(ring)
+    return alt.layer(*layers_).properties(width=max(cell * n_heads, 160),
+                                          height=max(cell * len(layers), 80), title=title)
+
+
+def picked_head(event: object) -> str | None:
+    """The head clicked in ``st.altair_chart(..., on_select="rerun")``'s event, as "L5.H3"."""
+    try:
+        points = event.selection[SELECTION]  # type: ignore[attr-defined]
+    except (AttributeError, KeyError, TypeError):
+        return None
+    if not points:
+        return None
+    p = points[0]
+    if "layer" not in p or "index" not in p:
+        return None
+    return f"L{int(p['layer'])}.H{int(p['index'])}"
+
+
+def ccs_at_k_frame(computed: dict[int, float] | None, paper_row: pd.DataFrame | None) -> pd.DataFrame:
+    """Long table K, share, source for the histogram (computed and, if any, the paper's row)."""
+    rows = []
+    for k, share in (computed or {}).items():
+        rows.append({"K": int(k), "share": float(share), "source": "computed"})
+    if paper_row is not None and len(paper_row):
+        r = paper_row.iloc[0]
+        for k in range(6):
+            rows.append({"K": k, "share": float(r[f"ccs_at_{k}"]), "source": f"paper ({r['model']})"})
+    return pd.DataFrame(rows, columns=["K", "share", "source"])
+
+
+def ccs_histogram(df: pd.DataFrame) -> alt.Chart:
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("K:O", title="CCS = K"), xOffset="source:N",
+        y=alt.Y("share:Q", title="share of heads", axis=alt.Axis(format="%")),
+        color=alt.Color("source:N", title=None),
+        tooltip=["source", "K", alt.Tooltip("share:Q", format=".1%")],
+    ).properties(height=220, title="CCS@K")
+
+
+def accuracy_bars(df: pd.DataFrame) -> alt.LayerChart:
+    """Bars of accuracy per configuration (columns config, accuracy, lo, hi)."""
+    order = list(df["config"])
+    bars = alt.Chart(df).mark_bar().encode(
+        x=alt.X("config:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("accuracy:Q", title="accuracy", axis=alt.Axis(format="%")),
+        color=alt.Color("config:N", legend=None),
+        tooltip=["config", alt.Tooltip("accuracy:Q", format=".2%"), "detail"])
+    err = alt.Chart(df.dropna(subset=["lo", "hi"])).mark_rule(strokeWidth=2).encode(
+        x=alt.X("config:N", sort=order), y="lo:Q", y2="hi:Q")
+    return alt.layer(bars, err).properties(height=260, title="Zero-shot accuracy")
+
+
+def maxskew_bars(df: pd.DataFrame) -> alt.Chart:
+    """MaxSkew before / after per attribute (columns attribute, config, maxskew)."""
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("attribute:N", title=None), xOffset="config:N",
+        y=alt.Y("maxskew:Q", title="MaxSkew (mean over prompts)"),
+        color=alt.Color("config:N", title=None),
+        tooltip=["attribute", "config", alt.Tooltip("maxskew:Q", format=".3f")],
+    ).properties(height=240, title="Bias (MaxSkew@K)")
+
+
+def tradeoff(df: pd.DataFrame) -> alt.Chart:
+    """Accuracy versus MaxSkew, one point per configuration (columns config, accuracy, maxskew)."""
+    return alt.Chart(df).mark_point(size=120, filled=True).encode(
+        x=alt.X("maxskew:Q", title="MaxSkew (lower = less biased)", scale=alt.Scale(zero=False)),
+        y=alt.Y("accuracy:Q", title="accuracy", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+        color=alt.Color("config:N", title=None), shape="config:N",
+        tooltip=["config", alt.Tooltip("accuracy:Q", format=".2%"), alt.Tooltip("maxskew:Q", format=".3f")],
+    ).properties(height=260, title="Accuracy versus bias")

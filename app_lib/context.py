@@ -1,0 +1,127 @@
+"""The session's choices (sidebar) and the process-wide cached resources they select.
+
+Resources (models, image sets, pools, the store, the job board) are shared read-only between sessions
+through ``st.cache_resource``; everything a session chooses lives in ``st.session_state`` only.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from ccs_core.errors import CacheError
+from ccs_core.models import TOY_MODEL_NAME, LoadedModel, load_model
+
+from .jobs import JobBoard
+
+log = logging.getLogger("ccs_app")
+
+# Session-state keys of the sidebar widgets (the entry point draws them on every page).
+DEFAULTS: dict[str, Any] = {
+    "model_name": TOY_MODEL_NAME,
+    "pretrained": "",
+    "images": "toy",          # "toy" or an image folder path
+    "n_images": 256,          # toy-world images drawn
+    "pool": "",               # "" = default for the model; "toy", "bundled" or a .txt path
+    "n_layers": 4,
+    "n_spans": 5,
+    "judges": None,           # None = the offline default for the model
+    "selected_head": None,    # "L5.H3", mirrored from the grid's click
+}
+
+
+def init_state() -> None:
+    """Set every session key once (never overwrite what the user chose)."""
+    for k, v in DEFAULTS.items():
+        st.session_state.setdefault(k, v)
+
+
+@dataclass(frozen=True)
+class Choices:
+    model_name: str = TOY_MODEL_NAME
+    pretrained: str = ""
+    images: str = "toy"
+    n_images: int = 256
+    pool: str = ""
+    n_layers: int = 4
+    n_spans: int = 5
+    judges: tuple[str, ...] = field(default_factory=tuple)
+
+    def key_parts(self) -> dict:
+        return asdict(self)
+
+
+def choices() -> Choices:
+    s = st.session_state
+    return Choices(model_name=str(s.get("model_name") or TOY_MODEL_NAME).strip(),
+                   pretrained=str(s.get("pretrained") or "").strip(),
+                   images=str(s.get("images") or "toy").strip(),
+                   n_images=int(s.get("n_images") or 256),
+                   pool=str(s.get("pool") or "").strip(),
+                   n_layers=int(s.get("n_layers") or 4),
+                   n_spans=int(s.get("n_spans") or 5),
+                   judges=tuple(s.get("judges") or ()))
+
+
+# ---- shared resources (one per process; never mutated) ------------------------------------------
+
+@st.cache_resource(show_spinner=False, max_entries=3)
+def get_model(name: str, pretrained: str) -> LoadedModel:
+    """One loaded model per (name, pretrained) for the whole process."""
+    return load_model(name, pretrained or None)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_image_set(spec: str, n_images: int):
+    from ccs_core.analysis import resolve_images
+
+    return resolve_images(spec, n=n_images)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_pool(spec: str, model_name: str):
+    from ccs_core.analysis import resolve_pool
+
+    return resolve_pool(spec or None, model_name)
+
+
+@st.cache_resource(show_spinner=False)
+def get_store():
+    """The artifact store under cache/ (or CCS_CACHE_DIR); in memory if it cannot be written."""
+    from ccs_core.store import Store, open_store
+
+    try:
+        return open_store()
+    except CacheError as err:
+        log.warning("%s — using an in-memory cache", err)
+        return Store(None)
+
+
+@st.cache_resource(show_spinner=False)
+def get_board() -> JobBoard:
+    return JobBoard()
+
+
+def clear_caches() -> None:
+    """Forget every cached resource (used by tests between runs)."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def judge_options() -> list[tuple[str, str, str | None]]:
+    """(name, title, why it is disabled or None) for every judge backend."""
+    from ccs_core.judges.settings import OFFLINE, PROVIDERS, TITLES, JudgeSettings, api_key, \
+        missing_key_message
+
+    settings = JudgeSettings()
+    out = [(name, TITLES[name], None) for name in OFFLINE]
+    for p in PROVIDERS:
+        out.append((p, TITLES[p], None if api_key(p, settings) else missing_key_message(p)))
+    return out
+
+
+def default_judges(model_name: str) -> list[str]:
+    """The offline judge that fits the model: exact toy-world judge for the toy model."""
+    return ["toy"] if model_name == TOY_MODEL_NAME else ["embedding"]

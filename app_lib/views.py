@@ -1,0 +1,87 @@
+"""Page pieces shared by more than one page: head selection and the compact head summary."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from ccs_core.heads import HeadId
+
+
+def head_names(spans) -> list[str]:
+    return [h.head for h in spans.heads]
+
+
+def selected_head(spans) -> str:
+    """The session's selected head (defaults to the first analysed head; fixes stale selections)."""
+    names = head_names(spans)
+    sel = st.session_state.get("selected_head")
+    try:
+        sel = str(HeadId.parse(sel)) if sel else None
+    except Exception:
+        sel = None
+    if sel not in names:
+        sel = names[-1] if names else None  # last analysed layer's last head
+        st.session_state["selected_head"] = sel
+    return sel
+
+
+def head_picker(spans, key: str) -> str:
+    """A selectbox over the analysed heads, kept in step with ``selected_head``."""
+    names = head_names(spans)
+    current = selected_head(spans)
+
+    def changed() -> None:
+        st.session_state["selected_head"] = st.session_state[key]
+
+    st.session_state[key] = current
+    st.selectbox("Head", names, key=key, on_change=changed)
+    return st.session_state["selected_head"]
+
+
+def head_scores(scores: dict | None, head: str) -> dict:
+    return ((scores or {}).get("heads") or {}).get(head) or {}
+
+
+def spans_frame(spans, head: str, scores: dict | None = None) -> pd.DataFrame:
+    """The head's spans with their variance and, if scored, every judge's verdict."""
+    hs = spans.by_head()[head]
+    total = sum(hs.variances) or 1.0
+    df = pd.DataFrame({"#": range(1, len(hs.texts) + 1), "span": hs.texts,
+                       "variance": hs.variances,
+                       "share of spans' variance": [v / total for v in hs.variances]})
+    info = head_scores(scores, head)
+    for judge, verdicts in (info.get("verdicts") or {}).items():
+        vals = [_verdict_value(v) for v in verdicts]
+        df[judge] = pd.Series(vals + [None] * (len(df) - len(vals)))[: len(df)].map(_tick).values
+    if info.get("accepted") is not None:
+        df["accepted"] = [_tick(a) for a in info["accepted"]][: len(df)]
+    return df
+
+
+def _verdict_value(v: Any) -> bool | None:
+    if isinstance(v, dict):
+        v = v.get("fits", v.get("verdict", v.get("accept")))
+    return None if v is None else bool(v)
+
+
+def _tick(v: Any) -> str:
+    return "—" if v is None else ("✅" if v else "❌")
+
+
+def head_summary(spans, scores: dict | None, head: str) -> None:
+    """Label, CCS, category and the spans table of one head."""
+    info = head_scores(scores, head)
+    hs = spans.by_head()[head]
+    st.subheader(head)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Label", info.get("label") or "—")
+    c2.metric("CCS", "—" if info.get("ccs") is None else f"{info['ccs']} / {len(hs.texts)}")
+    c3.metric("Category", info.get("category") or "—")
+    st.caption(f"The {len(hs.texts)} spans explain {hs.explained_share:.0%} of this head's variance "
+               "over the image set.")
+    st.dataframe(spans_frame(spans, head, scores), hide_index=True, width="stretch",
+                 column_config={"variance": st.column_config.NumberColumn(format="%.4f"),
+                                "share of spans' variance": st.column_config.ProgressColumn(
+                                    min_value=0.0, max_value=1.0, format="percent")})

@@ -1,0 +1,3 @@
+import streamlit as st
+st.title("export")
+st.info("Not available yet.")

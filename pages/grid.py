@@ -1,0 +1,63 @@
+"""Head grid: layers x heads coloured by CCS, category or variance explained; click a head."""
+import streamlit as st
+
+from app_lib import charts, pipeline, views
+from ccs_core import analysis, paper
+
+st.title("Head grid")
+ctx = pipeline.current()
+spans = pipeline.spans(ctx)
+if spans is None:
+    st.stop()  # still computing: the progress box above reruns the page when it is done
+scores = pipeline.scores(ctx, spans)
+
+modes = ["ccs", "category", "explained"] if scores else ["explained"]
+if st.session_state.get("grid_color") not in modes:
+    st.session_state["grid_color"] = modes[0]
+st.radio("Colour by", modes, key="grid_color", horizontal=True, format_func=charts.COLOR_BY.get)
+if not scores:
+    st.caption(pipeline.scores_note())
+
+# A click arrives as the chart's selection state; mirror it into the session's selected head.
+clicked = charts.picked_head(st.session_state.get("grid_chart"))
+if clicked and clicked != st.session_state.get("_grid_clicked"):
+    st.session_state["_grid_clicked"] = clicked
+    st.session_state["selected_head"] = clicked
+df = charts.grid_frame(analysis.head_table(spans, scores))
+selected = views.selected_head(spans)
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    chart = charts.head_grid(df, st.session_state["grid_color"], selected,
+                             title=f"{ctx.loaded.name}: last {len(spans.layers)} layers")
+    st.altair_chart(chart, on_select="rerun", selection_mode=charts.SELECTION, key="grid_chart")
+    st.caption("Click a cell to inspect that head. Hover for its label and first span.")
+    if ctx.paper_model:
+        ref = paper.head_categories(ctx.paper_model)
+        ref = ref[ref["layer"].isin(spans.layers)].rename(columns={"head": "index"})
+        ref["head"] = [f"L{l}.H{h}" for l, h in zip(ref["layer"], ref["index"])]
+        full = df[["head", "layer", "index"]].merge(ref[["head", "category", "label"]], on="head",
+                                                     how="left")
+        full["category"] = full["category"].fillna("other")
+        full["label"] = full["label"].fillna("")
+        st.altair_chart(charts.head_grid(charts.grid_frame(full.to_dict("records")), "category",
+                                         selected, title=f"Paper: {ctx.paper_model} (Tables 10–12)",
+                                         selectable=False))
+        st.caption("Paper categories for comparison ('other' = neither high, moderate nor low "
+                   "in the paper's tables).")
+with right:
+    views.head_summary(spans, scores, selected)
+    st.page_link("pages/inspector.py", label="Open in the inspector", icon="🔍")
+
+st.divider()
+st.subheader("CCS@K")
+paper_row = paper.ccs_at_k(ctx.paper_model) if ctx.paper_model else None
+computed = pipeline.ccs_at_k(scores) if scores else None
+hist = charts.ccs_at_k_frame(computed, paper_row)
+if len(hist):
+    c1, c2 = st.columns([2, 3])
+    c1.dataframe(hist.pivot(index="K", columns="source", values="share").reset_index(),
+                 hide_index=True, width="stretch")
+    c2.altair_chart(charts.ccs_histogram(hist), width="stretch")
+else:
+    st.caption("CCS@K appears once the heads are labelled and judged.")

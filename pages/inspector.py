@@ -1,0 +1,3 @@
+import streamlit as st
+st.title("inspector")
+st.info("Not available yet.")
