@@ -329,33 +329,33 @@ class DirectEffectPreview:
     """APPROXIMATE pruned embeddings from a Decomposition: the full direct sum minus pruned heads' terms.
 
     Ignores indirect effects through later layers and ln_post re-normalisation; label it approximate.
-    heads: [N, L, H, d] (Decomposition.heads), full: [N, d], layers: absolute layer of each L.
+    by_head: [L * H, N, d] (head-major, so a head's terms are one contiguous slab), full: [N, d],
+    layers: absolute layer of each of the L decomposed layers.
     """
-    heads: torch.Tensor
+    by_head: torch.Tensor
     full: torch.Tensor
     layers: list[int]
+    n_heads: int
 
     @classmethod
     def from_decomposition(cls, dec) -> "DirectEffectPreview":
-        heads = torch.as_tensor(dec.heads).float()
+        heads = torch.as_tensor(dec.heads).float()  # [N, L, H, d]
+        n, n_layers, n_heads, d = heads.shape
         full = heads.sum(dim=(1, 2)) + torch.as_tensor(dec.rest).float()  # [N, d]
-        return cls(heads, full, list(dec.layers))
+        by_head = heads.permute(1, 2, 0, 3).reshape(n_layers * n_heads, n, d).contiguous()
+        return cls(by_head, full, list(dec.layers), n_heads)
 
     def features(self, heads=(), mode: str = "zero") -> torch.Tensor:
         """Estimated pruned embeddings (unnormalised). # [N, d]"""
-        n_heads = self.heads.shape[2]
         index = {layer: i for i, layer in enumerate(self.layers)}
         hs = parse_heads(heads) if heads else []
-        outside = [h for h in hs if h.layer not in index or not 0 <= h.head < n_heads]
+        outside = [h for h in hs if h.layer not in index or not 0 <= h.head < self.n_heads]
         if outside:
             raise HeadSpecError(f"Head(s) {', '.join(map(str, outside))} are not in the decomposed layers "
-                                f"{self.layers} (heads 0..{n_heads - 1}); the preview covers only those, "
-                                "run the exact evaluation instead.")
-        if not hs:
-            return self.full
-        li = torch.tensor([index[h.layer] for h in hs])
-        hi = torch.tensor([h.head for h in hs])
-        removed = self.heads[:, li, hi]  # [N, k, d]
-        if mode == "mean":
-            removed = removed - removed.mean(0, keepdim=True)
-        return self.full - removed.sum(1)
+                                f"{self.layers} (heads 0..{self.n_heads - 1}); the preview covers only "
+                                "those, run the exact evaluation instead.")
+        out = self.full.clone()
+        for h in hs:
+            term = self.by_head[index[h.layer] * self.n_heads + h.head]  # [N, d]
+            out -= term - term.mean(0) if mode == "mean" else term
+        return out

@@ -168,7 +168,7 @@ def test_preview_matches_decomposition_and_is_fast(tiny):
     x = images(tiny, 3, seed=5)
     pv = prune.DirectEffectPreview.from_decomposition(decompose(tiny, x, n_layers=2))
     assert rel(pv.features([]), tiny.encode_images(x)) < 1e-4
-    big = prune.DirectEffectPreview(torch.randn(10_000, 4, 8, 64), torch.randn(10_000, 64), [2, 3, 4, 5])
+    big = prune.DirectEffectPreview(torch.randn(32, 10_000, 64), torch.randn(10_000, 64), [2, 3, 4, 5], 8)
     t = time.perf_counter()
     big.features("L5.H0, L4.H3, L2.H7, L3.H1, L5.H5")
     assert time.perf_counter() - t < 0.05
