@@ -1,0 +1,126 @@
+"""TEXTSPAN (Gandelsman et al., ICLR 2024): the text directions that explain a head's variance.
+
+For one head, C = its contributions over N images [N, d] and T = text embeddings [M, d]:
+1. project T onto the top-``rank`` right singular directions of the uncentred C (the eigenvectors of
+   the d x d matrix C^T C: the N x d matrix is never factorised);
+2. centre C over images;
+3. ``n_spans`` times: pick the text t whose projection C @ t has the largest std over images, record the
+   variance it explains, and remove its direction from C and from every text
+   (X <- X - (X t / |t|^2) t^T, no renormalisation). At most ``rank`` spans: each removal
+   shrinks the texts' span by one dimension.
+
+Fast path: the std of C @ t is sqrt(t^T Cov t), and removing t maps Cov -> P Cov P with
+P = I - t t^T / |t|^2. Texts live in the rank-r span V after step 1 and P keeps that span, so the whole
+loop runs on r x r matrices (Cov_r = V^T Cov V, T_r = T V). ``textspan_reference`` is the direct
+algorithm (SVD of N x d, N x M projections) that the tests and the benchmark compare against.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class SpanResult:
+    indices: list[int]           # pool indices of the chosen texts, in order
+    variances: list[float]       # variance over images along each chosen direction when it was removed
+    explained_share: list[float]  # variances / total variance of the head's (centred) contributions
+
+    @property
+    def total_share(self) -> float:
+        return float(sum(self.explained_share))
+
+
+def _as_tensor(x) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+
+
+@torch.no_grad()
+def _spans_batched(C: torch.Tensor, T: torch.Tensor, n_spans: int, rank: int) -> list[SpanResult]:
+    """C [K, N, d] (K heads), T [M, d] -> one SpanResult per head."""
+    K, N, d = C.shape
+    r = max(1, min(rank, N, d))
+    C = C.to(torch.float32)
+    mean = C.mean(1, keepdim=True)                                          # [K, 1, d]
+    Cc = C - mean
+    cov = (Cc.transpose(1, 2) @ Cc).double() / N                           # [K, d, d] centred covariance
+    del Cc
+    m = mean.double()
+    G = cov + m.transpose(1, 2) @ m                                         # [K, d, d] uncentred C^T C / N
+    _, vecs = torch.linalg.eigh(G)                                          # ascending eigenvalues
+    V = vecs[:, :, -r:].flip(-1)                                            # [K, d, r] top right-singular dirs
+    total = cov.diagonal(dim1=1, dim2=2).sum(-1)                            # [K] total variance
+    cov_r = V.transpose(1, 2) @ cov @ V                                     # [K, r, r]
+    T_r = T.double().unsqueeze(0) @ V                                       # [K, M, r] texts in span coords
+    M = T_r.shape[1]
+    picked = torch.zeros(K, M, dtype=torch.bool)
+    ar = torch.arange(K)
+    idx_out, var_out = [], []
+    for _ in range(min(n_spans, M, r)):  # after r removals the texts' span is empty
+        var = ((T_r @ cov_r) * T_r).sum(-1)                                 # [K, M] var of C @ t
+        var = var.masked_fill(picked, -torch.inf)
+        best = var.argmax(1)                                                # [K]
+        t = T_r[ar, best]                                                   # [K, r]
+        tn = (t * t).sum(-1, keepdim=True).clamp_min(1e-30)                 # [K, 1] |t|^2
+        var_out.append(var[ar, best] / tn[:, 0])                            # variance along t / |t|
+        idx_out.append(best)
+        picked[ar, best] = True
+        P = torch.eye(r, dtype=t.dtype) - t[:, :, None] * t[:, None, :] / tn[:, :, None]  # [K, r, r]
+        cov_r = P @ cov_r @ P
+        T_r = T_r @ P                                                       # P is symmetric
+    idx = torch.stack(idx_out, 1) if idx_out else torch.zeros(K, 0, dtype=torch.long)
+    var = torch.stack(var_out, 1) if var_out else torch.zeros(K, 0, dtype=torch.float64)
+    share = var / total.clamp_min(1e-30)[:, None]
+    return [SpanResult(idx[k].tolist(), var[k].tolist(), share[k].tolist()) for k in range(K)]
+
+
+def textspan(contributions, text_embeddings, n_spans: int = 5, rank: int = 80) -> SpanResult:
+    """TEXTSPAN for one head: contributions [N, d], text_embeddings [M, d]."""
+    C, T = _as_tensor(contributions), _as_tensor(text_embeddings)
+    if C.ndim != 2 or T.ndim != 2 or C.shape[1] != T.shape[1]:
+        raise ValueError(f"Expected contributions [N, d] and texts [M, d], got {tuple(C.shape)} "
+                         f"and {tuple(T.shape)}.")
+    return _spans_batched(C[None], T, n_spans, rank)[0]
+
+
+def textspan_heads(heads, text_embeddings, n_spans: int = 5, rank: int = 80,
+                   chunk: int = 8) -> list[list[SpanResult]]:
+    """TEXTSPAN for every head at once: heads [N, L, H, d] -> results[layer][head]."""
+    X, T = _as_tensor(heads), _as_tensor(text_embeddings)
+    if X.ndim != 4 or T.ndim != 2 or X.shape[-1] != T.shape[1]:
+        raise ValueError(f"Expected heads [N, L, H, d] and texts [M, d], got {tuple(X.shape)} "
+                         f"and {tuple(T.shape)}.")
+    N, L, H, d = X.shape
+    flat = X.reshape(N, L * H, d)
+    out: list[SpanResult] = []
+    for s in range(0, L * H, chunk):  # chunks bound the [K, N, d] copy and the [K, d, d] matrices
+        out += _spans_batched(flat[:, s:s + chunk].transpose(0, 1), T, n_spans, rank)
+    return [out[l * H:(l + 1) * H] for l in range(L)]
+
+
+def textspan_reference(contributions, text_embeddings, n_spans: int = 5, rank: int = 80,
+                       dtype: torch.dtype = torch.float64) -> SpanResult:
+    """The direct algorithm (as in Gandelsman et al.'s code): SVD of C, N x M projections. Slow."""
+    C = _as_tensor(contributions).to(dtype)
+    T = _as_tensor(text_embeddings).to(dtype)
+    _, _, vh = torch.linalg.svd(C, full_matrices=False)
+    vh = vh[:rank]                                                          # [r, d]
+    T = T @ vh.T @ vh                                                       # project onto the span
+    C = C - C.mean(0, keepdim=True)
+    total = (C * C).sum() / C.shape[0]
+    picked = torch.zeros(T.shape[0], dtype=torch.bool)
+    idx, var = [], []
+    for _ in range(min(n_spans, T.shape[0], vh.shape[0])):
+        std = (C @ T.T).std(0).masked_fill(picked, -torch.inf)             # [M]
+        b = int(std.argmax())
+        t = T[b]
+        tn = t @ t
+        coef = C @ t / tn                                                   # [N]
+        idx.append(b)
+        var.append(float((coef * coef).sum() * tn / C.shape[0]))
+        picked[b] = True
+        C = C - coef[:, None] * t[None]
+        T = T - (T @ t / tn)[:, None] * t[None]
+    return SpanResult(idx, var, [v / float(total) for v in var])

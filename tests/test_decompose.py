@@ -1,0 +1,140 @@
+"""decompose: heads + rest == encode_image; per-head terms match brute-force head ablation; caching."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from ccs_core.decompose import UnsupportedModelError, decompose, decompose_image_set
+from ccs_core.errors import HeadSpecError, ModelLoadError
+from ccs_core.models import from_model
+
+
+def tiny(seed: int = 0, **vision) -> "object":
+    import open_clip
+
+    torch.manual_seed(seed)
+    vc = dict(image_size=32, patch_size=8, width=64, head_width=16, layers=3)
+    vc.update(vision)
+    model = open_clip.CLIP(embed_dim=32, vision_cfg=vc,
+                           text_cfg=dict(context_length=16, vocab_size=100, width=32, heads=2, layers=1))
+    return from_model(model, preprocess=lambda im: torch.zeros(3, 32, 32), tokenizer=None,
+                      name="tiny", key=f"tiny-{seed}-{sorted(vision.items())}")
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(((a - b).norm(dim=-1) / b.norm(dim=-1)).max())
+
+
+@pytest.mark.parametrize("vision", [{}, {"ls_init_value": 0.3}, {"no_ln_pre": True},
+                                    {"final_ln_after_pool": True}, {"layers": 5}])
+def test_tiny_sum_equals_encode_image(vision):
+    lm = tiny(**vision)
+    x = torch.randn(3, 3, 32, 32)
+    for k in (1, 3):
+        d = decompose(lm, x, n_layers=k)
+        assert d.heads.shape == (3, k, 4, 32) and d.rest.shape == (3, 32)
+        n = lm.spec.n_layers
+        assert d.layers == list(range(n - k, n))
+        with torch.no_grad():
+            ref = lm.model.encode_image(x, normalize=False)
+        assert rel_err(d.heads.sum((1, 2)) + d.rest, ref) < 1e-4
+
+
+def test_vitb32_sum_equals_encode_image(vitb32):
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    d = decompose(vitb32, x, n_layers=4)
+    assert d.heads.shape == (2, 4, 12, 512)
+    assert d.layers == [8, 9, 10, 11]
+    with torch.no_grad():
+        ref = vitb32.model.encode_image(x, normalize=False)
+    assert rel_err(d.total(), ref) < 1e-4
+
+
+def test_last_layer_heads_match_brute_force_ablation():
+    """Zeroing head h's out_proj columns (in a copy) removes exactly its term from the attention output."""
+    lm = tiny(seed=3, ls_init_value=0.7)
+    x = torch.randn(4, 3, 32, 32)
+    d = decompose(lm, x, n_layers=2)
+    vis = lm.model.visual
+    ln, gamma_ls = vis.ln_post, vis.transformer.resblocks[-1].ls_1.gamma
+
+    def cls_attention_out(visual) -> torch.Tensor:  # the last block's attention output at CLS [B, W]
+        got = []
+        hook = visual.transformer.resblocks[-1].attn.register_forward_hook(
+            lambda m, i, o: got.append(o[0][:, 0]))
+        with torch.no_grad():
+            visual(x)
+        hook.remove()
+        return got[0]
+
+    with torch.no_grad():
+        full = cls_attention_out(vis)
+        r = copy.deepcopy(vis)
+        r.ln_post, r.proj = torch.nn.Identity(), None
+        resid = r(x)                                             # the raw CLS residual before ln_post
+        sigma = torch.sqrt(resid.var(-1, unbiased=False, keepdim=True) + ln.eps)
+        for h in range(4):
+            ablated = copy.deepcopy(vis)
+            ablated.transformer.resblocks[-1].attn.out_proj.weight[:, h * 16:(h + 1) * 16] = 0
+            c = (full - cls_attention_out(ablated)) * gamma_ls  # head h's term in the residual
+            expect = (ln.weight * (c - c.mean(-1, keepdim=True)) / sigma) @ vis.proj
+            assert torch.allclose(d.heads[:, -1, h], expect, atol=1e-5, rtol=1e-4)
+
+
+def test_model_weights_untouched():
+    lm = tiny(ls_init_value=0.5)
+    before = {k: v.clone() for k, v in lm.model.state_dict().items()}
+    decompose(lm, torch.randn(2, 3, 32, 32), n_layers=3)
+    after = lm.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("vision", [{"pool_type": "avg"}, {"attentional_pool": True},
+                                    {"qk_norm": True}])
+def test_unsupported_towers_raise_clear_error(vision):
+    with pytest.raises(ModelLoadError, match="(?i)pool|attention"):  # at load or at decompose
+        decompose(tiny(**vision), torch.randn(1, 3, 32, 32))
+    with pytest.raises(UnsupportedModelError, match="pool type 'avg'"):
+        decompose(tiny(pool_type="avg"), torch.randn(1, 3, 32, 32))
+
+
+def test_bad_layer_count():
+    with pytest.raises(HeadSpecError, match="between 1 and 3"):
+        decompose(tiny(), torch.randn(1, 3, 32, 32), n_layers=4)
+
+
+class _Set:
+    """A minimal image set: preprocessed tensors, counting the batches it hands out."""
+
+    def __init__(self, n: int):
+        self.x = torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        self.name, self.key, self.served = "rand", f"rand-{n}", 0
+
+    def __len__(self):
+        return len(self.x)
+
+    def batches(self, preprocess, batch_size):
+        for i in range(0, len(self.x), batch_size):
+            self.served += 1
+            yield self.x[i:i + batch_size]
+
+
+def test_decompose_image_set_batches_progress_and_cache(store, monkeypatch):
+    lm, images = tiny(), _Set(7)
+    seen = []
+    d = decompose_image_set(lm, images, n_layers=2, batch_size=3, store=store,
+                            progress=lambda done, total: seen.append((done, total)))
+    assert d.heads.shape == (7, 2, 4, 32) and images.served == 3
+    assert seen[0] == (0, 7) and seen[-1] == (7, 7)
+    direct = decompose(lm, images.x, n_layers=2)
+    assert torch.allclose(d.heads, direct.heads, atol=1e-6)
+    # second run: loaded from the store, no forward pass, no batch read
+    import ccs_core.decompose as mod
+
+    monkeypatch.setattr(mod, "decompose", lambda *a, **k: pytest.fail("forward pass on a cache hit"))
+    again = decompose_image_set(lm, images, n_layers=2, batch_size=3, store=store)
+    assert images.served == 3
+    assert torch.equal(again.heads, d.heads) and torch.equal(again.rest, d.rest)
+    assert again.layers == d.layers == [1, 2]

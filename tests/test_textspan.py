@@ -1,0 +1,86 @@
+"""TEXTSPAN fast path vs the direct reference (SVD of N x d) and on planted structure."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ccs_core.textspan import SpanResult, textspan, textspan_heads, textspan_reference
+
+
+def make(seed: int, n: int, d: int, m: int):
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.randn(d, d, generator=g) * torch.logspace(0, -1.5, d)[:, None]
+    C = torch.randn(n, d, generator=g) @ mix + 2 * torch.randn(d, generator=g)   # offset: uncentred
+    T = torch.nn.functional.normalize(torch.randn(m, d, generator=g), dim=-1)
+    return C, T
+
+
+@pytest.mark.parametrize("seed,n,d,m,rank", [(0, 300, 32, 200, 16), (1, 500, 64, 400, 80),
+                                             (2, 40, 64, 300, 80), (3, 1000, 128, 800, 80),
+                                             (4, 200, 16, 50, 80)])
+def test_fast_matches_direct_reference(seed, n, d, m, rank):
+    C, T = make(seed, n, d, m)
+    fast, ref = textspan(C, T, 5, rank), textspan_reference(C, T, 5, rank)
+    assert fast.indices == ref.indices
+    assert len(set(fast.indices)) == 5
+    assert fast.variances == pytest.approx(ref.variances, rel=1e-4)
+    assert fast.explained_share == pytest.approx(ref.explained_share, rel=1e-4)
+    assert 0 < fast.total_share <= 1
+
+
+def test_rank_matters_like_in_the_reference():
+    C, T = make(5, 400, 64, 300)
+    results = {}
+    for rank in (1, 3, 64):
+        results[rank] = textspan(C, T, 4, rank).indices
+        assert results[rank] == textspan_reference(C, T, 4, rank).indices
+    assert len(results[1]) == 1 and len(results[3]) == 3 and len(results[64]) == 4  # <= rank spans
+    assert results[3] != results[64][:3]
+
+
+def test_planted_directions_are_found_in_order():
+    g = torch.Generator().manual_seed(0)
+    d, m = 48, 100
+    T = torch.nn.functional.normalize(torch.randn(m, d, generator=g), dim=-1)
+    coeffs = torch.randn(2000, 3, generator=g) * torch.tensor([5.0, 3.0, 2.0])
+    C = coeffs @ T[[17, 42, 7]] + 0.01 * torch.randn(2000, d, generator=g) + T[3]  # mean offset
+    res = textspan(C, T, 3, rank=10)
+    assert res.indices == [17, 42, 7]
+    assert res.total_share > 0.99
+
+
+def test_duplicate_texts_are_not_picked_twice():
+    C, T = make(6, 300, 32, 50)
+    first = textspan(C, T, 1).indices[0]
+    T2 = torch.cat([T, T[first:first + 1]])           # a duplicate of the best text at the end
+    res = textspan(C, T2, 5)
+    assert res.indices.count(first) + res.indices.count(50) == 1
+
+
+def test_heads_batched_equals_single_calls():
+    g = torch.Generator().manual_seed(7)
+    N, L, H, d, M = 300, 2, 3, 32, 120
+    mix = torch.randn(L, H, d, d, generator=g) * 0.3
+    heads = torch.einsum("nlhd,lhde->nlhe", torch.randn(N, L, H, d, generator=g), mix)
+    T = torch.nn.functional.normalize(torch.randn(M, d, generator=g), dim=-1)
+    res = textspan_heads(heads, T, n_spans=4, rank=20, chunk=4)
+    assert len(res) == L and all(len(r) == H for r in res)
+    for l in range(L):
+        for h in range(H):
+            single = textspan(heads[:, l, h], T, 4, 20)
+            assert res[l][h].indices == single.indices
+            assert res[l][h].variances == pytest.approx(single.variances, rel=1e-4)
+            assert res[l][h].indices == textspan_reference(heads[:, l, h], T, 4, 20).indices
+
+
+def test_more_spans_than_texts_and_numpy_inputs():
+    C, T = make(8, 100, 16, 3)
+    res = textspan(C.numpy(), T.numpy(), n_spans=5)
+    assert isinstance(res, SpanResult) and sorted(res.indices) == [0, 1, 2]
+
+
+def test_shape_errors():
+    with pytest.raises(ValueError, match=r"\[N, d\]"):
+        textspan(torch.zeros(10, 8), torch.zeros(5, 7))
+    with pytest.raises(ValueError, match=r"\[N, L, H, d\]"):
+        textspan_heads(torch.zeros(10, 8), torch.zeros(5, 8))
