@@ -1,0 +1,227 @@
+"""Zero-shot classification of original / pruned models, as one table shared by the app and the CLI.
+
+A task is class names x prompt templates; its text classifier (mean of the normalised template
+embeddings per class, renormalised) is computed once per (model, task) and cached. Image embeddings of
+every pruning configuration come from ``prune.configs_features`` (residual-cache fast path) and are
+cached per (model, image set, heads, mode) in the Store.
+
+Result rows: {strategy, seed, n_heads, heads, accuracy, mean_true_prob, n_images, task, mode, model}.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .errors import DataError
+from .prune import PruneConfig, configs_features, head_means
+from .store import Store, cache_key
+
+FEATURES_VERSION = "pruned-features-v1"
+
+# CLIP's prompt templates (Radford et al. 2021): a short generic family, and the per-dataset ones.
+CLIP_TEMPLATES = ["a photo of a {}.", "a blurry photo of a {}.", "a photo of the large {}.",
+                  "a photo of the small {}.", "a bad photo of the {}.", "a good photo of the {}.",
+                  "itap of a {}.", "art of the {}."]
+DATASET_TEMPLATES = {
+    "cifar10": CLIP_TEMPLATES,
+    "cifar100": CLIP_TEMPLATES,
+    "food101": ["a photo of {}, a type of food."],
+    "oxford_pets": ["a photo of a {}, a type of pet."],
+    "country211": ["a photo i took in {}.", "a photo i took while visiting {}.",
+                   "a photo from my home country of {}.", "a photo from my visit to {}.",
+                   "a photo showing the country of {}."],
+    "imagenet": CLIP_TEMPLATES,
+}
+
+
+@dataclass
+class ZeroShotTask:
+    """Class names x templates ("a photo of a {}."): the text side of zero-shot classification."""
+    name: str
+    classnames: list[str]
+    templates: list[str] = field(default_factory=lambda: list(CLIP_TEMPLATES))
+
+    @property
+    def key(self) -> str:
+        return cache_key(name=self.name, classnames=list(self.classnames), templates=list(self.templates))
+
+    def prompts(self) -> list[str]:
+        """All prompts, class-major. # [C * T]"""
+        return [t.replace("{}", c) if "{}" in t else f"{t} {c}" for c in self.classnames
+                for t in self.templates]
+
+
+_CLASSIFIERS: dict[tuple[str, str], torch.Tensor] = {}
+
+
+def text_classifier(loaded, task: ZeroShotTask, store: Store | None = None) -> torch.Tensor:
+    """Per class: mean of normalised template embeddings, renormalised. # [C, embed_dim]"""
+    if not task.classnames or not task.templates:
+        raise DataError(f"Task {task.name!r} has no class names or no templates.")
+    mem = (loaded.key, task.key)
+    if mem in _CLASSIFIERS:
+        return _CLASSIFIERS[mem]
+    key = cache_key(kind="classifier", model=loaded.key, task=task.key)
+    hit = store.get_arrays("classifier", key) if store is not None else None
+    if hit is not None:
+        clf = torch.from_numpy(hit["w"])
+    else:
+        emb = loaded.encode_texts(task.prompts())  # [C * T, d]
+        emb = emb.view(len(task.classnames), len(task.templates), -1).mean(1)  # [C, d]
+        clf = emb / emb.norm(dim=-1, keepdim=True)
+        if store is not None:
+            store.set_arrays("classifier", key, {"w": clf.numpy()})
+    if loaded.key:
+        _CLASSIFIERS[mem] = clf
+    return clf
+
+
+def logit_scale(loaded) -> float:
+    """The model's softmax temperature (exp(logit_scale), capped at 100 as CLIP does)."""
+    scale = getattr(loaded.model, "logit_scale", None)
+    return 100.0 if scale is None else float(min(scale.detach().float().exp().item(), 100.0))
+
+
+def zero_shot_metrics(features: torch.Tensor, classifier: torch.Tensor, labels: Sequence[int],
+                      scale: float = 100.0) -> dict:
+    """Top-1 accuracy and mean softmax probability of the true class. features [N, d], classifier [C, d]"""
+    labels_t = torch.as_tensor(list(labels), dtype=torch.long)
+    if len(labels_t) != len(features):
+        raise DataError(f"{len(features)} images but {len(labels_t)} labels.")
+    if len(labels_t) == 0:
+        raise DataError("Zero-shot evaluation needs at least one labelled image.")
+    feats = features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    logits = scale * feats @ classifier.T  # [N, C]
+    probs = logits.softmax(-1)
+    true_p = probs.gather(1, labels_t[:, None]).squeeze(1)  # [N]
+    return {"accuracy": float((logits.argmax(-1) == labels_t).float().mean()),
+            "mean_true_prob": float(true_p.mean())}
+
+
+def features_key(loaded, image_set, config: PruneConfig, mode: str) -> str:
+    return cache_key(v=FEATURES_VERSION, model=loaded.key, images=image_set.key,
+                     heads=config.names, mode=mode)
+
+
+def pruned_features(loaded, image_set, configs: Sequence[PruneConfig], mode: str = "zero",
+                    batch_size: int = 64, store: Store | None = None,
+                    progress: "Callable[[int, int], None] | None" = None) -> list[torch.Tensor]:
+    """Image embeddings of every configuration over the image set (Store-cached). -> list of [N, d]
+
+    Mean-ablation uses each head's mean over this same image set (per token position)."""
+    out: list[torch.Tensor | None] = [None] * len(configs)
+    keys = [features_key(loaded, image_set, c, mode) for c in configs]
+    if store is not None:
+        for i, k in enumerate(keys):
+            if (hit := store.get_arrays("pruned_features", k)) is not None:
+                out[i] = torch.from_numpy(hit["f"])
+    todo = [i for i, o in enumerate(out) if o is None]
+    if todo:
+        means = None
+        if mode == "mean":
+            layers = sorted({h.layer for i in todo for h in configs[i].heads})
+            means = head_means(loaded, image_set.batches(loaded.preprocess, batch_size), layers)
+        feats = configs_features(loaded, image_set.batches(loaded.preprocess, batch_size),
+                                 [configs[i].heads for i in todo], mode, means, progress,
+                                 total=len(image_set))
+        for i, f in zip(todo, feats):
+            out[i] = f
+            if store is not None:
+                store.set_arrays("pruned_features", keys[i], {"f": f.numpy()})
+    return out  # type: ignore[return-value]
+
+
+def config_row(config: PruneConfig, **metrics) -> dict:
+    return {"strategy": config.strategy, "seed": config.seed, "n_heads": len(config.heads),
+            "heads": config.names, **metrics}
+
+
+def prune_eval(loaded, image_set, task: ZeroShotTask, configs: Sequence[PruneConfig],
+               mode: str = "zero", batch_size: int = 64, store: Store | None = None,
+               progress: "Callable[[int, int], None] | None" = None) -> list[dict]:
+    """Zero-shot accuracy and mean true-class probability for every configuration. -> table rows"""
+    if image_set.labels is None:
+        raise DataError(f"Image set {image_set.name!r} has no class labels; zero-shot evaluation needs "
+                        "a labelled dataset (an ImageFolder with one folder per class, or a known dataset).")
+    if len(image_set) == 0:
+        raise DataError(f"Image set {image_set.name!r} is empty.")
+    clf = text_classifier(loaded, task, store)
+    scale = logit_scale(loaded)
+    feats = pruned_features(loaded, image_set, configs, mode, batch_size, store, progress)
+    return [config_row(c, **zero_shot_metrics(f, clf, image_set.labels, scale), n_images=len(f),
+                       task=task.name, mode=mode, model=loaded.name)
+            for c, f in zip(configs, feats)]
+
+
+def summarize(rows: Sequence[dict], metrics: Sequence[str] = ("accuracy", "mean_true_prob")) -> list[dict]:
+    """One row per strategy: mean and std (over random seeds) of each metric, in first-seen order."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["strategy"], []).append(r)
+    out = []
+    for strategy, rs in groups.items():
+        row = {"strategy": strategy, "runs": len(rs), "n_heads": rs[0]["n_heads"]}
+        for m in metrics:
+            vals = np.array([r[m] for r in rs if r.get(m) is not None], dtype=float)
+            row[m] = float(vals.mean()) if len(vals) else math.nan
+            row[f"{m}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+        out.append(row)
+    return out
+
+
+# ---- text-to-video retrieval ---------------------------------------------------------------------
+
+class _Frames:
+    """All frames of a VideoSet as one image set (what ``pruned_features`` iterates)."""
+
+    def __init__(self, videos):
+        self.videos = videos
+        self.key = cache_key(kind="frames", videos=videos.key)
+        self.owner = [v for v, clip in enumerate(videos.frames) for _ in clip]  # [F] video of each frame
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+    def batches(self, preprocess, batch_size: int):
+        flat = [f for clip in self.videos.frames for f in clip]
+        for i in range(0, len(flat), batch_size):
+            yield torch.stack([preprocess(self.videos.open_frame(f)) for f in flat[i:i + batch_size]])
+
+
+def video_embeddings(frame_feats: torch.Tensor, owner: Sequence[int], n_videos: int) -> torch.Tensor:
+    """Video embedding = mean of its normalised frame embeddings, renormalised. # [V, d]"""
+    f = frame_feats / frame_feats.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    idx = torch.as_tensor(list(owner), dtype=torch.long)
+    sums = torch.zeros(n_videos, f.shape[1]).index_add_(0, idx, f)
+    return sums / sums.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def retrieval_metrics(text: torch.Tensor, videos: torch.Tensor, target: Sequence[int]) -> dict:
+    """Text-to-video R@1/5/10 and median rank (1 = best; ties count against). text [M, d], videos [V, d]"""
+    sims = text @ videos.T  # [M, V]
+    tgt = torch.as_tensor(list(target), dtype=torch.long)
+    true = sims.gather(1, tgt[:, None])  # [M, 1]
+    ranks = (sims > true).sum(1) + (sims == true).sum(1)  # [M]: 1 + better + ties other than itself
+    out = {f"R@{k}": float((ranks <= k).float().mean()) for k in (1, 5, 10)}
+    out["median_rank"] = float(ranks.float().median())
+    return out
+
+
+def retrieval_eval(loaded, videos, configs: Sequence[PruneConfig], mode: str = "zero", batch_size: int = 64,
+                   store: Store | None = None, progress: "Callable[[int, int], None] | None" = None
+                   ) -> list[dict]:
+    """R@1/5/10 and median rank of caption -> video retrieval for every configuration. -> table rows"""
+    if not videos.captions or not videos.frames:
+        raise DataError(f"Video set {videos.name!r} has no captioned videos.")
+    frames = _Frames(videos)
+    text = loaded.encode_texts(list(videos.captions))  # [M, d]
+    feats = pruned_features(loaded, frames, configs, mode, batch_size, store, progress)
+    return [config_row(c, **retrieval_metrics(text, video_embeddings(f, frames.owner, len(videos.frames)),
+                                              videos.caption_video),
+                       n_videos=len(videos.frames), n_captions=len(videos.captions), task=videos.name,
+                       mode=mode, model=loaded.name)
+            for c, f in zip(configs, feats)]
