@@ -24,13 +24,15 @@ import torch
 
 @dataclass
 class SpanResult:
-    indices: list[int]           # pool indices of the chosen texts, in order
-    variances: list[float]       # variance over images along each chosen direction when it was removed
-    explained_share: list[float]  # variances / total variance of the head's (centred) contributions
+    indices: list[int]       # pool indices of the chosen texts, in order
+    variances: list[float]   # variance over images along each chosen direction when it was removed
+    explained_share: float   # sum(variances) / total variance of the head's centred contributions
+    total_variance: float = 0.0
 
     @property
-    def total_share(self) -> float:
-        return float(sum(self.explained_share))
+    def shares(self) -> list[float]:
+        """Each span's share of the head's total variance."""
+        return [v / self.total_variance if self.total_variance > 0 else 0.0 for v in self.variances]
 
 
 def _as_tensor(x) -> torch.Tensor:
@@ -72,8 +74,9 @@ def _spans_batched(C: torch.Tensor, T: torch.Tensor, n_spans: int, rank: int) ->
         T_r = T_r @ P                                                       # P is symmetric
     idx = torch.stack(idx_out, 1) if idx_out else torch.zeros(K, 0, dtype=torch.long)
     var = torch.stack(var_out, 1) if var_out else torch.zeros(K, 0, dtype=torch.float64)
-    share = var / total.clamp_min(1e-30)[:, None]
-    return [SpanResult(idx[k].tolist(), var[k].tolist(), share[k].tolist()) for k in range(K)]
+    share = var.sum(1) / total.clamp_min(1e-30)
+    return [SpanResult(idx[k].tolist(), var[k].tolist(), float(share[k]), float(total[k]))
+            for k in range(K)]
 
 
 def textspan(contributions, text_embeddings, n_spans: int = 5, rank: int = 80) -> SpanResult:
@@ -123,4 +126,4 @@ def textspan_reference(contributions, text_embeddings, n_spans: int = 5, rank: i
         picked[b] = True
         C = C - coef[:, None] * t[None]
         T = T - (T @ t / tn)[:, None] * t[None]
-    return SpanResult(idx, var, [v / float(total) for v in var])
+    return SpanResult(idx, var, sum(var) / float(total), float(total))

@@ -25,7 +25,9 @@ def test_fast_matches_direct_reference(seed, n, d, m, rank):
     assert len(set(fast.indices)) == 5
     assert fast.variances == pytest.approx(ref.variances, rel=1e-4)
     assert fast.explained_share == pytest.approx(ref.explained_share, rel=1e-4)
-    assert 0 < fast.total_share <= 1
+    assert fast.shares == pytest.approx(ref.shares, rel=1e-4)
+    assert 0 < fast.explained_share <= 1
+    assert fast.explained_share == pytest.approx(sum(fast.shares))
 
 
 def test_rank_matters_like_in_the_reference():
@@ -46,7 +48,7 @@ def test_planted_directions_are_found_in_order():
     C = coeffs @ T[[17, 42, 7]] + 0.01 * torch.randn(2000, d, generator=g) + T[3]  # mean offset
     res = textspan(C, T, 3, rank=10)
     assert res.indices == [17, 42, 7]
-    assert res.total_share > 0.99
+    assert res.explained_share > 0.99
 
 
 def test_duplicate_texts_are_not_picked_twice():
