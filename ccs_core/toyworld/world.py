@@ -1,0 +1,176 @@
+"""The procedural toy world: labelled images of coloured shapes with captions, from independent factors.
+
+A ``Sample`` holds one value index per factor plus a nuisance seed (jitter, texture phase, tones);
+``render(sample)`` draws it deterministically. ``sample_world(n, seed, correlation)`` draws factors
+uniformly, except that with probability ``correlation`` the background (the "group" attribute) is tied
+to the shape (the "neutral" attribute): the toy analogue of a spurious occupation-race correlation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+IMAGE_SIZE = 48
+_SS = 4  # supersampling factor for antialiased drawing
+GRID = 3  # cells per quadrant side: 48 px / 6 cells = 8 px = one patch of the toy ViT
+
+FACTORS: list[str] = ["colour", "shape", "size", "position", "count", "background"]
+VALUES: dict[str, list[str]] = {
+    "colour": ["red", "green", "blue", "yellow", "purple", "pink"],
+    "shape": ["circle", "square", "triangle", "cross"],
+    "size": ["small", "large"],
+    "position": ["top left", "top right", "bottom left", "bottom right"],
+    "count": ["one", "two", "three"],
+    "background": ["plain", "striped", "dotted", "checkered"],
+}
+PLURAL = {"circle": "circles", "square": "squares", "triangle": "triangles", "cross": "crosses",
+          "object": "objects"}
+RGB = {"red": (220, 30, 30), "green": (30, 190, 40), "blue": (40, 60, 230), "yellow": (240, 220, 20),
+       "purple": (140, 40, 190), "pink": (255, 120, 200)}
+NEUTRAL, GROUP = "shape", "background"  # the spurious pair: shape i co-occurs with background i
+PREFIXES = ["", "a picture of", "an image of"]  # caption prefixes (also the zero-shot templates)
+SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2, "bias": 3, "video": 4}
+TRAIN_CORRELATION = 0.8
+
+
+@dataclass(frozen=True)
+class Sample:
+    values: tuple[int, ...]  # one value index per factor, in FACTORS order
+    seed: int                # nuisance: jitter, cell choice, tones, texture phase
+
+    def value(self, factor: str) -> str:
+        return VALUES[factor][self.values[FACTORS.index(factor)]]
+
+    def index(self, factor: str) -> int:
+        return self.values[FACTORS.index(factor)]
+
+    def with_value(self, factor: str, index: int) -> "Sample":
+        vals = list(self.values)
+        vals[FACTORS.index(factor)] = int(index)
+        return Sample(tuple(vals), self.seed)
+
+
+def sample_world(n: int, seed: int, correlation: float | None = None) -> list[Sample]:
+    """n samples with uniform independent factors; with prob. ``correlation`` background := shape."""
+    rng = np.random.default_rng(seed)
+    vals = np.stack([rng.integers(0, len(VALUES[f]), n) for f in FACTORS], axis=1)  # [n, F]
+    if correlation:
+        tie = rng.random(n) < correlation
+        g, s = FACTORS.index(GROUP), FACTORS.index(NEUTRAL)
+        vals[tie, g] = vals[tie, s] % len(VALUES[GROUP])
+    seeds = rng.integers(0, 2**31 - 1, n)
+    return [Sample(tuple(int(v) for v in row), int(sd)) for row, sd in zip(vals, seeds)]
+
+
+def split_samples(split: str, n: int, seed: int | None = None) -> list[Sample]:
+    """The train split is correlated (TRAIN_CORRELATION); val/test/bias are independent."""
+    if split not in SPLIT_SEEDS:
+        raise ValueError(f"unknown split {split!r}; use one of {sorted(SPLIT_SEEDS)}")
+    base = SPLIT_SEEDS[split] if seed is None else 1000 * SPLIT_SEEDS[split] + 7919 * (seed + 1)
+    return sample_world(n, base, TRAIN_CORRELATION if split == "train" else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+def _background(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    """A grey textured background. # [size, size, 3] float"""
+    base = rng.uniform(95, 150)
+    alt = base + rng.choice([-1, 1]) * rng.uniform(25, 40)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / _SS
+    period = rng.uniform(5.0, 7.0)
+    py, px = rng.uniform(0, period, 2)
+    if kind == "plain":
+        mask = np.zeros((size, size), bool)
+    elif kind == "striped":
+        coord = yy if rng.random() < 0.5 else xx
+        mask = ((coord + py) % period) < period / 2
+    elif kind == "dotted":
+        dy = (yy + py) % period - period / 2
+        dx = (xx + px) % period - period / 2
+        mask = dy ** 2 + dx ** 2 < (period * 0.22) ** 2
+    else:  # checkered
+        mask = (((yy + py) // (period / 1.3) + (xx + px) // (period / 1.3)) % 2) == 0
+    img = np.where(mask, alt, base).astype(np.float32)
+    return np.repeat(img[:, :, None], 3, axis=2)
+
+
+def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float,
+                fill: tuple[int, int, int]) -> None:
+    if shape == "circle":
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+    elif shape == "square":
+        q = r * 0.85
+        draw.rectangle([cx - q, cy - q, cx + q, cy + q], fill=fill)
+    elif shape == "triangle":
+        draw.polygon([(cx, cy - r), (cx - r, cy + r * 0.8), (cx + r, cy + r * 0.8)], fill=fill)
+    else:  # cross
+        t = r * 0.36
+        draw.rectangle([cx - r, cy - t, cx + r, cy + t], fill=fill)
+        draw.rectangle([cx - t, cy - r, cx + t, cy + r], fill=fill)
+
+
+def render(sample: Sample, size: int = IMAGE_SIZE) -> Image.Image:
+    """Draw a sample as an RGB image (deterministic in the sample)."""
+    rng = np.random.default_rng(sample.seed)
+    big = size * _SS
+    bg = _background(sample.value("background"), rng, big)
+    img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(img)
+    pos = sample.value("position").split()
+    qy, qx = (0 if pos[0] == "top" else 1), (0 if pos[1] == "left" else 1)
+    cell = big / (2 * GRID)  # objects sit in a GRID x GRID grid of cells inside their quadrant
+    r = cell * (0.47 if sample.value("size") == "large" else 0.3)
+    slack = max(0.0, cell / 2 - r - _SS * 0.25)
+    tone = rng.uniform(0.85, 1.0)
+    fill = tuple(int(c * tone) for c in RGB[sample.value("colour")])
+    cells = rng.permutation(GRID * GRID)[: sample.index("count") + 1]
+    for c in cells:
+        cy = (GRID * qy + c // GRID + 0.5) * cell + rng.uniform(-slack, slack)
+        cx = (GRID * qx + c % GRID + 0.5) * cell + rng.uniform(-slack, slack)
+        _draw_shape(draw, sample.value("shape"), cx, cy, r, fill)
+    img = img.resize((size, size), Image.BOX)
+    arr = np.asarray(img, dtype=np.float32) + rng.normal(0, 4.0, (size, size, 3))
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+
+
+# ---------------------------------------------------------------------------------------------
+# Captions
+def phrase(values: dict[str, str], prefix: str = "") -> str:
+    """English for the factors in ``values`` (any subset): "two small red circles at the top left"."""
+    count = values.get("count")
+    noun = values.get("shape", "object")
+    if count in ("two", "three"):
+        noun = PLURAL[noun]
+    words = [w for w in (values.get("size"), values.get("colour"), noun) if w]
+    det = count if count else ("an" if words[0][0] in "aeiou" else "a")
+    text = " ".join([det] + words)
+    if "position" in values:
+        text += f" at the {values['position']}"
+    if "background" in values:
+        text += f" on a {values['background']} background"
+    return f"{prefix} {text}".strip()
+
+
+def caption(sample: Sample, mention: "list[str] | None" = None, prefix: str = "") -> str:
+    """Caption mentioning the factors ``mention`` (default: all)."""
+    mention = FACTORS if mention is None else mention
+    return phrase({f: sample.value(f) for f in mention}, prefix)
+
+
+def random_mention(rng: np.random.Generator) -> list[str]:
+    """Which factors a training caption mentions: mostly one or two, sometimes all."""
+    k = rng.choice([1, 2, 3, len(FACTORS)], p=[0.45, 0.3, 0.1, 0.15])
+    return [FACTORS[i] for i in sorted(rng.choice(len(FACTORS), k, replace=False))]
+
+
+def zero_shot_prompts(factor: str) -> tuple[list[str], list[str]]:
+    """(classnames, templates) for a factor; ``template.format(cls)`` is a training-style phrase."""
+    classnames = list(VALUES[factor])
+    body = {"colour": "a {} object", "shape": "a {}", "size": "a {} object",
+            "position": "an object at the {}", "count": "{}",
+            "background": "an object on a {} background"}[factor]
+    if factor == "count":
+        classnames = [phrase({"count": v}) for v in VALUES["count"]]
+    return classnames, [f"{p} {body}".strip() for p in PREFIXES]
