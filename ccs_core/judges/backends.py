@@ -1,0 +1,159 @@
+"""Chat backends: one structured-output request to OpenAI (also Gemini, through its OpenAI-compatible
+endpoint) or Anthropic, through the official SDKs.
+
+Retries on 408/409/429/5xx and timeouts, with backoff honouring ``retry-after``, are the SDKs' own
+(``max_retries``); what is left after them is raised as ``JudgeError``. Structured output: OpenAI
+``response_format`` json_schema; Anthropic a forced tool whose ``input_schema`` is the schema.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import JudgeError
+from .settings import KEY_VARS, TITLES, JudgeSettings, api_key, missing_key_message
+
+
+@dataclass
+class Reply:
+    data: "dict | str | None"   # the structured answer: a dict (tool input) or JSON text
+    refusal: "str | None"       # the model declined to answer
+    raw: dict                   # the whole response, as JSON
+
+
+class ChatBackend:
+    """One provider + model. ``complete`` sends messages and returns the structured reply."""
+
+    provider = ""
+
+    def __init__(self, settings: JudgeSettings, provider: "str | None" = None,
+                 model: "str | None" = None):
+        self.provider = provider or self.provider
+        self.settings = settings
+        self.model = model or settings.model_for(self.provider)
+        self.base_url = settings.base_url_for(self.provider)
+        self._key = api_key(self.provider, settings)
+        self._client = None
+        self._lock = threading.Lock()
+
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.provider, self.provider)
+
+    def available(self, purpose: str = "judge") -> tuple[bool, str]:
+        if not self._key:
+            return False, missing_key_message(self.provider, purpose)
+        return True, f"{self.title} {self.model}"
+
+    def request_parts(self) -> dict:
+        """What besides the messages and schema determines the answer (for cache keys)."""
+        s = self.settings
+        return {"provider": self.provider, "model": self.model, "temperature": s.temperature,
+                "max_tokens": s.max_tokens}
+
+    def client(self):
+        with self._lock:
+            if self._client is None:
+                if not self._key:
+                    raise JudgeError(missing_key_message(self.provider))
+                self._client = self._make_client()
+            return self._client
+
+    def _make_client(self):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def complete(self, messages: list[dict], schema_name: str, schema: dict) -> Reply:
+        raise NotImplementedError
+
+    def _fail(self, err: Exception) -> JudgeError:
+        status = getattr(err, "status_code", None)
+        if status in (401, 403):
+            hint = f"check the API key in {KEY_VARS[self.provider][0]}"
+        elif status == 404:
+            hint = f"check the model name {self.model!r} and the endpoint {self.base_url}"
+        else:
+            hint = (f"gave up after {self.settings.max_retries} retries; try again later or raise "
+                    "the timeout / retries in the judge settings")
+        return JudgeError(f"{self.title} request failed ({err.__class__.__name__}"
+                          f"{f' {status}' if status else ''}: {str(err)[:200]}); {hint}.")
+
+
+class OpenAIBackend(ChatBackend):
+    """OpenAI chat completions; with provider="gemini" the Gemini OpenAI-compatible endpoint."""
+
+    provider = "openai"
+
+    def _make_client(self):
+        import openai
+
+        return openai.OpenAI(api_key=self._key, base_url=self.base_url,
+                             timeout=self.settings.timeout, max_retries=self.settings.max_retries)
+
+    def complete(self, messages: list[dict], schema_name: str, schema: dict) -> Reply:
+        import openai
+
+        kwargs: dict[str, Any] = {}
+        if self.settings.temperature is not None:
+            kwargs["temperature"] = self.settings.temperature
+        try:
+            resp = self.client().chat.completions.create(
+                model=self.model, messages=messages, max_tokens=self.settings.max_tokens,
+                response_format={"type": "json_schema", "json_schema": {
+                    "name": schema_name, "schema": schema, "strict": True}}, **kwargs)
+        except openai.APIError as err:
+            raise self._fail(err) from err
+        raw = resp.model_dump(mode="json")
+        if not resp.choices:
+            return Reply(data=None, refusal=None, raw=raw)
+        choice = resp.choices[0]
+        refusal = getattr(choice.message, "refusal", None)
+        if choice.finish_reason == "content_filter" and not refusal:
+            refusal = "blocked by the provider's content filter"
+        return Reply(data=choice.message.content, refusal=refusal, raw=raw)
+
+
+class AnthropicBackend(ChatBackend):
+    """Anthropic messages API with a forced tool call carrying the schema."""
+
+    provider = "anthropic"
+
+    def request_parts(self) -> dict:  # this SDK has no temperature parameter
+        return {"provider": self.provider, "model": self.model, "max_tokens": self.settings.max_tokens}
+
+    def _make_client(self):
+        import anthropic
+
+        return anthropic.Anthropic(api_key=self._key, base_url=self.base_url,
+                                   timeout=self.settings.timeout, max_retries=self.settings.max_retries)
+
+    def complete(self, messages: list[dict], schema_name: str, schema: dict) -> Reply:
+        import anthropic
+
+        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+        turns = [m for m in messages if m["role"] != "system"]
+        try:
+            resp = self.client().messages.create(
+                model=self.model, max_tokens=self.settings.max_tokens, system=system, messages=turns,
+                tools=[{"name": schema_name, "description": "Record your answer.",
+                        "input_schema": schema}],
+                tool_choice={"type": "tool", "name": schema_name})
+        except anthropic.APIError as err:
+            raise self._fail(err) from err
+        raw = resp.model_dump(mode="json")
+        tool = [b for b in resp.content if getattr(b, "type", None) == "tool_use"]
+        text = "".join(getattr(b, "text", "") for b in resp.content if getattr(b, "type", None) == "text")
+        refusal = (text or "refused") if resp.stop_reason == "refusal" else None
+        if tool:
+            data = tool[0].input if isinstance(tool[0].input, dict) else None
+            return Reply(data=data, refusal=refusal, raw=raw)
+        return Reply(data=text or None, refusal=refusal, raw=raw)
+
+
+def make_backend(provider: str, settings: JudgeSettings, model: "str | None" = None) -> ChatBackend:
+    """The backend for "openai", "anthropic" or "gemini"."""
+    if provider == "anthropic":
+        return AnthropicBackend(settings, model=model)
+    if provider in ("openai", "gemini"):
+        return OpenAIBackend(settings, provider=provider, model=model)
+    raise JudgeError(f"Unknown LLM provider {provider!r}; choose openai, anthropic or gemini.")

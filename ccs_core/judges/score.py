@@ -1,0 +1,201 @@
+"""Score heads: label -> judges -> CCS, through the verdict cache, concurrently.
+
+Every label and verdict is written to the store as soon as it arrives, so a crash loses nothing
+already received, and a re-run of the same heads makes no request. Cached unparseable / unsupported
+answers are reused unless ``retry_unparseable``; API failures (after the SDK's retries) are never
+cached: they are reported in ``errors`` and make the head incomplete.
+"""
+from __future__ import annotations
+
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import asdict
+from typing import Any, Callable, Mapping, Sequence
+
+from ..ccs import Thresholds, accepted_spans, category, ccs_at_k, head_ccs
+from ..errors import DataError, JudgeError
+from ..heads import HeadId
+from ..store import Store, cache_key
+from .base import OK, Judge, JudgeResult, Labeller, LabelResult
+
+Progress = Callable[[int, int], None]
+LABEL_KIND, VERDICT_KIND = "label", "verdict"
+
+
+def head_name(head: Any) -> str:
+    try:
+        return str(HeadId.parse(head))
+    except Exception:
+        return str(head)
+
+
+def _check_spans(spans_by_head: Mapping[Any, Sequence[str]]) -> tuple[dict[str, list[str]], int]:
+    heads = {head_name(h): [str(s) for s in spans] for h, spans in spans_by_head.items()}
+    counts = {len(v) for v in heads.values()}
+    if len(counts) > 1:
+        raise DataError(f"All heads must have the same number of spans to compare CCS; got "
+                        f"{sorted(counts)}. Re-run TEXTSPAN with one span count.")
+    for h, spans in heads.items():
+        if not spans or any(not s.strip() for s in spans):
+            raise DataError(f"Head {h} has an empty span list or an empty span.")
+    return heads, counts.pop() if counts else 5
+
+
+def _check_available(agents: Sequence[Any]) -> None:
+    off = [f"{a.name}: {why}" for a in agents for ok, why in [a.available()] if not ok]
+    if off:
+        raise JudgeError("Cannot score with unavailable labeller/judges — " + "; ".join(off))
+
+
+def summarise(result: dict, judges: "Sequence[str] | None" = None,
+              thresholds: Thresholds = Thresholds()) -> dict:
+    """(Re)compute per-head CCS, categories and CCS@K from a result's stored verdicts, over
+    ``judges`` (default: all judges of the result). Makes no request."""
+    names = list(judges or [j["name"] for j in result["judges"]])
+    n = result["n_spans"]
+    for h, rec in result["heads"].items():
+        if rec.get("label") is None:
+            rec.update(accepted=[None] * n, ccs=None, category="incomplete", status="unlabelled")
+            continue
+        fits = {j: (rec["verdicts"][j]["fits"] if j in rec["verdicts"] else [None] * n) for j in names}
+        rec["accepted"] = accepted_spans(fits, names, n)
+        rec["ccs"] = head_ccs(fits, names, n)
+        rec["category"] = category(rec["ccs"], thresholds)
+        rec["status"] = "ok" if rec["ccs"] is not None else "incomplete"
+    scores = [rec["ccs"] for rec in result["heads"].values()]
+    at_k = ccs_at_k(scores, n)
+    result.update(
+        used_judges=names, thresholds=asdict(thresholds),
+        ccs={h: rec["ccs"] for h, rec in result["heads"].items()},
+        ccs_at_k={str(k): v for k, v in at_k.items()},
+        n_heads=len(scores), n_complete=sum(s is not None for s in scores),
+        n_incomplete=sum(s is None for s in scores),
+        categories={c: [h for h, rec in result["heads"].items() if rec["category"] == c]
+                    for c in ("high", "moderate", "low", "other", "incomplete")})
+    return result
+
+
+def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
+                judges: Sequence[Judge], store: "Store | None" = None,
+                progress: "Progress | None" = None, *, labels: "Mapping[Any, str] | None" = None,
+                max_workers: int = 4, thresholds: Thresholds = Thresholds(),
+                retry_unparseable: bool = False) -> dict:
+    """Label every head, judge every (head, judge), compute CCS and CCS@K. JSON-serialisable result.
+
+    ``labels`` overrides the labeller for the heads it names (e.g. a label edited by the user).
+    ``progress(done, total)`` is called from this thread after every label and verdict.
+    """
+    heads, n_spans = _check_spans(spans_by_head)
+    if not judges:
+        raise JudgeError("Choose at least one judge to compute CCS.")
+    if len({j.name for j in judges}) != len(judges):
+        raise JudgeError("Two judges share a name; give each judge a distinct name.")
+    overrides = {head_name(h): str(v).strip() for h, v in (labels or {}).items() if str(v).strip()}
+    need_labeller = any(h not in overrides for h in heads)
+    _check_available(([labeller] if need_labeller else []) + list(judges))
+    store = store if store is not None else Store(None)
+    result: dict = {"n_spans": n_spans, "labeller": labeller.describe(),
+                    "judges": [j.describe() for j in judges], "heads": {}, "errors": [], "calls": 0}
+    recs = result["heads"]
+    for h, spans in heads.items():
+        recs[h] = {"spans": spans, "label": None, "label_record": None, "verdicts": {}}
+
+    def cached(kind: str, key: str) -> "dict | None":
+        value = store.get(kind, key)
+        if value is None or (retry_unparseable and value.get("status") != OK):
+            return None
+        return value
+
+    def run_label(h: str, key: str) -> LabelResult:
+        res = labeller.label(heads[h])
+        store.set(LABEL_KIND, key, res.to_json())  # saved at once: a crash later loses nothing
+        return res
+
+    def run_judge(judge: Judge, h: str, key: str) -> JudgeResult:
+        res = judge.judge(recs[h]["label"], heads[h])
+        if len(res.fits) != n_spans:
+            raise JudgeError(f"Judge {judge.name} returned {len(res.fits)} verdicts for {n_spans} spans.")
+        store.set(VERDICT_KIND, key, res.to_json())
+        return res
+
+    total = len(heads) * (1 + len(judges))
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="judge")
+    try:
+        # phase 1: labels
+        futures = {}
+        for h in heads:
+            if h in overrides:
+                recs[h].update(label=overrides[h], label_record={"status": "user", "label": overrides[h]})
+                tick()
+                continue
+            key = cache_key(**labeller.cache_parts(heads[h]))
+            hit = cached(LABEL_KIND, key)
+            if hit is not None:
+                recs[h].update(label=hit["label"], label_record={**hit, "cached": True})
+                tick()
+            elif key in futures:  # same spans as another head: one request serves both
+                futures[key][1].append(h)
+            else:
+                futures[key] = (pool.submit(run_label, h, key), [h])
+        for fut, _, hs in _as_done(futures):
+            try:
+                res = fut.result()
+                result["calls"] += 1
+                for h in hs:
+                    recs[h].update(label=res.label, label_record={**res.to_json(), "cached": False})
+            except JudgeError as err:
+                result["errors"] += [{"head": h, "stage": "label", "agent": labeller.name,
+                                      "error": str(err)} for h in hs]
+            for _ in hs:
+                tick()
+        # phase 2: verdicts
+        futures = {}
+        for h in heads:
+            for judge in judges:
+                if recs[h]["label"] is None:
+                    tick()
+                    continue
+                key = cache_key(**judge.cache_parts(recs[h]["label"], heads[h]))
+                hit = cached(VERDICT_KIND, key)
+                if hit is not None:
+                    recs[h]["verdicts"][judge.name] = {**hit, "cached": True}
+                    tick()
+                elif (judge.name, key) in futures:
+                    futures[judge.name, key][1].append(h)
+                else:
+                    futures[judge.name, key] = (pool.submit(run_judge, judge, h, key), [h])
+        for fut, (name, _), hs in _as_done(futures):
+            try:
+                res = fut.result()
+                result["calls"] += 1
+                for h in hs:
+                    recs[h]["verdicts"][name] = {**res.to_json(), "cached": False}
+            except JudgeError as err:
+                result["errors"] += [{"head": h, "stage": "judge", "agent": name, "error": str(err)}
+                                     for h in hs]
+            for _ in hs:
+                tick()
+    finally:
+        # on an interruption, drop queued work; requests in flight finish and are saved
+        pool.shutdown(wait=True, cancel_futures=True)
+    for h in heads:
+        recs[h]["verdicts"] = {j.name: recs[h]["verdicts"][j.name] for j in judges
+                               if j.name in recs[h]["verdicts"]}
+    return summarise(result, [j.name for j in judges], thresholds)
+
+
+def _as_done(futures: dict):
+    """``futures``: {key: (future, heads)}. Yield (future, key, heads) as they complete."""
+    tags = {fut: (key, hs) for key, (fut, hs) in futures.items()}
+    pending = set(tags)
+    while pending:
+        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for fut in finished:
+            yield fut, *tags[fut]

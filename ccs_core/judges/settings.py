@@ -1,0 +1,80 @@
+"""Settings of the LLM labeller and judges: model names, endpoints, timeouts, keys.
+
+Keys are looked up, in order, in ``JudgeSettings.api_keys``, the environment, and Streamlit secrets
+(only when Streamlit is already running in this process). A missing key disables that provider with a
+message; it never fails the page.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+PROVIDERS = ("openai", "anthropic", "gemini")
+OFFLINE = ("toy", "embedding")
+
+# provider -> (environment variables holding its key, in order of preference)
+KEY_VARS: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+}
+
+TITLES = {"openai": "OpenAI", "anthropic": "Anthropic Claude", "gemini": "Google Gemini",
+          "toy": "Toy world (exact, offline)", "embedding": "Embedding similarity (approximate, offline)"}
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    openai_model: str = "gpt-4o"
+    anthropic_model: str = "claude-sonnet-5-5"
+    gemini_model: str = "gemini-2.5-pro"
+    openai_base_url: str = "https://api.openai.com/v1"
+    anthropic_base_url: str = "https://api.anthropic.com"
+    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta/openai/"
+    timeout: float = 60.0          # seconds per request
+    max_retries: int = 4           # SDK retries on 408/409/429/5xx/timeouts, honouring retry-after
+    max_workers: int = 4           # concurrent requests across heads and judges
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    judge_prompt: str = "judge_v1"
+    label_prompt: str = "label_v1"
+    api_keys: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def model_for(self, provider: str) -> str:
+        return {"openai": self.openai_model, "anthropic": self.anthropic_model,
+                "gemini": self.gemini_model}[provider]
+
+    def base_url_for(self, provider: str) -> str:
+        return {"openai": self.openai_base_url, "anthropic": self.anthropic_base_url,
+                "gemini": self.gemini_base_url}[provider]
+
+    def with_(self, **changes: Any) -> "JudgeSettings":
+        return replace(self, **changes)
+
+
+def _streamlit_secret(name: str) -> str | None:
+    st = sys.modules.get("streamlit")
+    if st is None:
+        return None
+    try:
+        value = st.secrets.get(name)  # raises when no secrets file exists
+    except Exception:
+        return None
+    return str(value) if value else None
+
+
+def api_key(provider: str, settings: JudgeSettings) -> str | None:
+    """The provider's key from settings, environment or Streamlit secrets; None if absent."""
+    for var in KEY_VARS[provider]:
+        value = settings.api_keys.get(var) or os.environ.get(var) or _streamlit_secret(var)
+        if value:
+            return value
+    return None
+
+
+def missing_key_message(provider: str, purpose: str = "judge") -> str:
+    var = KEY_VARS[provider][0]
+    return (f"The {TITLES[provider]} {purpose} is disabled: no API key. Set the environment variable "
+            f"{var} or add {var} to .streamlit/secrets.toml, then reload.")

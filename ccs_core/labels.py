@@ -1,0 +1,169 @@
+"""Concept labels for heads: a few-shot LLM labeller (OpenAI, Anthropic, Gemini) and offline ones.
+
+The few-shot examples default to five heads of the paper's Table 1 (spans -> label); users may edit
+them (``FewShotExample`` lists, or rows of {label, span}). The answer is one short concept label.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .errors import JudgeError
+from .judges.backends import ChatBackend, make_backend
+from .judges.base import OK, UNPARSEABLE, UNSUPPORTED, Labeller, LabelResult, ask_structured, \
+    load_prompt, numbered
+from .judges.offline import (EMBEDDING_MODEL, embedding_available, best_label, load_calibration,
+                             toy_label, toy_span_factors)
+from .judges.schema import LABEL_SCHEMA, LABEL_SCHEMA_NAME, parse_label
+from .judges.settings import PROVIDERS, JudgeSettings
+
+RESOURCES = Path(__file__).resolve().parent / "resources"
+TABLE1_CSV = RESOURCES / "paper" / "paper_table1_examples.csv"
+VOCABULARY_FILE = RESOURCES / "concept_vocabulary.txt"
+
+
+@dataclass(frozen=True)
+class FewShotExample:
+    label: str
+    spans: tuple[str, ...]
+
+
+def examples_from_rows(rows: Iterable[dict]) -> list[FewShotExample]:
+    """Group rows with 'label' and 'span' (and optionally 'layer', 'head') into examples, in order."""
+    groups: dict[tuple, list[str]] = {}
+    for r in rows:
+        label, span = str(r.get("label", "")).strip(), str(r.get("span", "")).strip()
+        if not label or not span:
+            raise JudgeError("Every few-shot example row needs a non-empty label and span.")
+        groups.setdefault((r.get("layer"), r.get("head"), label), []).append(span)
+    return [FewShotExample(label=k[2], spans=tuple(v)) for k, v in groups.items()]
+
+
+def examples_to_rows(examples: Sequence[FewShotExample]) -> list[dict]:
+    return [{"example": i, "label": e.label, "span": s} for i, e in enumerate(examples, 1)
+            for s in e.spans]
+
+
+def table1_examples() -> list[FewShotExample]:
+    """All nine heads of the paper's Table 1, high CCS first."""
+    with open(TABLE1_CSV, newline="") as f:
+        return examples_from_rows(csv.DictReader(f))
+
+
+def default_examples(n: int = 5) -> list[FewShotExample]:
+    """The labeller's default few-shot examples: the first ``n`` heads of Table 1 (highest CCS)."""
+    return table1_examples()[:n]
+
+
+def render_examples(examples: Sequence[FewShotExample]) -> str:
+    return "\n\n".join(f"Example {i}. Descriptions:\n{numbered(e.spans)}\nLabel: {e.label}"
+                       for i, e in enumerate(examples, 1))
+
+
+class LLMLabeller(Labeller):
+    """Few-shot concept labeller backed by an LLM provider."""
+    calls_api = True
+
+    def __init__(self, backend: ChatBackend, examples: "Sequence[FewShotExample] | None" = None,
+                 prompt_version: str = "label_v1", name: "str | None" = None):
+        self.backend = backend
+        self.provider, self.model = backend.provider, backend.model
+        self.examples = list(default_examples() if examples is None else examples)
+        if not self.examples:
+            raise JudgeError("The labeller needs at least one few-shot example head.")
+        self.prompt = load_prompt(prompt_version)
+        self.prompt_version = prompt_version
+        self.name = name or backend.provider
+
+    def available(self) -> tuple[bool, str]:
+        return self.backend.available("labeller")
+
+    def messages(self, spans: Sequence[str]) -> list[dict]:
+        return self.prompt.messages(examples=render_examples(self.examples), spans=numbered(spans))
+
+    def cache_parts(self, spans: Sequence[str]) -> dict:
+        return {**self.backend.request_parts(), "prompt": self.prompt_version,
+                "messages": self.messages(spans), "schema": LABEL_SCHEMA}
+
+    def label(self, spans: Sequence[str]) -> LabelResult:
+        label, raws, attempts, problem = ask_structured(
+            self.backend, self.messages(spans), LABEL_SCHEMA_NAME, LABEL_SCHEMA, parse_label)
+        return LabelResult(labeller=self.name, provider=self.provider, model=self.model,
+                           prompt_version=self.prompt_version, label=label, raw=raws,
+                           attempts=attempts, status=OK if label else UNPARSEABLE, problem=problem)
+
+
+class ToyLabeller(Labeller):
+    """Exact offline labeller for the toy world: the most common factor among the spans' tags."""
+    name = provider = "toy"
+    model = "factor-tags"
+    prompt_version = "toy_v1"
+
+    def __init__(self, span_factors=None):
+        self._span_factors = span_factors
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            self._span_factors = self._span_factors or toy_span_factors()
+        except JudgeError as err:
+            return False, str(err)
+        return True, "Toy world factor tags (exact, offline)"
+
+    def label(self, spans: Sequence[str]) -> LabelResult:
+        self._span_factors = self._span_factors or toy_span_factors()
+        label = toy_label(spans, self._span_factors)
+        return LabelResult(labeller=self.name, provider=self.provider, model=self.model,
+                           prompt_version=self.prompt_version, label=label,
+                           raw={"tags": [sorted(self._span_factors(s)) for s in spans]},
+                           status=OK if label else UNSUPPORTED,
+                           problem="" if label else "no span carries a toy-world factor tag")
+
+
+def load_vocabulary(path: "str | Path" = VOCABULARY_FILE) -> list[str]:
+    """Candidate concept labels, one a line ('#' comments)."""
+    lines = Path(path).read_text().splitlines()
+    return [l.strip() for l in lines if l.strip() and not l.startswith("#")]
+
+
+class EmbeddingLabeller(Labeller):
+    """Approximate offline labeller: the vocabulary label that most spans are similar to."""
+    name = provider = "embedding"
+    model = EMBEDDING_MODEL
+    approximate = True
+
+    def __init__(self, vocabulary: "Sequence[str] | None" = None, threshold: "float | None" = None,
+                 template: "str | None" = None):
+        cal = load_calibration()
+        self.vocabulary = list(load_vocabulary() if vocabulary is None else vocabulary)
+        self.threshold = float(cal["threshold"] if threshold is None else threshold)
+        self.template = template or cal.get("template", "{label}")
+        self.prompt_version = f"emb_v2_t{self.threshold:.4f}_{self.template}"
+
+    def available(self) -> tuple[bool, str]:
+        return embedding_available()
+
+    def cache_parts(self, spans: Sequence[str]) -> dict:
+        return {**super().cache_parts(spans), "vocabulary": self.vocabulary}
+
+    def label(self, spans: Sequence[str]) -> LabelResult:
+        label, ranking = best_label(spans, self.vocabulary, self.threshold, self.template)
+        return LabelResult(labeller=self.name, provider=self.provider, model=self.model,
+                           prompt_version=self.prompt_version, label=label,
+                           raw={"ranking": ranking}, approximate=True)
+
+
+def make_labeller(kind: str = "openai", settings: "JudgeSettings | None" = None,
+                  examples: "Sequence[FewShotExample] | None" = None) -> Labeller:
+    """A labeller by kind: "openai", "anthropic", "gemini", "toy" or "embedding".
+
+    Check ``labeller.available()`` before use: a missing key disables it with a message."""
+    settings = settings or JudgeSettings()
+    if kind in PROVIDERS:
+        return LLMLabeller(make_backend(kind, settings), examples, settings.label_prompt)
+    if kind == "toy":
+        return ToyLabeller()
+    if kind == "embedding":
+        return EmbeddingLabeller()
+    raise JudgeError(f"Unknown labeller {kind!r}; choose one of {', '.join(PROVIDERS)}, toy, embedding.")
