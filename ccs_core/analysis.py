@@ -161,6 +161,45 @@ def explained_matrix(spans: SpansResult) -> np.ndarray:
     return m
 
 
+SCORES_VERSION = "scores-v1"
+
+
+def scores_key(spans: SpansResult, labeller, judges) -> str:
+    """Key of the latest score of these spans by this labeller and these judges."""
+    return cache_key(v=SCORES_VERSION, model=spans.model_key, images=spans.image_set_key,
+                     pool=spans.pool_key, params=spans.params, labeller=labeller.describe(),
+                     judges=[j.describe() for j in judges])
+
+
+def cached_scores(spans: SpansResult, labeller, judges, store: Store | None) -> dict | None:
+    """The last ``run_scores`` result for these spans, labeller and judges, if any (no request)."""
+    return None if store is None else store.get("scores", scores_key(spans, labeller, judges))
+
+
+def run_scores(spans: SpansResult, labeller, judges, store: Store | None = None,
+               progress: Progress = _quiet, labels: dict[str, str] | None = None,
+               thresholds=None, retry_unparseable: bool = False) -> dict:
+    """Label every head of ``spans``, judge every span, and compute CCS and CCS@K.
+
+    Labels and verdicts go through the verdict cache one by one (a re-run makes no request); the
+    whole result is also stored, so a warm start can show the grid without re-scoring.
+    """
+    from .ccs import Thresholds
+    from .judges import score_heads
+
+    store = store if store is not None else Store(None)
+    result = score_heads({h.head: h.texts for h in spans.heads}, labeller, judges, store,
+                         progress=lambda d, t: progress(f"Labelling and judging {d}/{t}",
+                                                        d / max(t, 1)),
+                         labels=labels, thresholds=thresholds or Thresholds(),
+                         retry_unparseable=retry_unparseable)
+    result.update(model_key=spans.model_key, model_name=spans.model_name, image_set=spans.image_set,
+                  pool=spans.pool, params=spans.params, layers=spans.layers, n_heads_per_layer=spans.n_heads)
+    store.set("scores", scores_key(spans, labeller, judges), result)
+    progress("Scores ready", 1.0)
+    return result
+
+
 # ---- where inputs come from (shared by the sidebar and the CLI) --------------------------------
 
 TOY_IMAGES = "toy"          # the toy world's held-out images

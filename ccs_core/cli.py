@@ -70,6 +70,48 @@ def cmd_spans(args) -> int:
     return 0
 
 
+def add_score(sub) -> None:
+    p = sub.add_parser("score", help="label and judge every head's spans: CCS and CCS@K")
+    p.add_argument("--spans", dest="spans_file", required=True, help="JSON written by 'spans'")
+    p.add_argument("--labeller", default=None,
+                   help="openai|anthropic|gemini|toy|embedding (default: offline for the model)")
+    p.add_argument("--judges", default=None,
+                   help="comma-separated: openai,anthropic,gemini,toy,embedding (default: offline)")
+    p.add_argument("--retry-unparseable", action="store_true", help="ask again where cached "
+                   "answers were unparseable")
+    p.add_argument("--out", required=True, help="output JSON file")
+    p.set_defaults(func=cmd_score)
+
+
+def cmd_score(args) -> int:
+    from .analysis import SpansResult, run_scores
+    from .errors import DataError
+    from .judges import make_judges, offline_defaults
+    from .labels import make_labeller
+    from .store import open_store
+
+    try:
+        spans = SpansResult.from_json(json.loads(Path(args.spans_file).read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(f"Cannot read spans from {args.spans_file}: {err}. Write it with "
+                        "'python -m ccs_core spans ... --out FILE.json'.") from err
+    default_labeller, default_judges = offline_defaults(spans.model_name == "toy")
+    labeller = make_labeller(args.labeller or default_labeller)
+    kinds = [k.strip() for k in (args.judges or ",".join(default_judges)).split(",") if k.strip()]
+    judges, disabled = make_judges(kinds)
+    for kind, why in disabled.items():
+        print(f"judge {kind} disabled: {why}", file=sys.stderr)
+    bar = progress_printer("score")
+    result = run_scores(spans, labeller, judges, store=open_store(),
+                        progress=lambda msg, f: bar(int(100 * f), 100),
+                        retry_unparseable=args.retry_unparseable)
+    write_json(args.out, result)
+    at_k = ", ".join(f"CCS@{k}={v:.3f}" for k, v in result["ccs_at_k"].items())
+    print(f"wrote {result['n_heads']} heads to {args.out}: {at_k}; {result['calls']} new calls, "
+          f"{len(result['errors'])} errors", file=sys.stderr)
+    return 0
+
+
 # ---- end of commands ----------------------------------------------------------------------------
 
 
