@@ -1,0 +1,1 @@
+"""Bundled data files (pool.txt) and the script that writes them."""
