@@ -1,0 +1,170 @@
+"""Image sets: in-memory images and image folders (flat, or one subfolder per class).
+
+An ``ImageSet`` knows how to load image i as RGB and to yield preprocessed batches; ``key`` identifies
+its content for the cache. Unreadable files in a folder are checked once, when the folder is loaded
+(PIL verify + a reduced-size decode), skipped and listed in ``.skipped``; a folder with no readable image
+is a ``DataError``. Dataset loaders (torchvision roots, ImageNet-A/R, FairFace) go below the marked line.
+"""
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import torch
+from PIL import Image
+
+from .errors import DataError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+@dataclass(eq=False)
+class ImageSet:
+    name: str
+    key: str                                   # sha256 identifying the images (not the labels)
+    loader: Callable[[int], Image.Image]       # i -> PIL image (any mode)
+    size: int
+    labels: list[int] | None = None            # class index per image
+    classes: list[str] | None = None           # class names
+    groups: list[str] | None = None            # group per image (bias analysis)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    paths: list[str] | None = None             # source files, when loaded from disk
+
+    def __post_init__(self) -> None:
+        for what, values in (("labels", self.labels), ("groups", self.groups)):
+            if values is not None and len(values) != self.size:
+                raise DataError(f"Image set {self.name!r}: {len(values)} {what} for {self.size} images; "
+                                f"give one {what[:-1]} per image.")
+        if self.labels is not None and self.classes is not None:
+            bad = [l for l in self.labels if not 0 <= int(l) < len(self.classes)]
+            if bad:
+                raise DataError(f"Image set {self.name!r}: label {bad[0]} is outside the "
+                                f"{len(self.classes)} classes.")
+
+    def __len__(self) -> int:
+        return self.size
+
+    def image(self, i: int) -> Image.Image:
+        """Image i as an RGB PIL image."""
+        if not -self.size <= i < self.size:
+            raise IndexError(f"image {i} of {self.size}")
+        return _rgb(self.loader(i % self.size))
+
+    def batches(self, preprocess: Callable, batch_size: int = 64) -> Iterator[torch.Tensor]:
+        """Preprocessed images in order, batch_size at a time. # [b, 3, H, W]"""
+        for start in range(0, self.size, batch_size):
+            yield torch.stack([preprocess(self.image(i))
+                               for i in range(start, min(start + batch_size, self.size))])
+
+    @classmethod
+    def from_images(cls, name: str, pil_images: Sequence[Image.Image], labels=None, classes=None,
+                    groups=None) -> "ImageSet":
+        """An in-memory set; key = sha256 of the RGB pixel bytes (with sizes)."""
+        images = [_rgb(im) for im in pil_images]
+        h = hashlib.sha256()
+        for im in images:
+            h.update(f"{im.size}".encode())
+            h.update(im.tobytes())
+        return cls(name=name, key=h.hexdigest(), loader=images.__getitem__, size=len(images),
+                   labels=None if labels is None else [int(l) for l in labels],
+                   classes=None if classes is None else list(classes),
+                   groups=None if groups is None else [str(g) for g in groups])
+
+
+def _rgb(im: Image.Image) -> Image.Image:
+    return im if im.mode == "RGB" else im.convert("RGB")
+
+
+def _open(path: str) -> Image.Image:
+    with Image.open(path) as im:
+        im.load()
+        return im
+
+
+def check_image(path: Path) -> str | None:
+    """None if PIL can read the file, else the reason it cannot."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. DecompressionBombWarning, palette transparency
+            with Image.open(path) as im:
+                im.verify()                 # structure / checksums
+            with Image.open(path) as im:
+                im.draft("RGB", (64, 64))   # JPEG: decode at reduced scale, still reads all the data
+                im.load()
+        return None
+    except Exception as err:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
+        return f"{err.__class__.__name__}: {err}"[:200]
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def load_image_folder(path: "str | Path", max_per_class: int | None = None,
+                      name: str | None = None) -> ImageSet:
+    """A folder of images. With class subfolders (ImageFolder layout) labels/classes come from them,
+    else it is a flat, unlabelled set. max_per_class keeps the first N (sorted) readable images per class
+    (or in total for a flat folder)."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DataError(f"Image folder {root} does not exist. Give a folder of images, or one with a "
+                        "subfolder of images per class.")
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder. Give a folder of images (or one subfolder per class).")
+    if max_per_class is not None and max_per_class < 1:
+        raise DataError(f"max_per_class must be at least 1 (got {max_per_class}).")
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    groups_of_files = [(d.name, _image_files(d)) for d in subdirs]
+    groups_of_files = [(c, fs) for c, fs in groups_of_files if fs]
+    layered = bool(groups_of_files)
+    if not layered:
+        groups_of_files = [("", sorted(p for p in root.iterdir() if p.is_file()
+                                       and p.suffix.lower() in IMAGE_EXTENSIONS
+                                       and not p.name.startswith(".")))]
+    files, labels, classes, skipped = [], [], [], []
+    for cls_name, candidates in groups_of_files:
+        kept = []
+        for p in candidates:
+            if max_per_class is not None and len(kept) >= max_per_class:
+                break
+            reason = check_image(p)
+            if reason:
+                skipped.append((str(p), reason))
+            else:
+                kept.append(p)
+        if not kept:
+            if layered:
+                skipped.append((str(root / cls_name), "no readable images in this class folder"))
+            continue
+        if layered:
+            classes.append(cls_name)
+        files += kept
+        labels += [len(classes) - 1] * len(kept)
+    if not files:
+        detail = f" ({len(skipped)} unreadable, e.g. {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+        raise DataError(f"No readable images in {root}{detail}. Supported files: "
+                        f"{', '.join(sorted(IMAGE_EXTENSIONS))}, directly in the folder or in one "
+                        "subfolder per class.")
+    h = hashlib.sha256()
+    for p, l in zip(files, labels):
+        st = p.stat()
+        h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0{l}\n".encode())
+    paths = [str(p) for p in files]
+
+    def load(i: int) -> Image.Image:
+        try:
+            return _open(paths[i])
+        except Exception as err:
+            raise DataError(f"Image {paths[i]} could not be read any more ({err}); it changed after "
+                            "the folder was loaded. Reload the folder.") from err
+
+    return ImageSet(name=name or root.name, key=h.hexdigest(), loader=load, size=len(files),
+                    labels=labels if layered else None, classes=classes if layered else None,
+                    skipped=skipped, paths=paths)
+
+
+# ---- dataset loaders (torchvision roots, ImageNet-A/R, FairFace) ----------------------------------
