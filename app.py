@@ -1,6 +1,8 @@
 """CCS Explorer: `streamlit run app.py`.
 
-The entry point draws the sidebar (the session's choices) and routes to the thin pages in pages/.
+The entry point draws the sidebar (the session's choices) and routes to the thin pages in app_pages/.
+(Not "pages/": Streamlit treats a pages/ folder beside the entry point as the old multipage layout and
+can run a page without this entry point on a fresh server.)
 """
 from __future__ import annotations
 
@@ -13,12 +15,12 @@ from app_lib import ui  # noqa: E402
 from ccs_core.errors import CCSError  # noqa: E402
 
 PAGES = [
-    st.Page("pages/home.py", title="Overview", icon="🏠", default=True),
-    st.Page("pages/grid.py", title="Head grid", icon="🟦", url_path="grid"),
-    st.Page("pages/inspector.py", title="Span & label inspector", icon="🔍", url_path="inspector"),
-    st.Page("pages/judges.py", title="Judge re-scoring", icon="⚖️", url_path="judges"),
-    st.Page("pages/prune.py", title="Prune & evaluate", icon="✂️", url_path="prune"),
-    st.Page("pages/export.py", title="Export", icon="📦", url_path="export"),
+    st.Page("app_pages/home.py", title="Overview", icon="🏠", default=True),
+    st.Page("app_pages/grid.py", title="Head grid", icon="🟦", url_path="grid"),
+    st.Page("app_pages/inspector.py", title="Span & label inspector", icon="🔍", url_path="inspector"),
+    st.Page("app_pages/judges.py", title="Judge re-scoring", icon="⚖️", url_path="judges"),
+    st.Page("app_pages/prune.py", title="Prune & evaluate", icon="✂️", url_path="prune"),
+    st.Page("app_pages/export.py", title="Export", icon="📦", url_path="export"),
 ]
 
 

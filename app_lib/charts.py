@@ -59,8 +59,10 @@ def head_grid(df: pd.DataFrame, color_by: str = "ccs", selected: str | None = No
         ring = alt.Chart(df[df["head"] == selected]).mark_rect(
             fill=None, stroke="#e7298a", strokeWidth=3).encode(x=x, y=y)
         layers_.append(ring)
+    # SVG (not canvas): crisp cells, and each cell is a DOM node a browser test can click.
     return alt.layer(*layers_).properties(width=max(cell * n_heads, 160),
-                                          height=max(cell * len(layers), 80), title=title)
+                                          height=max(cell * len(layers), 80), title=title,
+                                          usermeta={"embedOptions": {"renderer": "svg"}})
 
 
 def picked_head(event: object) -> str | None:

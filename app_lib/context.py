@@ -90,10 +90,12 @@ def get_pool(spec: str, model_name: str):
 @st.cache_resource(show_spinner=False)
 def get_store():
     """The artifact store under cache/ (or CCS_CACHE_DIR); in memory if it cannot be written."""
+    import os
+
     from ccs_core.store import Store, open_store
 
     try:
-        return open_store()
+        return open_store(os.environ.get("CCS_CACHE_DIR") or None)
     except CacheError as err:
         log.warning("%s — using an in-memory cache", err)
         return Store(None)
@@ -110,18 +112,30 @@ def clear_caches() -> None:
     st.cache_data.clear()
 
 
+@st.cache_resource(show_spinner=False, ttl=60)
 def judge_options() -> list[tuple[str, str, str | None]]:
-    """(name, title, why it is disabled or None) for every judge backend."""
-    from ccs_core.judges.settings import OFFLINE, PROVIDERS, TITLES, JudgeSettings, api_key, \
-        missing_key_message
+    """(kind, title, why it is disabled or None) for every judge backend (re-checked each minute)."""
+    from ccs_core.judges import OFFLINE, PROVIDERS, make_judge
+    from ccs_core.judges.settings import TITLES
 
-    settings = JudgeSettings()
-    out = [(name, TITLES[name], None) for name in OFFLINE]
-    for p in PROVIDERS:
-        out.append((p, TITLES[p], None if api_key(p, settings) else missing_key_message(p)))
+    out = []
+    for kind in OFFLINE + PROVIDERS:
+        try:
+            ok, why = make_judge(kind).available()
+        except Exception as err:  # a broken backend disables itself, never the page
+            ok, why = False, str(err)
+        out.append((kind, TITLES.get(kind, kind), None if ok else why))
     return out
 
 
 def default_judges(model_name: str) -> list[str]:
     """The offline judge that fits the model: exact toy-world judge for the toy model."""
-    return ["toy"] if model_name == TOY_MODEL_NAME else ["embedding"]
+    from ccs_core.judges import offline_defaults
+
+    return list(offline_defaults(model_name == TOY_MODEL_NAME)[1])
+
+
+def default_labeller(model_name: str) -> str:
+    from ccs_core.judges import offline_defaults
+
+    return offline_defaults(model_name == TOY_MODEL_NAME)[0]

@@ -2,13 +2,13 @@
 ``ccs_core.analysis`` (the one orchestrator). Pages never chain core calls themselves."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import streamlit as st
 
 from ccs_core import analysis
-from ccs_core.errors import CCSError
+from ccs_core.errors import CCSError, JudgeError
 from ccs_core.models import LoadedModel
 
 from . import context as cx
@@ -84,7 +84,7 @@ def scores_note() -> str:
 
 
 def scores(ctx: Ctx, spans, wait_s: float = 30.0) -> dict | None:
-    """Labels, verdicts and CCS for every head, or None (not available or still running)."""
+    """Labels, verdicts and CCS for every head under the session's settings; None while running."""
     if not scores_available():
         return None
     from .ui import await_job
@@ -92,16 +92,46 @@ def scores(ctx: Ctx, spans, wait_s: float = 30.0) -> dict | None:
     return await_job(scores_job(ctx, spans), wait_s=wait_s, key="scores")
 
 
-def scores_job(ctx: Ctx, spans, judges: tuple[str, ...] | None = None, **options: Any) -> Job:
-    judges = tuple(judges if judges is not None else (ctx.choices.judges or
-                                                       cx.default_judges(ctx.loaded.name)))
-    store = ctx.store
-    key = "scores/" + analysis.cache_key(spans=analysis.spans_key(ctx.loaded, ctx.image_set, ctx.pool,
-                                                                  ctx.span_params),
-                                         judges=judges, options=options)
-    return ctx.board.submit(key, "Labelling and judging every head",
-                            lambda p: analysis.run_scores(spans, judges=list(judges), store=store,
-                                                          progress=p, **options))
+def score_settings(ctx: Ctx) -> dict:
+    """The session's applied labeller, judges and few-shot examples."""
+    s = st.session_state
+    return {"labeller": s.get("labeller") or cx.default_labeller(ctx.loaded.name),
+            "judges": list(ctx.choices.judges or cx.default_judges(ctx.loaded.name)),
+            "examples": s.get("fewshot_rows")}  # None = the labeller's defaults
+
+
+def scores_job(ctx: Ctx, spans, settings: dict | None = None, heads: list[str] | None = None) -> Job:
+    """``analysis.run_scores`` in the background, for all heads (or ``heads``) under ``settings``.
+
+    A warm start reads the stored result (``analysis.cached_scores``) without re-scoring."""
+    settings = dict(settings or score_settings(ctx))
+    examples = settings.get("examples") or None
+    extra = {k: v for k, v in (("heads", heads), ("examples", examples)) if v}
+    if extra:  # a part of the heads, or edited examples: a result of its own in the store
+        spans = replace(spans, heads=[h for h in spans.heads if not heads or h.head in heads],
+                        params={**spans.params, "app": analysis.cache_key(**extra)})
+    store, kinds, lab_kind = ctx.store, list(settings["judges"]), settings["labeller"]
+    key = "scores/" + analysis.cache_key(
+        spans=analysis.spans_key(ctx.loaded, ctx.image_set, ctx.pool, ctx.span_params),
+        labeller=lab_kind, judges=kinds, **extra)
+
+    def run(progress):
+        from ccs_core.judges import make_judges
+        from ccs_core.labels import examples_from_rows, make_labeller
+
+        labeller = make_labeller(lab_kind, examples=examples_from_rows(examples) if examples else None)
+        judges, disabled = make_judges(kinds)
+        if disabled:
+            raise JudgeError("Some chosen judges are unavailable — " +
+                             "; ".join(f"{k}: {why}" for k, why in disabled.items()))
+        hit = analysis.cached_scores(spans, labeller, judges, store)
+        if hit is not None:
+            progress("Scores loaded from cache", 1.0)
+            return hit
+        return analysis.run_scores(spans, labeller, judges, store=store, progress=progress)
+
+    label = "Labelling and judging " + (", ".join(heads) if heads else "every head")
+    return ctx.board.submit(key, label, run)
 
 
 def ccs_at_k(scores: dict) -> dict[int, float]:
@@ -110,3 +140,44 @@ def ccs_at_k(scores: dict) -> dict[int, float]:
     heads = (scores or {}).get("heads") or {}
     n = int((scores or {}).get("n_spans") or 5)
     return share([h.get("ccs") for h in heads.values()], n_spans=n)
+
+
+def top_images(ctx: Ctx, spans, head: str, k: int = 4) -> list[list[int]]:
+    """Per span of ``head``: the k image indices projecting most onto it (cached per analysis)."""
+    key = analysis.spans_key(ctx.loaded, ctx.image_set, ctx.pool, ctx.span_params)
+    return _top_images(key, head, k, _ctx=ctx, _spans=spans)
+
+
+@st.cache_data(show_spinner="Finding the top images…", max_entries=256)
+def _top_images(spans_key: str, head: str, k: int, *, _ctx: Ctx, _spans) -> list[list[int]]:
+    return analysis.top_images(_ctx.loaded, _ctx.image_set, _ctx.pool, _spans, head, k=k,
+                               store=_ctx.store)
+
+
+def human_notes(ctx: Ctx):
+    from ccs_core.judges.human import HumanAnnotations
+
+    return HumanAnnotations(ctx.store)
+
+
+def agreement(ctx: Ctx, scores: dict | None, notes) -> list[dict]:
+    """Human-vs-judge agreement rows (empty until a human answer and a verdict exist)."""
+    if not scores or not scores.get("used_judges"):
+        return []
+    from ccs_core.judges.human import agreement_table
+
+    rows = agreement_table(scores, notes, ctx.loaded.key)
+    return [r for r in rows if r.get("n")]
+
+
+def experiment_job(ctx: Ctx, kind: str, request: Any, fn) -> Job:
+    """A prune/bias run in the background, keyed by everything its head sets depend on."""
+    from dataclasses import asdict as _asdict, is_dataclass
+
+    req = _asdict(request) if is_dataclass(request) else request
+    key = f"{kind}/" + analysis.cache_key(
+        model=ctx.loaded.key, images=ctx.choices.images,
+        spans=analysis.spans_key(ctx.loaded, ctx.image_set, ctx.pool, ctx.span_params),
+        scores=score_settings(ctx) if scores_available() else None, request=req)
+    label = {"exact": "Exact pruned evaluation", "bias": "MaxSkew before and after"}.get(kind, kind)
+    return ctx.board.submit(key, label, fn)

@@ -52,12 +52,20 @@ def spans_frame(spans, head: str, scores: dict | None = None) -> pd.DataFrame:
                        "variance": hs.variances,
                        "share of spans' variance": [v / total for v in hs.variances]})
     info = head_scores(scores, head)
-    for judge, verdicts in (info.get("verdicts") or {}).items():
-        vals = [_verdict_value(v) for v in verdicts]
-        df[judge] = pd.Series(vals + [None] * (len(df) - len(vals)))[: len(df)].map(_tick).values
+    for judge, fits in judge_fits(info).items():
+        df[judge] = [_tick(fits[i] if i < len(fits) else None) for i in range(len(df))]
     if info.get("accepted") is not None:
-        df["accepted"] = [_tick(a) for a in info["accepted"]][: len(df)]
+        df["all judges"] = [_tick(a) for a in info["accepted"]][: len(df)]
     return df
+
+
+def judge_fits(info: dict) -> dict[str, list]:
+    """{judge: [True/False/None per span]} from a head's score record."""
+    out = {}
+    for judge, v in (info.get("verdicts") or {}).items():
+        fits = v.get("fits") if isinstance(v, dict) else v
+        out[judge] = [_verdict_value(f) for f in (fits or [])]
+    return out
 
 
 def _verdict_value(v: Any) -> bool | None:
@@ -85,3 +93,36 @@ def head_summary(spans, scores: dict | None, head: str) -> None:
                  column_config={"variance": st.column_config.NumberColumn(format="%.4f"),
                                 "share of spans' variance": st.column_config.ProgressColumn(
                                     min_value=0.0, max_value=1.0, format="percent")})
+
+
+def score_changes(old: dict | None, new: dict) -> pd.DataFrame:
+    """One row per head of ``new`` whose label, CCS or any verdict differs from ``old``."""
+    rows = []
+    before = (old or {}).get("heads") or {}
+    for head, rec in (new.get("heads") or {}).items():
+        prev = before.get(head) or {}
+        flips = []
+        new_fits, old_fits = judge_fits(rec), judge_fits(prev)
+        for judge, fits in new_fits.items():
+            was = old_fits.get(judge)
+            for i, f in enumerate(fits):
+                if was is None or i >= len(was) or was[i] != f:
+                    flips.append(f"{judge} #{i + 1}: {_tick(None if was is None or i >= len(was) else was[i])}"
+                                 f"→{_tick(f)}")
+        if prev.get("label") != rec.get("label") or prev.get("ccs") != rec.get("ccs") or flips:
+            rows.append({"head": head, "label before": prev.get("label"), "label now": rec.get("label"),
+                         "CCS before": prev.get("ccs"), "CCS now": rec.get("ccs"),
+                         "verdicts changed": "; ".join(flips)})
+    return pd.DataFrame(rows, columns=["head", "label before", "label now", "CCS before", "CCS now",
+                                       "verdicts changed"])
+
+
+def call_counts(result: dict) -> dict[str, int]:
+    """New requests vs cache hits of a scoring result."""
+    hits = 0
+    for rec in (result.get("heads") or {}).values():
+        hits += bool((rec.get("label_record") or {}).get("cached"))
+        hits += sum(bool(v.get("cached")) for v in (rec.get("verdicts") or {}).values()
+                    if isinstance(v, dict))
+    return {"new calls": int(result.get("calls") or 0), "cache hits": hits,
+            "errors": len(result.get("errors") or [])}

@@ -47,7 +47,7 @@ with left:
                    "in the paper's tables).")
 with right:
     views.head_summary(spans, scores, selected)
-    st.page_link("pages/inspector.py", label="Open in the inspector", icon="🔍")
+    st.page_link("app_pages/inspector.py", label="Open in the inspector", icon="🔍")
 
 st.divider()
 st.subheader("CCS@K")

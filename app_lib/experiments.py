@@ -1,0 +1,143 @@
+"""Prune-and-evaluate and bias runs for the app: which task, which head sets, preview vs exact.
+
+Plain functions over ccs_core (no Streamlit). ``ccs_core.analysis`` has no prune/bias orchestrator
+yet; when it gains one (``run_prune``/``run_bias``) these should become thin calls to it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+
+from ccs_core.errors import DataError, HeadSpecError
+from ccs_core.heads import HeadId, parse_heads
+from ccs_core.prune import CCSTable, PruneConfig, strategy_configs
+
+STRATEGIES = {"high": "High-CCS heads", "low": "Low-CCS heads",
+              "random": "Random heads (same count as high, 5 seeds)",
+              "concept": "Heads of one concept", "custom": "Custom heads"}
+
+
+@dataclass(frozen=True)
+class PruneRequest:
+    strategy: str                  # high | low | random | concept | custom
+    task: str                      # a name from ``task_names``
+    n_images: int = 256
+    concept: str = ""
+    heads: tuple[str, ...] = ()    # custom heads, "L5.H3"
+    mode: str = "zero"
+
+
+def task_names(images: str) -> list[str]:
+    """Zero-shot tasks for the session's images: one per toy factor, or the folder's classes."""
+    if images == "toy":
+        from ccs_core.toyworld.tasks import toy_tasks
+
+        return [f"toy-{f}" for f in toy_tasks()]
+    return [f"folder classes ({images})"]
+
+
+def resolve_task(images: str, task: str, n_images: int, folder_set=None):
+    """(ZeroShotTask, labelled ImageSet) for a task name of ``task_names``."""
+    from ccs_core.evaluate import ZeroShotTask
+
+    if images == "toy":
+        from ccs_core.toyworld.tasks import toy_image_set, toy_tasks
+
+        factor = task.removeprefix("toy-")
+        tasks = toy_tasks()
+        if factor not in tasks:
+            raise DataError(f"Unknown toy task {task!r}; choose one of {', '.join(task_names('toy'))}.")
+        return tasks[factor], toy_image_set("test", n=n_images, factor=factor)
+    if folder_set is None or folder_set.labels is None or not folder_set.classes:
+        raise DataError("This image folder has no classes (one sub-folder per class): zero-shot "
+                        "evaluation needs them.")
+    return ZeroShotTask(name=f"folder:{folder_set.name}", classnames=list(folder_set.classes)), folder_set
+
+
+def ccs_table(scores: dict | None, layers: Sequence[int]) -> CCSTable | None:
+    if not scores:
+        return None
+    th = scores.get("thresholds") or {}
+    rows = [{"head": h, "ccs": r.get("ccs"), "label": r.get("label")}
+            for h, r in (scores.get("heads") or {}).items()]
+    return CCSTable(rows, high=int(th.get("high_min", 5)), low=int(th.get("low_max", 1)),
+                    layers=list(layers))
+
+
+def configs(req: PruneRequest, table: CCSTable | None, n_layers: int, n_heads: int) -> list[PruneConfig]:
+    """The original model plus the requested strategy's head set(s)."""
+    if req.strategy == "custom":
+        heads = parse_heads(list(req.heads))
+        if not heads:
+            raise HeadSpecError("Pick at least one head for a custom pruning (e.g. L5.H3).")
+        spec = "heads:" + ",".join(str(h) for h in heads)
+    elif req.strategy == "concept":
+        if not req.concept:
+            raise HeadSpecError("Choose the concept whose heads to prune.")
+        spec = f"concept:{req.concept}"
+    else:
+        spec = req.strategy
+    chosen = strategy_configs(spec, table, n_layers, n_heads)
+    if all(not c.heads for c in chosen):
+        raise HeadSpecError(f"The {STRATEGIES.get(req.strategy, req.strategy).lower()} set is empty "
+                            "for this model: no head falls in that category. Try another strategy.")
+    return [PruneConfig("original")] + chosen
+
+
+def preview(loaded, image_set, task, cfgs: Sequence[PruneConfig], n_layers: int, store=None) -> list[dict]:
+    """APPROXIMATE accuracies from the stored decomposition (direct effects only), in milliseconds."""
+    from ccs_core.decompose import decompose_image_set
+    from ccs_core.evaluate import config_row, logit_scale, text_classifier, zero_shot_metrics
+    from ccs_core.prune import DirectEffectPreview
+
+    dec = decompose_image_set(loaded, image_set, n_layers=n_layers, store=store)
+    pv = DirectEffectPreview.from_decomposition(dec)
+    clf, scale = text_classifier(loaded, task, store), logit_scale(loaded)
+    return [config_row(c, **zero_shot_metrics(pv.features(c.heads), clf, image_set.labels, scale),
+                       n_images=len(image_set), task=task.name, approximate=True) for c in cfgs]
+
+
+def exact(loaded, image_set, task, cfgs: Sequence[PruneConfig], store=None,
+          progress: Callable[..., None] | None = None, mode: str = "zero") -> list[dict]:
+    from ccs_core.evaluate import prune_eval
+
+    return prune_eval(loaded, image_set, task, cfgs, mode=mode, store=store, progress=progress)
+
+
+def bias(loaded, cfgs: Sequence[PruneConfig], images: str, n: int = 400, store=None,
+         progress: Callable[..., None] | None = None) -> list[dict]:
+    """MaxSkew rows on the toy world's group-balanced set (groups = backgrounds, prompts = shapes)."""
+    if images != "toy":
+        raise DataError("The bias view needs images with group labels; for an image folder use the CLI "
+                        "with a FairFace-layout CSV. With the toy world it uses its balanced bias set.")
+    from ccs_core.bias import bias_eval
+    from ccs_core.toyworld.tasks import neutral_prompts, toy_bias_set
+
+    bset = toy_bias_set(n=n)
+    k = max(1, n // 10)
+    return bias_eval(loaded, bset, cfgs, prompts=neutral_prompts(), templates=["{}"], k=k, store=store,
+                     progress=progress)
+
+
+def summary_rows(rows: list[dict], metric: str = "accuracy") -> list[dict[str, Any]]:
+    """Per strategy: mean, spread (min..max over random seeds), heads pruned."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["strategy"], []).append(r)
+    out = []
+    for strategy, rs in groups.items():
+        vals = [float(r[metric]) for r in rs]
+        mean = sum(vals) / len(vals)
+        out.append({"config": strategy, metric: mean, "lo": min(vals) if len(vals) > 1 else None,
+                    "hi": max(vals) if len(vals) > 1 else None, "runs": len(vals),
+                    "n_heads": rs[0]["n_heads"],
+                    "detail": ", ".join(rs[0]["heads"][:8]) + (" …" if len(rs[0]["heads"]) > 8 else "")
+                    if len(rs) == 1 else f"{len(rs)} seeds"})
+    return out
+
+
+def heads_in(names: Sequence[str]) -> list[HeadId]:
+    return parse_heads(list(names)) if names else []
+
+

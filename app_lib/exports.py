@@ -1,0 +1,49 @@
+"""Flat tables of an analysis for download (pure pandas, no Streamlit)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from ccs_core.heads import HeadId
+
+
+def spans_table(spans) -> pd.DataFrame:
+    rows = []
+    for hs in spans.heads:
+        hid = HeadId.parse(hs.head)
+        for i, (text, var) in enumerate(zip(hs.texts, hs.variances), 1):
+            rows.append({"head": hs.head, "layer": hid.layer, "head_index": hid.head, "rank": i,
+                         "span": text, "variance": var, "head_explained_share": hs.explained_share})
+    return pd.DataFrame(rows)
+
+
+def labels_table(scores: dict | None) -> pd.DataFrame:
+    rows = []
+    for head, rec in ((scores or {}).get("heads") or {}).items():
+        lr = rec.get("label_record") or {}
+        rows.append({"head": head, "label": rec.get("label"), "labeller": lr.get("labeller"),
+                     "model": lr.get("model"), "prompt_version": lr.get("prompt_version"),
+                     "cached": lr.get("cached")})
+    return pd.DataFrame(rows, columns=["head", "label", "labeller", "model", "prompt_version", "cached"])
+
+
+def verdicts_table(scores: dict | None) -> pd.DataFrame:
+    rows = []
+    for head, rec in ((scores or {}).get("heads") or {}).items():
+        spans = rec.get("spans") or []
+        for judge, v in (rec.get("verdicts") or {}).items():
+            fits, why = v.get("fits") or [], v.get("rationales") or []
+            for i, span in enumerate(spans):
+                rows.append({"head": head, "label": rec.get("label"), "judge": judge, "span_rank": i + 1,
+                             "span": span, "fits": fits[i] if i < len(fits) else None,
+                             "rationale": why[i] if i < len(why) else "", "model": v.get("model"),
+                             "prompt_version": v.get("prompt_version"), "status": v.get("status")})
+    return pd.DataFrame(rows, columns=["head", "label", "judge", "span_rank", "span", "fits", "rationale",
+                                       "model", "prompt_version", "status"])
+
+
+def ccs_table(head_rows: list[dict]) -> pd.DataFrame:
+    """From ``analysis.head_table``: head, layer, head index, CCS, category, label, variance explained."""
+    df = pd.DataFrame(head_rows)
+    cols = [c for c in ("head", "layer", "index", "ccs", "category", "label", "explained", "top_span")
+            if c in df]
+    return df[cols].rename(columns={"index": "head_index"})

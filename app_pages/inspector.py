@@ -1,0 +1,67 @@
+"""Span & label inspector: the selected head's spans, label, verdicts, top images, human yes/no."""
+import pandas as pd
+import streamlit as st
+
+from app_lib import pipeline, views
+
+st.title("Span & label inspector")
+ctx = pipeline.current()
+spans = pipeline.spans(ctx)
+if spans is None:
+    st.stop()
+scores = pipeline.scores(ctx, spans)
+head = views.head_picker(spans, key="inspector_head")
+views.head_summary(spans, scores, head)
+info = views.head_scores(scores, head)
+hs = spans.by_head()[head]
+if not scores:
+    st.caption(pipeline.scores_note())
+
+# Each judge's verdict and rationale per span.
+for judge, rec in (info.get("verdicts") or {}).items():
+    with st.expander(f"Judge **{judge}** — {rec.get('model') or rec.get('provider') or ''}"
+                     f"{' (cached)' if rec.get('cached') else ''}"):
+        fits, why = rec.get("fits") or [], rec.get("rationales") or []
+        st.dataframe(pd.DataFrame({"span": hs.texts,
+                                   "fits": [views._tick(fits[i] if i < len(fits) else None)
+                                            for i in range(len(hs.texts))],
+                                   "rationale": [why[i] if i < len(why) else "" for i in
+                                                 range(len(hs.texts))]}),
+                     hide_index=True, width="stretch")
+        if rec.get("problem"):
+            st.warning(rec["problem"])
+
+# The images that project most strongly onto each span's direction.
+st.subheader("Top images per span")
+n_top = st.slider("Images per span", 1, 8, 4, key="inspector_topk")
+top = pipeline.top_images(ctx, spans, head, n_top)
+images = ctx.image_set
+for text, idx in zip(hs.texts, top):
+    st.markdown(f"**{text}**")
+    st.image([images.image(i) for i in idx], width=96, caption=[f"#{i}" for i in idx])
+
+# Human yes/no per span, saved, and agreement with the judges.
+st.subheader("Your verdicts")
+label = info.get("label")
+if not label:
+    st.caption("Label this head first (Judge re-scoring page) to record whether its spans fit the label.")
+else:
+    notes = pipeline.human_notes(ctx)
+    st.caption(f"Does each span fit the label **{label}**? Answers are saved in the cache "
+               "(per model, head, span and label).")
+    options = ["—", "yes", "no"]
+    with st.form(f"human_{head}"):
+        answers = []
+        for i, text in enumerate(hs.texts):
+            old = notes.get(ctx.loaded.key, head, text, label)
+            answers.append(st.radio(text, options, horizontal=True, key=f"human_{head}_{i}",
+                                    index=0 if old is None else (1 if old else 2)))
+        if st.form_submit_button("Save my verdicts"):
+            for text, a in zip(hs.texts, answers):
+                notes.set(ctx.loaded.key, head, text, label, None if a == "—" else a == "yes",
+                          annotator=st.session_state.get("annotator", ""))
+            st.success("Saved.")
+    table = pipeline.agreement(ctx, scores, notes)
+    if table:
+        st.markdown("**Agreement with the judges** (over every span you have answered, all heads)")
+        st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")

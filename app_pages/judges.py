@@ -1,0 +1,72 @@
+"""Judge re-scoring: choose labeller and judges, edit few-shot examples, re-label and re-judge."""
+import pandas as pd
+import streamlit as st
+
+from app_lib import context as cx
+from app_lib import pipeline, ui, views
+
+st.title("Judge re-scoring")
+ctx = pipeline.current()
+if not pipeline.scores_available():
+    st.info(pipeline.scores_note())
+    st.stop()
+spans = pipeline.spans(ctx)
+if spans is None:
+    st.stop()
+s = st.session_state
+applied = pipeline.score_settings(ctx)
+
+st.subheader("Judges")
+options = cx.judge_options()
+st.dataframe(pd.DataFrame([{"judge": title, "kind": kind, "in use": kind in applied["judges"],
+                            "status": "available" if why is None else f"disabled — {why}"}
+                           for kind, title, why in options]), hide_index=True, width="stretch")
+st.caption("Tick judges in the sidebar (▸ Judges); a judge without its API key is disabled there. "
+           "CCS counts the spans that every chosen judge accepts.")
+
+st.subheader("Labeller")
+available = [k for k, _, why in options if why is None]
+titles = {k: t for k, t, _ in options}
+s.setdefault("labeller_pending", applied["labeller"] if applied["labeller"] in available else
+             cx.default_labeller(ctx.loaded.name))
+st.selectbox("Labeller", available, key="labeller_pending", format_func=titles.get)
+with st.expander("Few-shot examples for the LLM labeller (spans → label)"):
+    from ccs_core.labels import default_examples, examples_to_rows
+
+    base = applied["examples"] or examples_to_rows(default_examples())
+    edited = st.data_editor(pd.DataFrame(base), num_rows="dynamic", key="fewshot_editor",
+                            width="stretch", hide_index=True)
+    st.caption("Rows with the same example number form one example head. The offline labellers "
+               "(toy, embedding) do not use examples.")
+pending = {"labeller": s.labeller_pending, "judges": applied["judges"],
+           "examples": edited.dropna(how="all").to_dict("records") if len(edited) else None}
+
+st.subheader("Re-label and re-judge")
+scope = st.radio("Heads", ["selected", "all"], horizontal=True, key="rescore_scope",
+                 format_func={"selected": "The selected head", "all": "All analysed heads"}.get)
+head = views.head_picker(spans, key="judges_head") if scope == "selected" else None
+if st.button("Run", type="primary", key="rescore_run"):
+    s.rescore_request = {"settings": pending, "heads": [head] if head else None,
+                         "previous": applied}
+    if scope == "all":  # the new settings become the session's: the grid follows
+        s.labeller, s.fewshot_rows = pending["labeller"], pending["examples"]
+
+request = s.get("rescore_request")
+if request:
+    previous = ui.await_job(pipeline.scores_job(ctx, spans, request["previous"]), key="previous")
+    job = pipeline.scores_job(ctx, spans, request["settings"], request["heads"])
+    result = ui.await_job(job, wait_s=60, key="rescore")
+    if result is not None and previous is not None:
+        counts = views.call_counts(result)
+        c1, c2, c3 = st.columns(3)
+        c1.metric("New calls", counts["new calls"])
+        c2.metric("Cache hits", counts["cache hits"])
+        c3.metric("Errors", counts["errors"])
+        for err in result.get("errors") or []:
+            st.warning(f"{err['head']} ({err['stage']}, {err['agent']}): {err['error']}")
+        changes = views.score_changes(previous, result)
+        if len(changes):
+            st.markdown(f"**{len(changes)} head(s) changed** against the previous verdicts:")
+            st.dataframe(changes, hide_index=True, width="stretch")
+        else:
+            st.success("Nothing changed against the previous verdicts.")

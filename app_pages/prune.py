@@ -1,0 +1,108 @@
+"""Live prune-and-evaluate: a strategy, a task; the instant preview, then the exact result; bias."""
+import pandas as pd
+import streamlit as st
+
+from app_lib import charts, pipeline, ui, views
+from app_lib import experiments as ex
+
+st.title("Prune & evaluate")
+ctx = pipeline.current()
+spans = pipeline.spans(ctx)
+if spans is None:
+    st.stop()
+scores = pipeline.scores(ctx, spans)
+table = ex.ccs_table(scores, spans.layers)
+st.caption("Soft pruning zeroes a head's output in the image tower (the shared model is never "
+           "changed). The preview subtracts the heads' direct effects (approximate, instant); the "
+           "exact result re-runs the affected layers.")
+
+
+@st.fragment
+@ui.guarded
+def prune_panel() -> None:
+    s = st.session_state
+    strategies = list(ex.STRATEGIES) if table else ["custom"]
+    if not table:
+        st.info("High / low / random / concept strategies need CCS scores; "
+                + pipeline.scores_note() + " Custom head sets work now.")
+    c1, c2, c3 = st.columns([2, 2, 1])
+    strategy = c1.selectbox("Strategy", strategies, key="prune_strategy", format_func=ex.STRATEGIES.get)
+    task = c2.selectbox("Task", ex.task_names(ctx.choices.images), key="prune_task")
+    n_eval = c3.number_input("Images", 32, 4096, 256, step=32, key="prune_n",
+                             disabled=ctx.choices.images != "toy")
+    concept, custom = "", ()
+    if strategy == "concept":
+        concept = st.selectbox("Concept", table.labels() if table else [], key="prune_concept")
+    if strategy == "custom":
+        s.setdefault("prune_heads", [views.selected_head(spans)])
+        custom = tuple(st.multiselect("Heads to prune", views.head_names(spans), key="prune_heads",
+                                      help="Defaults to the head selected in the grid."))
+    if st.button("Run", type="primary", key="prune_run"):
+        s.prune_request = ex.PruneRequest(strategy, task, int(n_eval), concept or "", custom)
+    req = s.get("prune_request")
+    if req is None:
+        return
+    st.markdown(f"**{ex.STRATEGIES[req.strategy]}** on **{req.task}** ({req.n_images} images)")
+    folder = ctx.image_set if ctx.choices.images != "toy" else None
+    zs_task, eval_set = ex.resolve_task(ctx.choices.images, req.task, req.n_images, folder)
+    cfgs = ex.configs(req, table, ctx.loaded.spec.n_layers, ctx.loaded.spec.n_heads)
+
+    exact_job = pipeline.experiment_job(ctx, "exact", req, lambda p: ex.exact(
+        ctx.loaded, eval_set, zs_task, cfgs, ctx.store, p))
+    if exact_job.running:  # show the instant preview while the exact run computes
+        try:
+            prev = ex.preview(ctx.loaded, eval_set, zs_task, cfgs, ctx.n_layers, ctx.store)
+            st.markdown("**Preview** (direct effects only, approximate)")
+            show_accuracy(prev, "preview")
+        except Exception as err:
+            st.caption(f"No preview: {ui.error_message(err)}")
+    rows = ui.await_job(exact_job, wait_s=60, key="prune_exact")
+    if rows is None:
+        return
+    st.markdown("**Exact result**")
+    acc = show_accuracy(rows, "exact")
+    s.prune_result = {"request": req.__dict__, "rows": rows}
+
+    st.subheader("Bias: MaxSkew before and after")
+    bias_job = pipeline.experiment_job(ctx, "bias", req, lambda p: ex.bias(
+        ctx.loaded, cfgs, ctx.choices.images, store=ctx.store, progress=p))
+    brows = ui.await_job(bias_job, wait_s=60, key="prune_bias")
+    if brows is None:
+        return
+    s.bias_result = {"request": req.__dict__, "rows": brows}
+    bdf = pd.DataFrame(brows)
+    st.caption("Toy world: groups are the backgrounds, the neutral prompts are the shapes; "
+               "MaxSkew@K with K = 10% of the set (lower = less biased).")
+    skew = (bdf.groupby(["strategy", "attribute"], sort=False)["maxskew_mean"].mean().reset_index()
+            .rename(columns={"strategy": "config", "maxskew_mean": "maxskew"}))
+    c1, c2 = st.columns(2)
+    c1.altair_chart(charts.maxskew_bars(skew), width="stretch")
+    trade = acc[["config", "accuracy"]].merge(
+        skew.groupby("config", sort=False)["maxskew"].mean().reset_index(), on="config")
+    c2.altair_chart(charts.tradeoff(trade), width="stretch")
+    st.dataframe(bdf[["strategy", "seed", "n_heads", "attribute", "k", "maxskew_sum", "maxskew_mean"]],
+                 hide_index=True, width="stretch")
+    if ctx.paper_model:
+        from ccs_core.paper import bias_maxskew
+
+        st.markdown("**Paper (Tables 7–8)**")
+        st.dataframe(bias_maxskew(ctx.paper_model), hide_index=True, width="stretch")
+
+
+def show_accuracy(rows: list[dict], key: str) -> pd.DataFrame:
+    acc = pd.DataFrame(ex.summary_rows(rows))
+    c1, c2 = st.columns([3, 2])
+    c1.dataframe(acc[["config", "n_heads", "runs", "accuracy", "lo", "hi", "detail"]], hide_index=True,
+                 width="stretch", key=f"prune_table_{key}",
+                 column_config={c: st.column_config.NumberColumn(format="percent")
+                                for c in ("accuracy", "lo", "hi")})
+    c2.altair_chart(charts.accuracy_bars(acc), width="stretch", key=f"prune_chart_{key}")
+    if ctx.paper_model and key == "exact":
+        from ccs_core.paper import pruning_accuracy
+
+        st.markdown("**Paper (Tables 3–4)**")
+        st.dataframe(pruning_accuracy(ctx.paper_model), hide_index=True, width="stretch")
+    return acc
+
+
+prune_panel()
