@@ -14,14 +14,13 @@ from .errors import JudgeError
 from .judges.backends import ChatBackend, make_backend
 from .judges.base import OK, UNPARSEABLE, UNSUPPORTED, Labeller, LabelResult, ask_structured, \
     load_prompt, numbered
-from .judges.offline import (EMBEDDING_MODEL, embedding_available, best_label, load_calibration,
-                             toy_label, toy_span_factors)
+from .judges.offline import (EMBEDDING_MODEL, best_label, embedding_available, load_calibration,
+                             load_vocabulary, toy_label, toy_span_factors)
 from .judges.schema import LABEL_SCHEMA, LABEL_SCHEMA_NAME, parse_label
 from .judges.settings import PROVIDERS, JudgeSettings
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 TABLE1_CSV = RESOURCES / "paper" / "paper_table1_examples.csv"
-VOCABULARY_FILE = RESOURCES / "concept_vocabulary.txt"
 
 
 @dataclass(frozen=True)
@@ -121,12 +120,6 @@ class ToyLabeller(Labeller):
                            problem="" if label else "no span carries a toy-world factor tag")
 
 
-def load_vocabulary(path: "str | Path" = VOCABULARY_FILE) -> list[str]:
-    """Candidate concept labels, one a line ('#' comments)."""
-    lines = Path(path).read_text().splitlines()
-    return [l.strip() for l in lines if l.strip() and not l.startswith("#")]
-
-
 class EmbeddingLabeller(Labeller):
     """Approximate offline labeller: the vocabulary label that most spans are similar to."""
     name = provider = "embedding"
@@ -139,7 +132,7 @@ class EmbeddingLabeller(Labeller):
         self.vocabulary = list(load_vocabulary() if vocabulary is None else vocabulary)
         self.threshold = float(cal["threshold"] if threshold is None else threshold)
         self.template = template or cal.get("template", "{label}")
-        self.prompt_version = f"emb_v2_t{self.threshold:.4f}_{self.template}"
+        self.prompt_version = f"emb_v3_t{self.threshold:.4f}_{self.template}"
 
     def available(self) -> tuple[bool, str]:
         return embedding_available()

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..ccs import cohen_kappa
-from .offline import (CALIBRATION_FILE, EMBEDDING_MODEL, RESOURCES, label_text, load_calibration,
-                      embed, span_vectors)
+from .offline import (CALIBRATION_FILE, EMBEDDING_MODEL, RESOURCES, load_calibration,
+                      relative_similarities)
 
 LABELLED_SET = RESOURCES / "judge_calibration.csv"
 TEMPLATES = ("{label}", "a photo of {label}", "an image showing {label}")
@@ -31,10 +31,14 @@ def load_pairs(path: Path = LABELLED_SET) -> list[tuple[str, str, bool]]:
 
 
 def pair_similarities(pairs, template: str) -> np.ndarray:
-    """cos(span, templated label) per pair. # [P]"""
-    spans = span_vectors([p[0] for p in pairs])
-    labels = embed([label_text(p[1], template) for p in pairs])
-    return (spans * labels).sum(1)
+    """The embedding judge's relative similarity of each (span, label) pair. # [P]"""
+    by_label: dict[str, list[int]] = {}
+    for i, p in enumerate(pairs):
+        by_label.setdefault(p[1], []).append(i)
+    out = np.zeros(len(pairs))
+    for label, idx in by_label.items():
+        out[idx] = relative_similarities([label], [pairs[i][0] for i in idx], template)[:, 0]
+    return out
 
 
 def best_threshold(sims: np.ndarray, truth: np.ndarray) -> float:
@@ -92,6 +96,26 @@ def report(calibration: "dict | None" = None, pairs=None) -> dict:
             "cv_by_label": cross_validated(sims, truth, [p[1] for p in pairs])}
 
 
+def table1_check(judge=None) -> dict:
+    """CCS of the embedding judge on the paper's Table 1 heads under the paper's labels, vs the paper."""
+    from ..ccs import spearman
+    from ..labels import TABLE1_CSV
+    from .offline import EmbeddingJudge
+
+    judge = judge or EmbeddingJudge()
+    heads: dict[tuple, dict] = {}
+    with open(TABLE1_CSV, newline="") as f:
+        for r in csv.DictReader(f):
+            h = heads.setdefault((r["layer"], r["head"]), {"label": r["label"],
+                                                         "paper_ccs": int(r["ccs"]), "spans": []})
+            h["spans"].append(r["span"])
+    rows = [{"head": f"L{l}.H{h}", "label": v["label"], "paper_ccs": v["paper_ccs"],
+             "ccs": sum(judge.judge(v["label"], v["spans"]).fits)} for (l, h), v in heads.items()]
+    paper, ours = [r["paper_ccs"] for r in rows], [r["ccs"] for r in rows]
+    return {"heads": rows, "exact": sum(a == b for a, b in zip(paper, ours)), "n": len(rows),
+            "spearman": round(spearman(paper, ours), 4)}
+
+
 def main(argv: "list[str] | None" = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ccs_core.judges.calibrate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -103,7 +127,7 @@ def main(argv: "list[str] | None" = None) -> int:
         cal = calibrate(pairs)
         CALIBRATION_FILE.write_text(json.dumps(cal, indent=2) + "\n")
         print(f"wrote {CALIBRATION_FILE}", file=sys.stderr)
-    print(json.dumps(report(pairs=pairs), indent=2))
+    print(json.dumps({**report(pairs=pairs), "paper_table1": table1_check()}, indent=2))
     return 0
 
 

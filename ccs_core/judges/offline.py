@@ -154,9 +154,21 @@ def label_text(label: str, template: str) -> str:
     return template.replace("{label}", label.strip())
 
 
-def similarities(label: str, spans: Sequence[str], template: str) -> np.ndarray:
-    """Cosine similarity of each span to the templated label. # [n_spans]"""
-    return span_vectors(spans) @ embed([label_text(label, template)])[0]
+VOCABULARY_FILE = RESOURCES / "concept_vocabulary.txt"
+
+
+def load_vocabulary(path: "str | Path" = VOCABULARY_FILE) -> list[str]:
+    """Candidate concept labels, one a line ('#' comments)."""
+    lines = Path(path).read_text().splitlines()
+    return list(dict.fromkeys(l.strip() for l in lines if l.strip() and not l.startswith("#")))
+
+
+def relative_similarities(labels: Sequence[str], spans: Sequence[str], template: str) -> np.ndarray:
+    """cos(span, label) minus the span's mean cos to the default concept vocabulary (a per-span
+    baseline: some spans are close to every label). # [n_spans, n_labels]"""
+    vecs = span_vectors(spans)                                               # [n, 384]
+    base = (vecs @ embed([label_text(v, template) for v in load_vocabulary()]).T).mean(1)  # [n]
+    return vecs @ embed([label_text(l, template) for l in labels]).T - base[:, None]
 
 
 def load_calibration(path: Path = CALIBRATION_FILE) -> dict:
@@ -164,11 +176,12 @@ def load_calibration(path: Path = CALIBRATION_FILE) -> dict:
     try:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
-        return {"threshold": 0.35, "template": "{label}", "note": "uncalibrated default"}
+        return {"threshold": 0.1, "template": "{label}", "note": "uncalibrated default"}
 
 
 class EmbeddingJudge(Judge):
-    """Approximate judge: a span fits iff cos(span, label) >= a threshold calibrated on a labelled set."""
+    """Approximate judge: a span fits iff its relative similarity to the label reaches a threshold
+    calibrated on the project's labelled (span, label) set (``python -m ccs_core.judges.calibrate``)."""
     name = provider = "embedding"
     model = EMBEDDING_MODEL
     approximate = True
@@ -177,33 +190,32 @@ class EmbeddingJudge(Judge):
         cal = load_calibration()
         self.threshold = float(cal["threshold"] if threshold is None else threshold)
         self.template = template or cal.get("template", "{label}")
-        self.prompt_version = f"emb_v2_t{self.threshold:.4f}_{self.template}"
+        self.prompt_version = f"emb_v3_t{self.threshold:.4f}_{self.template}"
 
     def available(self) -> tuple[bool, str]:
         return embedding_available()
 
     def judge(self, label: str, spans: Sequence[str]) -> JudgeResult:
-        sims = similarities(label, spans, self.template)
+        sims = relative_similarities([label], spans, self.template)[:, 0]
         return JudgeResult(
             judge=self.name, provider=self.provider, model=self.model,
             prompt_version=self.prompt_version, label=label, approximate=True,
             fits=[bool(s >= self.threshold) for s in sims],
-            rationales=[f"similarity {s:.3f} {'>=' if s >= self.threshold else '<'} "
-                        f"threshold {self.threshold:.3f}" for s in sims],
+            rationales=[f"relative similarity {s:+.3f} {'>=' if s >= self.threshold else '<'} "
+                        f"threshold {self.threshold:+.3f}" for s in sims],
             raw={"similarities": [round(float(s), 5) for s in sims], "threshold": self.threshold})
 
 
 def best_label(spans: Sequence[str], vocabulary: Iterable[str], threshold: float,
                template: str) -> tuple[str, list]:
-    """The vocabulary label most spans fit (ties: highest mean similarity). -> (label, ranking)."""
+    """The vocabulary label with the highest mean relative similarity to the spans. -> (label, top 5)."""
     vocab = list(dict.fromkeys(v.strip() for v in vocabulary if v.strip()))
     if not vocab:
         raise JudgeError("The candidate vocabulary of concept labels is empty.")
-    lab = embed([label_text(v, template) for v in vocab])   # [V, 384]
-    sims = span_vectors(spans) @ lab.T                      # [n_spans, V]
+    sims = relative_similarities(vocab, spans, template)  # [n_spans, V]
     hits = (sims >= threshold).sum(0)
     mean = sims.mean(0)
-    order = sorted(range(len(vocab)), key=lambda j: (-hits[j], -mean[j]))
+    order = sorted(range(len(vocab)), key=lambda j: (-mean[j], -hits[j]))
     ranking = [{"label": vocab[j], "fits": int(hits[j]), "mean_similarity": round(float(mean[j]), 4)}
                for j in order[:5]]
     return vocab[order[0]], ranking
