@@ -138,3 +138,27 @@ def test_decompose_image_set_batches_progress_and_cache(store, monkeypatch):
     assert images.served == 3
     assert torch.equal(again.heads, d.heads) and torch.equal(again.rest, d.rest)
     assert again.layers == d.layers == [1, 2]
+
+
+def test_decompose_image_set_with_a_real_image_set(store):
+    import numpy as np
+    from PIL import Image
+
+    from ccs_core.data import ImageSet
+
+    rng = np.random.default_rng(0)
+    ims = [Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)) for _ in range(5)]
+    iset = ImageSet.from_images("rand", ims)
+
+    def pre(im):
+        return torch.from_numpy(np.asarray(im.resize((32, 32)), dtype=np.float32)).permute(2, 0, 1) / 255
+
+    lm = tiny()
+    lm.preprocess = pre
+    d = decompose_image_set(lm, iset, n_layers=3, batch_size=2, store=store)
+    x = torch.stack([pre(im) for im in ims])
+    with torch.no_grad():
+        ref = lm.model.encode_image(x, normalize=False)
+    assert rel_err(d.total(), ref) < 1e-4
+    other = ImageSet.from_images("rand", ims[:4])
+    assert decompose_image_set(lm, other, n_layers=3, store=store).heads.shape[0] == 4  # new key

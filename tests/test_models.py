@@ -1,0 +1,102 @@
+"""load_model: errors users can cause, the random-init spec, QuickGELU resolution, local checkpoints."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ccs_core.errors import ModelLoadError
+from ccs_core.models import ModelSpec, _resolve_quickgelu, load_model
+
+TINY_CFG = {"embed_dim": 32,
+            "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 16, "patch_size": 8},
+            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+
+
+@pytest.fixture(scope="module")
+def tiny_arch(tmp_path_factory):
+    """Register a tiny open_clip config 'ccs-test-tiny' (text tower small, real tokenizer)."""
+    import open_clip
+
+    d = tmp_path_factory.mktemp("cfg")
+    (d / "ccs-test-tiny.json").write_text(json.dumps(TINY_CFG))
+    open_clip.add_model_config(d)
+    return "ccs-test-tiny"
+
+
+def test_unknown_architecture():
+    with pytest.raises(ModelLoadError, match=r"Unknown model architecture 'ViT-Q-99'.*ViT-B-32"):
+        load_model("ViT-Q-99")
+
+
+def test_unknown_tag():
+    with pytest.raises(ModelLoadError, match=r"Unknown pretrained tag 'no_such_tag'.*openai"):
+        load_model("ViT-B-32", "no_such_tag")
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model("ViT-B-32", str(tmp_path / "weights.pt"))
+
+
+def test_corrupt_checkpoint(tmp_path, tiny_arch):
+    bad = tmp_path / "weights.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(ModelLoadError, match=r"Could not load the checkpoint .*weights\.pt.*complete"):
+        load_model(tiny_arch, str(bad))
+
+
+def test_wrong_architecture_checkpoint(tmp_path, tiny_arch):
+    import open_clip
+
+    other = dict(TINY_CFG, embed_dim=48)
+    (tmp_path / "ccs-test-other.json").write_text(json.dumps(other))
+    open_clip.add_model_config(tmp_path)
+    path = tmp_path / "other.pt"
+    torch.save(open_clip.create_model("ccs-test-other").state_dict(), path)
+    with pytest.raises(ModelLoadError, match="Could not load the checkpoint"):
+        load_model(tiny_arch, str(path))
+
+
+def test_random_init_vitb32_spec(vitb32):
+    assert vitb32.spec == ModelSpec(n_layers=12, n_heads=12, head_dim=64, width=768, embed_dim=512,
+                                    image_size=224)
+    assert vitb32.pretrained is None and vitb32.key and not vitb32.model.training
+    emb = vitb32.encode_texts(["a photo of a dog", "a cat"])
+    assert emb.shape == (2, 512) and torch.allclose(emb.norm(dim=-1), torch.ones(2), atol=1e-5)
+
+
+def test_quickgelu_resolution():
+    assert _resolve_quickgelu("ViT-B-32", "openai") == ("ViT-B-32-quickgelu", False)
+    assert _resolve_quickgelu("ViT-B-16", "openai") == ("ViT-B-16-quickgelu", False)
+    assert _resolve_quickgelu("ViT-B-32", "laion2b_s34b_b79k") == ("ViT-B-32", False)
+    assert _resolve_quickgelu("ViT-B-32-quickgelu", "openai") == ("ViT-B-32-quickgelu", False)
+    assert _resolve_quickgelu("ViT-B-32", None) == ("ViT-B-32", False)
+    assert _resolve_quickgelu("ViT-B-32", "/some/file.pt") == ("ViT-B-32", False)
+
+
+def test_local_checkpoint_roundtrip(tmp_path, tiny_arch):
+    import open_clip
+
+    torch.manual_seed(123)
+    model = open_clip.create_model(tiny_arch).eval()
+    path = tmp_path / "tiny.pt"
+    torch.save({"state_dict": model.state_dict()}, path)
+    loaded = load_model(tiny_arch, str(path))
+    assert loaded.spec == ModelSpec(2, 4, 16, 64, 32, 32)
+    assert loaded.pretrained == str(path)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded.encode_images(x), model.encode_image(x, normalize=False))
+        tokens = open_clip.get_tokenizer(tiny_arch)(["a red square"])
+        assert torch.equal(loaded.model.encode_text(tokens), model.encode_text(tokens))
+    again = load_model(tiny_arch, str(path))
+    assert again.key == loaded.key
+    torch.save({"state_dict": open_clip.create_model(tiny_arch).state_dict()}, path)  # new weights
+    assert load_model(tiny_arch, str(path)).key != loaded.key
+
+
+def test_pretrained_tag_offline_says_how_to_fix():
+    with pytest.raises(ModelLoadError, match=r"(?s)cannot be downloaded.*local checkpoint"):
+        load_model("ViT-B-32", "openai")
