@@ -30,14 +30,15 @@ class FewShotExample:
 
 
 def examples_from_rows(rows: Iterable[dict]) -> list[FewShotExample]:
-    """Group rows with 'label' and 'span' (and optionally 'layer', 'head') into examples, in order."""
+    """Group rows with 'label' and 'span' into examples, in order; rows of one example share
+    'example' (or 'layer' + 'head') and label."""
     groups: dict[tuple, list[str]] = {}
     for r in rows:
         label, span = str(r.get("label", "")).strip(), str(r.get("span", "")).strip()
         if not label or not span:
             raise JudgeError("Every few-shot example row needs a non-empty label and span.")
-        groups.setdefault((r.get("layer"), r.get("head"), label), []).append(span)
-    return [FewShotExample(label=k[2], spans=tuple(v)) for k, v in groups.items()]
+        groups.setdefault((r.get("example"), r.get("layer"), r.get("head"), label), []).append(span)
+    return [FewShotExample(label=k[-1], spans=tuple(v)) for k, v in groups.items()]
 
 
 def examples_to_rows(examples: Sequence[FewShotExample]) -> list[dict]:

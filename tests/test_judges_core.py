@@ -67,6 +67,8 @@ def test_few_shot_examples_default_to_table1_and_round_trip():
     assert [e.label for e in ex] == ["People", "Animals", "Nature", "Material", "Locations"]
     assert all(len(e.spans) == 5 for e in ex)
     assert examples_from_rows(examples_to_rows(ex)) == ex
+    twice = [FewShotExample("Colour", ("a", "b")), FewShotExample("Colour", ("c", "d"))]
+    assert examples_from_rows(examples_to_rows(twice)) == twice
     mine = [FewShotExample("Colour", ("a red car", "blue sky"))]
     lab = make_labeller("openai", JudgeSettings(), examples=mine)
     text = lab.messages(["x"])[1]["content"]

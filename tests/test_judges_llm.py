@@ -1,6 +1,7 @@
 """LLM labeller and judges: the real openai / anthropic SDKs against our fake server on 127.0.0.1."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -52,6 +53,7 @@ def test_three_judges_score_heads_then_cached_rerun_makes_no_call(srv, tmp_path)
     assert srv.paths["/v1/chat/completions"] == 9 and srv.paths["/v1/messages"] == 3
     assert seen[-1] == (12, 12) and [d for d, _ in seen] == list(range(1, 13))
     assert res["ccs"] == EXPECTED and res["errors"] == []
+    assert json.loads(json.dumps(res))["ccs_at_k"] == res["ccs_at_k"]  # JSON as it is
     assert res["ccs_at_k"]["4"] == pytest.approx(2 / 3) and res["categories"]["high"] == ["L11.H0"]
     head = res["heads"]["L10.H1"]
     assert head["label"] == "Red" and head["accepted"] == [True, True, True, False, True]
