@@ -168,3 +168,6 @@ def load_image_folder(path: "str | Path", max_per_class: int | None = None,
 
 
 # ---- dataset loaders (torchvision roots, ImageNet-A/R, FairFace) ----------------------------------
+# (prune helper) The loaders live in ccs_core/datasets.py; re-exported here so callers find them in data.
+from .datasets import (load_dataset, load_fairface, load_imagenet_variant,  # noqa: E402,F401
+                       load_torchvision)

@@ -1,0 +1,229 @@
+"""Evaluation datasets already on disk (nothing is downloaded), as ImageSets plus their zero-shot task.
+
+- torchvision roots (``download=False``): CIFAR-10/100, Food-101, Country-211, Oxford-IIIT Pet (test split);
+- ImageNet-A / ImageNet-R folders (one WordNet-id folder per class), labelled over the 200-class subset
+  with CLIP's ImageNet class names;
+- any ImageFolder directory; FairFace-layout CSV + image folder (bias); the toy world's splits.
+
+``load_dataset("cifar10:/data")`` resolves a spec string (used by the CLI and the app). Unreadable
+images are skipped and listed in ``.skipped``; a missing dataset is a DataError saying where to put it.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+from typing import Callable, Sequence
+
+from PIL import Image
+
+from .data import ImageSet, _open, check_image, load_image_folder
+from .errors import DataError
+from .evaluate import CLIP_TEMPLATES, DATASET_TEMPLATES, ZeroShotTask
+from .store import file_digest
+
+RES = Path(__file__).resolve().parent / "resources"
+TORCHVISION = {  # spec name -> (torchvision class, folder it expects under root, templates key)
+    "cifar10": ("CIFAR10", "cifar-10-batches-py", "cifar10"),
+    "cifar100": ("CIFAR100", "cifar-100-python", "cifar100"),
+    "food101": ("Food101", "food-101", "food101"),
+    "country211": ("Country211", "country211", "country211"),
+    "pets": ("OxfordIIITPet", "oxford-iiit-pet", "oxford_pets"),
+}
+ALIASES = {"cifar-10": "cifar10", "cifar-100": "cifar100", "food-101": "food101", "country-211": "country211",
+           "oxford-pets": "pets", "oxford_pets": "pets", "oxfordiiitpet": "pets", "imagenet_a": "imagenet-a",
+           "imagenet_r": "imagenet-r", "imagenet-a": "imagenet-a", "imagenet-r": "imagenet-r"}
+
+
+def clean_name(name: str) -> str:
+    return " ".join(str(name).replace("_", " ").split())
+
+
+def _cap(labels: Sequence[int], max_per_class: int | None) -> list[int]:
+    """Indices kept: the first max_per_class of every class, in order."""
+    if max_per_class is None:
+        return list(range(len(labels)))
+    if max_per_class < 1:
+        raise DataError(f"max_per_class must be at least 1 (got {max_per_class}).")
+    seen: dict[int, int] = {}
+    keep = []
+    for i, l in enumerate(labels):
+        if seen.get(l, 0) < max_per_class:
+            seen[l] = seen.get(l, 0) + 1
+            keep.append(i)
+    return keep
+
+
+def _file_set(name: str, root: Path, files: Sequence[Path], labels: Sequence[int], classes: list[str],
+              groups: Sequence[str] | None = None, max_per_class: int | None = None) -> ImageSet:
+    """An ImageSet over image files: readable files only (skipped ones listed), content-keyed."""
+    paths, labs, grps, skipped = [], [], [], []
+    for i in _cap(labels, max_per_class):
+        p = Path(files[i])
+        reason = "file is missing" if not p.is_file() else check_image(p)
+        if reason:
+            skipped.append((str(p), reason))
+            continue
+        paths.append(str(p))
+        labs.append(int(labels[i]))
+        if groups is not None:
+            grps.append(groups[i])
+    if not paths:
+        raise DataError(f"No readable images for {name} under {root} ({len(skipped)} unreadable or missing).")
+    h = hashlib.sha256(name.encode())
+    for p, l in zip(paths, labs):
+        st = Path(p).stat()
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{l}\n".encode())
+    return ImageSet(name=name, key=h.hexdigest(), loader=lambda i: _open(paths[i]), size=len(paths),
+                    labels=labs, classes=classes, groups=grps if groups is not None else None,
+                    skipped=skipped, paths=paths)
+
+
+def load_torchvision(kind: str, root: "str | Path", max_per_class: int | None = None) -> tuple[ImageSet, ZeroShotTask]:
+    """A torchvision dataset's test split from ``root`` (never downloaded) and its zero-shot task."""
+    import torchvision.datasets as tvd
+
+    kind = ALIASES.get(kind, kind)
+    cls_name, folder, tkey = TORCHVISION[kind]
+    root = Path(root).expanduser()
+    try:
+        cls = getattr(tvd, cls_name)
+        ds = cls(str(root), train=False, download=False) if kind.startswith("cifar") else \
+            cls(str(root), split="test", download=False)
+    except (RuntimeError, FileNotFoundError, OSError) as err:
+        raise DataError(f"{cls_name} was not found under {root}: put the extracted dataset in "
+                        f"{root / folder}/ (as torchvision's {cls_name}(root='{root}', download=True) would "
+                        f"lay it out; downloads are off here). ({str(err)[:120]})") from err
+    name = f"{kind}-test"
+    if kind.startswith("cifar"):
+        labels = [int(t) for t in ds.targets]
+        keep = _cap(labels, max_per_class)
+        data = ds.data  # [N, 32, 32, 3] uint8
+        digest = file_digest(Path(root) / folder / ("test_batch" if kind == "cifar10" else "test"))
+        classes = [clean_name(c) for c in ds.classes]
+        task = ZeroShotTask(kind, classes, list(DATASET_TEMPLATES[tkey]))
+        return ImageSet(name=name, key=f"{kind}-{digest}-{max_per_class}", size=len(keep),
+                        loader=lambda i: Image.fromarray(data[keep[i]]), labels=[labels[i] for i in keep],
+                        classes=classes), task
+    if kind == "country211":
+        files, labels = [Path(p) for p, _ in ds.samples], [int(t) for _, t in ds.samples]
+        names = [s.strip() for s in (RES / "country211_classnames.txt").read_text().splitlines() if s.strip()]
+        if len(ds.classes) != len(names):
+            raise DataError(f"Country-211 under {root} has {len(ds.classes)} country folders, expected "
+                            f"{len(names)} (ISO codes AD..ZW); restore the complete test split.")
+        classes = names
+    elif kind == "food101":
+        files, labels, classes = list(ds._image_files), list(ds._labels), [clean_name(c) for c in ds.classes]
+    else:  # pets: torchvision already turns "american_bulldog" into "American Bulldog"
+        files, labels, classes = list(ds._images), list(ds._labels), [clean_name(c) for c in ds.classes]
+    task = ZeroShotTask(kind, classes, list(DATASET_TEMPLATES[tkey]))
+    return _file_set(name, root, files, labels, classes, max_per_class=max_per_class), task
+
+
+def imagenet_classes() -> list[tuple[str, str]]:
+    """ImageNet-1k (wnid, CLIP class name) in class-index order."""
+    rows = [l.split("\t") for l in (RES / "imagenet" / "imagenet_classes.tsv").read_text().splitlines()
+            if l and not l.startswith("#")]
+    return [(w, n) for _, w, n in rows]
+
+
+def load_imagenet_variant(kind: str, path: "str | Path", max_per_class: int | None = None,
+                          class_map: "str | Path | None" = None) -> tuple[ImageSet, ZeroShotTask]:
+    """ImageNet-A or -R (one wnid folder per class), labels = index in the variant's 200 classes.
+
+    ``class_map``: optional "wnid<TAB>name" file overriding the bundled CLIP class names."""
+    kind = ALIASES.get(kind, kind)
+    wnids = (RES / "imagenet" / f"imagenet_{kind[-1]}_wnids.txt").read_text().split()
+    names = dict(imagenet_classes())
+    if class_map is not None:
+        for line in Path(class_map).expanduser().read_text().splitlines():
+            if line.strip():
+                w, _, n = line.partition("\t")
+                names[w.strip()] = n.strip()
+    folder = load_image_folder(path, max_per_class=max_per_class, name=f"{kind}")
+    unknown = sorted(set(folder.classes or []) - set(wnids))
+    if folder.classes is None or unknown:
+        raise DataError(f"{path} is not an {kind.upper()} folder: expected one folder per WordNet id of its "
+                        f"200 classes (e.g. {wnids[0]}/), found {', '.join(unknown[:5]) or 'no class folders'}.")
+    index = {w: i for i, w in enumerate(wnids)}
+    labels = [index[folder.classes[l]] for l in folder.labels]
+    classes = [names[w] for w in wnids]
+    task = ZeroShotTask(kind, classes, list(DATASET_TEMPLATES["imagenet"]))
+    return ImageSet(name=folder.name, key=f"{folder.key}-{kind}", loader=folder.loader, size=folder.size,
+                    labels=labels, classes=classes, skipped=folder.skipped, paths=folder.paths), task
+
+
+def load_fairface(csv_path: "str | Path", image_root: "str | Path | None" = None, attribute: str = "race",
+                  max_per_group: int | None = None) -> ImageSet:
+    """FairFace layout: a CSV with a ``file`` column (path relative to ``image_root``, default the CSV's
+    folder) and attribute columns (race, gender, age). ``groups`` = ``attribute``; ``.attributes`` holds
+    every attribute column; labels/classes = ``attribute`` as classes."""
+    csv_path = Path(csv_path).expanduser()
+    if not csv_path.is_file():
+        raise DataError(f"FairFace label file {csv_path} not found: give the CSV (e.g. fairface_label_val.csv "
+                        "with columns file,age,gender,race) and the folder its 'file' paths are relative to.")
+    root = Path(image_root).expanduser() if image_root else csv_path.parent
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    cols = list(rows[0]) if rows else []
+    if "file" not in cols or attribute not in cols:
+        raise DataError(f"{csv_path} needs a 'file' column and a {attribute!r} column (has: {', '.join(cols)}).")
+    attrs = [c for c in cols if c not in ("file", "service_test")]
+    classes = sorted({r[attribute] for r in rows})
+    labels = [classes.index(r[attribute]) for r in rows]
+    iset = _file_set(f"fairface-{csv_path.stem}", root, [root / r["file"] for r in rows], labels, classes,
+                     groups=[r[attribute] for r in rows], max_per_class=max_per_group)
+    by_path = {str(root / r["file"]): r for r in rows}
+    iset.attributes = {a: [by_path[p][a] for p in iset.paths] for a in attrs}
+    return iset
+
+
+def load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, seed: int = 0,
+                 class_map: "str | Path | None" = None):
+    """Resolve a dataset spec -> (ImageSet or VideoSet, ZeroShotTask or None).
+
+    "toy" / "toy:<factor>" (toy test split, task of that factor; default colour), "toy-bias",
+    "toy-videos", "cifar10:ROOT", "cifar100:ROOT", "food101:ROOT", "country211:ROOT", "pets:ROOT",
+    "imagenet-a:DIR", "imagenet-r:DIR", "folder:DIR" or a bare DIR (ImageFolder, CLIP templates),
+    "fairface:CSV[:IMAGE_ROOT]", "videos:DIR"."""
+    spec = (spec or "").strip()
+    kind, _, arg = spec.partition(":")
+    kind = ALIASES.get(kind.lower(), kind.lower())
+    if kind == "toy":
+        from .toyworld.tasks import toy_image_set, toy_tasks
+
+        factor = arg or "colour"
+        tasks = toy_tasks()
+        if factor not in tasks:
+            raise DataError(f"Unknown toy factor {factor!r}; use one of {', '.join(tasks)}.")
+        return toy_image_set("test", n=n, seed=seed, factor=factor), tasks[factor]
+    if kind == "toy-bias":
+        from .toyworld.tasks import toy_bias_set
+
+        return toy_bias_set(n=n, seed=seed), None
+    if kind == "toy-videos":
+        from .toyworld.tasks import toy_videos
+        from .video import VideoSet
+
+        clips, caps = toy_videos(n=min(n, 64), seed=seed)
+        return VideoSet.from_clips(f"toy-videos-s{seed}-{len(clips)}", clips, caps), None
+    if kind in TORCHVISION:
+        return load_torchvision(kind, arg or ".", max_per_class)
+    if kind in ("imagenet-a", "imagenet-r"):
+        return load_imagenet_variant(kind, arg, max_per_class, class_map)
+    if kind == "fairface":
+        csv_file, _, img_root = arg.partition(":")
+        return load_fairface(csv_file, img_root or None, max_per_group=max_per_class), None
+    if kind == "videos":
+        from .video import load_video_folder
+
+        return load_video_folder(arg), None
+    path = arg if kind == "folder" else spec
+    if not path or not Path(path).expanduser().exists():
+        raise DataError(f"Unknown dataset {spec!r}: use toy[:factor], toy-bias, toy-videos, cifar10:ROOT, "
+                        "cifar100:ROOT, food101:ROOT, country211:ROOT, pets:ROOT, imagenet-a:DIR, "
+                        "imagenet-r:DIR, fairface:CSV[:IMAGE_ROOT], videos:DIR, or an image folder path.")
+    folder = load_image_folder(path, max_per_class=max_per_class)
+    task = None if folder.classes is None else ZeroShotTask(
+        folder.name, [clean_name(c) for c in folder.classes], list(CLIP_TEMPLATES))
+    return folder, task

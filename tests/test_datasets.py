@@ -1,0 +1,127 @@
+"""Dataset loaders on small fake copies laid out as the real datasets are on disk (nothing downloaded)."""
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ccs_core.data import load_dataset
+from ccs_core.datasets import clean_name, imagenet_classes, load_fairface
+from ccs_core.errors import DataError
+
+
+def png(path, colour=(10, 20, 30), size=8):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (size, size), colour).save(path, format="PNG")  # .jpg names hold PNG bytes: PIL reads both
+
+
+def test_image_folder_with_cap_and_unreadable(tmp_path):
+    for c in ("golden_retriever", "tabby_cat"):
+        for i in range(3):
+            png(tmp_path / c / f"{i}.png", (i * 50, 0, 0))
+    (tmp_path / "tabby_cat" / "0bad.png").write_bytes(b"broken")
+    iset, task = load_dataset(str(tmp_path))
+    assert task.classnames == ["golden retriever", "tabby cat"] and "a photo of a {}." in task.templates
+    assert len(iset) == 6 and iset.labels == [0, 0, 0, 1, 1, 1] and len(iset.skipped) == 1
+    capped, _ = load_dataset(f"folder:{tmp_path}", max_per_class=2)
+    assert capped.labels == [0, 0, 1, 1]
+
+
+def test_missing_datasets_say_where_to_put_them(tmp_path):
+    with pytest.raises(DataError, match=r"cifar-10-batches-py/"):
+        load_dataset(f"cifar10:{tmp_path}")
+    with pytest.raises(DataError, match="food-101"):
+        load_dataset(f"food101:{tmp_path}")
+    with pytest.raises(DataError, match="Unknown dataset"):
+        load_dataset("mnist")
+    with pytest.raises(DataError, match="not found"):
+        load_fairface(tmp_path / "nope.csv")
+
+
+def test_cifar10_from_torchvision_layout(tmp_path, monkeypatch):
+    import torchvision.datasets.cifar as tvc
+
+    monkeypatch.setattr(tvc.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(tvc, "check_integrity", lambda *a, **k: True)
+    d = tmp_path / "cifar-10-batches-py"
+    d.mkdir()
+    data = np.random.default_rng(0).integers(0, 255, (6, 3 * 32 * 32), dtype=np.uint8)
+    with open(d / "test_batch", "wb") as f:
+        pickle.dump({"data": data, "labels": [0, 1, 2, 0, 1, 0]}, f)
+    with open(d / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": ["airplane", "auto_mobile", "bird"]}, f)
+    iset, task = load_dataset(f"cifar10:{tmp_path}", max_per_class=2)
+    assert task.classnames == ["airplane", "auto mobile", "bird"]
+    assert iset.labels == [0, 1, 2, 0, 1] and len(iset) == 5
+    assert np.array_equal(np.asarray(iset.image(4)), data[4].reshape(3, 32, 32).transpose(1, 2, 0))
+
+
+def test_food101_and_pets_layouts(tmp_path):
+    food = tmp_path / "food-101"
+    meta = {"apple_pie": ["apple_pie/1", "apple_pie/2"], "baby_back_ribs": ["baby_back_ribs/7"]}
+    (food / "meta").mkdir(parents=True)
+    (food / "meta" / "test.json").write_text(json.dumps(meta))
+    for rel in ["apple_pie/1", "baby_back_ribs/7"]:
+        png(food / "images" / f"{rel}.jpg")
+    iset, task = load_dataset(f"food101:{tmp_path}")  # apple_pie/2 is missing: skipped, counted
+    assert task.classnames == ["apple pie", "baby back ribs"]
+    assert task.templates == ["a photo of {}, a type of food."]
+    assert iset.labels == [0, 1] and [r for _, r in iset.skipped] == ["file is missing"]
+
+    pets = tmp_path / "oxford-iiit-pet"
+    (pets / "annotations").mkdir(parents=True)
+    (pets / "annotations" / "test.txt").write_text("Abyssinian_1 1 1 1\namerican_bulldog_3 2 2 1\n")
+    png(pets / "images" / "Abyssinian_1.jpg")
+    png(pets / "images" / "american_bulldog_3.jpg")
+    iset, task = load_dataset(f"pets:{tmp_path}")
+    assert task.classnames == ["Abyssinian", "American Bulldog"] and iset.labels == [0, 1]
+
+
+def test_country211_maps_iso_folders_to_names(tmp_path):
+    import itertools
+    import string
+
+    codes = ["".join(p) for p in itertools.product(string.ascii_uppercase, repeat=2)][:211]
+    for c in codes:
+        png(tmp_path / "country211" / "test" / c / "0.png")
+    iset, task = load_dataset(f"country211:{tmp_path}", max_per_class=1)
+    assert len(task.classnames) == 211 and task.classnames[0] == "Andorra" and task.classnames[-1] == "Zimbabwe"
+    assert iset.labels[:3] == [0, 1, 2] and "a photo i took in {}." in task.templates
+    (tmp_path / "country211" / "test" / codes[-1] / "0.png").unlink()
+    (tmp_path / "country211" / "test" / codes[-1]).rmdir()
+    with pytest.raises(DataError, match="210 country folders"):
+        load_dataset(f"country211:{tmp_path}")
+
+
+def test_imagenet_r_folder_uses_200_class_index(tmp_path):
+    classes = dict(imagenet_classes())
+    assert len(classes) == 1000 and classes["n01440764"] == "tench"
+    png(tmp_path / "n01443537" / "a.jpg")  # goldfish: class 0 of ImageNet-R
+    png(tmp_path / "n02051845" / "b.jpg")  # pelican
+    iset, task = load_dataset(f"imagenet-r:{tmp_path}")
+    assert len(task.classnames) == 200 and task.classnames[0] == "goldfish"
+    assert [task.classnames[l] for l in iset.labels] == ["goldfish", "pelican"]
+    png(tmp_path / "n99999999" / "c.jpg")
+    with pytest.raises(DataError, match="n99999999"):
+        load_dataset(f"imagenet-r:{tmp_path}")
+
+
+def test_fairface_csv(tmp_path):
+    rows = [("val/1.jpg", "Male", "White"), ("val/2.jpg", "Female", "Black"), ("val/3.jpg", "Female", "White"),
+            ("val/4.jpg", "Male", "Indian")]
+    (tmp_path / "fairface_label_val.csv").write_text(
+        "file,age,gender,race,service_test\n" + "".join(f"{f},20-29,{g},{r},True\n" for f, g, r in rows))
+    for f, _, _ in rows[:3]:
+        png(tmp_path / f)
+    iset = load_fairface(tmp_path / "fairface_label_val.csv", attribute="race")
+    assert iset.groups == ["White", "Black", "White"] and len(iset.skipped) == 1
+    assert iset.attributes["gender"] == ["Male", "Female", "Female"] and "age" in iset.attributes
+    with pytest.raises(DataError, match="'ethnicity' column"):
+        load_fairface(tmp_path / "fairface_label_val.csv", attribute="ethnicity")
+
+
+def test_clean_name():
+    assert clean_name("aquarium_fish") == "aquarium fish" and clean_name(" sweet  pepper ") == "sweet pepper"
