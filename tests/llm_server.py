@@ -2,7 +2,7 @@
 
 The real ``openai`` / ``anthropic`` clients are pointed at it with ``base_url``. Each request takes
 the next behaviour from ``server.script`` (default "ok"): ok, slow, 429, 500, malformed, refusal,
-wrong_count. A correct answer follows fixed rules the tests can predict:
+wrong_count, 400_schema (an endpoint without json_schema). A correct answer follows fixed rules:
 label = the most common word (> 2 letters) of the spans; a span fits iff it contains the label.
 """
 from __future__ import annotations
@@ -88,8 +88,9 @@ class FakeLLMServer:
         return {"verdicts": verdicts[:-1] if mode == "wrong_count" else verdicts}
 
     def openai_reply(self, body: dict, mode: str) -> dict:
-        kind = "label" if body["response_format"]["json_schema"]["name"] == "concept_label" else "judge"
         text = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        schema = body["response_format"].get("json_schema", {}).get("name")  # None in JSON mode
+        kind = "label" if schema == "concept_label" or "Concept label:" not in text else "judge"
         msg: dict = {"role": "assistant", "content": None, "refusal": None}
         if mode == "refusal":
             msg["refusal"] = "I'm sorry, I can't help with that."
@@ -149,6 +150,10 @@ class FakeLLMServer:
                     if mode == "429":
                         return self._send(429, {"error": {"message": "rate limited", "type": "rate"}},
                                           {"retry-after": server.retry_after})
+                    if mode == "400_schema":
+                        return self._send(400, {"error": {
+                            "message": "Invalid value for 'response_format': json_schema is not "
+                                       "supported by this endpoint", "type": "invalid_request_error"}})
                     if mode == "500":
                         return self._send(500, {"error": {"message": "boom", "type": "server"}},
                                           {"retry-after-ms": "10"})

@@ -116,6 +116,16 @@ def test_500_is_retried_then_gives_up_with_clear_error(srv, provider):
     assert srv.calls == 3
 
 
+def test_endpoint_without_json_schema_falls_back_to_json_mode(srv):
+    judge = make_judge("gemini", settings_for(srv))
+    srv.script = ["400_schema"]
+    res = judge.judge("red", SPANS["L10.H1"])
+    assert res.status == "ok" and srv.calls == 2
+    assert [b["response_format"]["type"] for b in srv.bodies] == ["json_schema", "json_object"]
+    judge.judge("tree", SPANS["L11.H0"])
+    assert srv.bodies[-1]["response_format"]["type"] == "json_object" and srv.calls == 3
+
+
 def test_slow_answer_times_out_and_is_retried(srv):
     srv.slow_s = 1.5
     srv.script = ["slow", "ok"]

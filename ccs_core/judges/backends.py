@@ -83,6 +83,7 @@ class OpenAIBackend(ChatBackend):
     """OpenAI chat completions; with provider="gemini" the Gemini OpenAI-compatible endpoint."""
 
     provider = "openai"
+    _json_mode = False  # set once the endpoint rejected json_schema response_format
 
     def _make_client(self):
         import openai
@@ -96,11 +97,23 @@ class OpenAIBackend(ChatBackend):
         kwargs: dict[str, Any] = {}
         if self.settings.temperature is not None:
             kwargs["temperature"] = self.settings.temperature
+        strict = {"type": "json_schema",
+                  "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
+        create = self.client().chat.completions.create
         try:
-            resp = self.client().chat.completions.create(
-                model=self.model, messages=messages, max_tokens=self.settings.max_tokens,
-                response_format={"type": "json_schema", "json_schema": {
-                    "name": schema_name, "schema": schema, "strict": True}}, **kwargs)
+            try:
+                resp = create(model=self.model, messages=messages, max_tokens=self.settings.max_tokens,
+                              response_format={"type": "json_object"} if self._json_mode else strict,
+                              **kwargs)
+            except openai.BadRequestError as err:
+                msg = str(err).lower()
+                if self._json_mode or not ("response_format" in msg or "schema" in msg):
+                    raise
+                # an OpenAI-compatible endpoint without json_schema support: plain JSON mode
+                # (the prompt spells out the format; the answer is validated all the same)
+                self._json_mode = True
+                resp = create(model=self.model, messages=messages, max_tokens=self.settings.max_tokens,
+                              response_format={"type": "json_object"}, **kwargs)
         except openai.APIError as err:
             raise self._fail(err) from err
         raw = resp.model_dump(mode="json")
