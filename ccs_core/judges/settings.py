@@ -59,7 +59,11 @@ def _streamlit_secret(name: str) -> str | None:
     if st is None:
         return None
     try:
-        value = st.secrets.get(name)  # raises when no secrets file exists
+        secrets = st.secrets
+        probe = getattr(secrets, "load_if_toml_exists", None)  # False: no secrets file, no error
+        if probe is not None and not probe():
+            return None
+        value = secrets.get(name)
     except Exception:
         return None
     return str(value) if value else None
