@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="CCS Explorer", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="CCS Explorer", page_icon=":material/grid_view:", layout="wide")
 
 from app_lib import context as cx  # noqa: E402  (after set_page_config)
 from app_lib import ui  # noqa: E402
 from ccs_core.errors import CCSError  # noqa: E402
 
 PAGES = [
-    st.Page("app_pages/home.py", title="Overview", icon="🏠", default=True),
-    st.Page("app_pages/grid.py", title="Head grid", icon="🟦", url_path="grid"),
-    st.Page("app_pages/inspector.py", title="Span & label inspector", icon="🔍", url_path="inspector"),
-    st.Page("app_pages/judges.py", title="Judge re-scoring", icon="⚖️", url_path="judges"),
-    st.Page("app_pages/prune.py", title="Prune & evaluate", icon="✂️", url_path="prune"),
-    st.Page("app_pages/export.py", title="Export", icon="📦", url_path="export"),
+    st.Page("app_pages/home.py", title="Overview", icon=":material/home:", default=True),
+    st.Page("app_pages/grid.py", title="Head grid", icon=":material/grid_view:", url_path="grid"),
+    st.Page("app_pages/inspector.py", title="Span & label inspector", icon=":material/search:", url_path="inspector"),
+    st.Page("app_pages/judges.py", title="Judge re-scoring", icon=":material/balance:", url_path="judges"),
+    st.Page("app_pages/prune.py", title="Prune & evaluate", icon=":material/content_cut:", url_path="prune"),
+    st.Page("app_pages/export.py", title="Export", icon=":material/download:", url_path="export"),
 ]
 
 
@@ -36,7 +36,7 @@ def sidebar() -> None:
         with st.spinner("Loading the model…"):
             loaded = cx.get_model(s.model_name.strip() or "toy", s.pretrained.strip())
     except CCSError as err:
-        st.error(str(err), icon="⚠️")
+        st.error(str(err), icon=":material/error:")
         return
     except Exception as err:
         ui.show_error(err)

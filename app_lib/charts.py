@@ -33,7 +33,7 @@ def _color(color_by: str) -> alt.Color:
 
 
 def head_grid(df: pd.DataFrame, color_by: str = "ccs", selected: str | None = None,
-              title: str = "", selectable: bool = True, cell: int = 34) -> alt.LayerChart:
+              title: str = "", selectable: bool = True, cell: int = 52) -> alt.LayerChart:
     """Layers (rows, last layer on top) x heads (columns); click selects a head."""
     n_heads = int(df["index"].max()) + 1 if len(df) else 1
     layers = sorted(df["layer"].unique(), reverse=True)

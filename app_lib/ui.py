@@ -29,7 +29,7 @@ def error_message(err: BaseException) -> str:
 def show_error(err: BaseException) -> None:
     if not isinstance(err, CCSError):
         log.error("page error", exc_info=err)
-    st.error(error_message(err), icon="⚠️")
+    st.error(error_message(err), icon=":material/error:")
 
 
 def guarded(fn: Callable) -> Callable:
@@ -52,7 +52,7 @@ def await_job(job: Job, wait_s: float = 30.0, key: str = "job") -> Any | None:
     box that refreshes itself and reruns the app when the job is done; return None.
     A failed job raises its error (the caller's guard shows it).
     """
-    if not job.running:
+    if not job.running or job.wait(0.5):  # cache hits finish at once: no progress box
         return _result(job)
     deadline = time.monotonic() + wait_s
     with st.status(job.label, expanded=True) as status:

@@ -83,10 +83,9 @@ def head_summary(spans, scores: dict | None, head: str) -> None:
     info = head_scores(scores, head)
     hs = spans.by_head()[head]
     st.subheader(head)
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Label", info.get("label") or "—")
+    c1, c2 = st.columns([2, 1])
+    c1.markdown(f"Label: **{info.get('label') or '—'}**  \nCategory: **{info.get('category') or '—'}**")
     c2.metric("CCS", "—" if info.get("ccs") is None else f"{info['ccs']} / {len(hs.texts)}")
-    c3.metric("Category", info.get("category") or "—")
     st.caption(f"The {len(hs.texts)} spans explain {hs.explained_share:.0%} of this head's variance "
                "over the image set.")
     st.dataframe(spans_frame(spans, head, scores), hide_index=True, width="stretch",

@@ -30,7 +30,8 @@ left, right = st.columns([3, 2], gap="large")
 with left:
     chart = charts.head_grid(df, st.session_state["grid_color"], selected,
                              title=f"{ctx.loaded.name}: last {len(spans.layers)} layers")
-    st.altair_chart(chart, on_select="rerun", selection_mode=charts.SELECTION, key="grid_chart")
+    st.altair_chart(chart, on_select="rerun", selection_mode=charts.SELECTION, key="grid_chart",
+                    width="content", theme=None)
     st.caption("Click a cell to inspect that head. Hover for its label and first span.")
     if ctx.paper_model:
         ref = paper.head_categories(ctx.paper_model)
@@ -47,7 +48,7 @@ with left:
                    "in the paper's tables).")
 with right:
     views.head_summary(spans, scores, selected)
-    st.page_link("app_pages/inspector.py", label="Open in the inspector", icon="🔍")
+    st.page_link("app_pages/inspector.py", label="Open in the inspector", icon=":material/search:")
 
 st.divider()
 st.subheader("CCS@K")
