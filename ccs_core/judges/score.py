@@ -77,12 +77,13 @@ def summarise(result: dict, judges: "Sequence[str] | None" = None,
 def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
                 judges: Sequence[Judge], store: "Store | None" = None,
                 progress: "Progress | None" = None, *, labels: "Mapping[Any, str] | None" = None,
-                max_workers: int = 4, thresholds: Thresholds = Thresholds(),
+                max_workers: "int | None" = None, thresholds: Thresholds = Thresholds(),
                 retry_unparseable: bool = False) -> dict:
     """Label every head, judge every (head, judge), compute CCS and CCS@K. JSON-serialisable result.
 
     ``labels`` overrides the labeller for the heads it names (e.g. a label edited by the user).
     ``progress(done, total)`` is called from this thread after every label and verdict.
+    ``max_workers`` bounds concurrent requests (default: the judges' ``JudgeSettings.max_workers``).
     """
     heads, n_spans = _check_spans(spans_by_head)
     if not judges:
@@ -126,6 +127,9 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
         if progress is not None:
             progress(done, total)
 
+    if max_workers is None:
+        found = [a.backend.settings.max_workers for a in [labeller, *judges] if hasattr(a, "backend")]
+        max_workers = max(found, default=4)
     pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="judge")
     try:
         # phase 1: labels
