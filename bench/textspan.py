@@ -4,8 +4,9 @@
     .venv/bin/python bench/textspan.py --n 2000 --m 500 --heads 4
 
 Both run side by side on the same random inputs (float32, like the original code); each timing is the
-best of --repeats runs. Prints both times, the ratio, and whether the spans are identical. --heads K
-also times textspan_heads over K heads against K direct calls.
+best of --repeats runs, alternating. On a shared machine --threads 1 gives steadier numbers. Prints both
+times, the ratio, and whether the spans are identical (exit 1 if not). --heads K also times
+textspan_heads over K heads against K direct calls.
 """
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ccs_core.textspan import textspan, textspan_heads, textspan_reference  # noqa: E402
 
 
-def best_time(fn, repeats: int):
-    best, out = float("inf"), None
+def best_times(fns: dict, repeats: int) -> tuple[dict, dict]:
+    """Best-of-repeats wall time of each function, run alternately so both see the same machine load."""
+    best, out = {k: float("inf") for k in fns}, {}
     for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            out[k] = fn()
+            best[k] = min(best[k], time.perf_counter() - t)
     return best, out
 
 
@@ -39,7 +42,10 @@ def main(argv=None) -> int:
     ap.add_argument("--heads", type=int, default=0, help="also time K heads batched (0: skip)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     g = torch.Generator().manual_seed(a.seed)
     # low-rank-ish contributions with a mean offset, like a real head; unit-norm texts
     K = max(1, a.heads)
@@ -48,17 +54,19 @@ def main(argv=None) -> int:
     T = torch.nn.functional.normalize(torch.randn(a.m, a.d, generator=g), dim=-1)          # [M, d]
     print(f"torch threads: {torch.get_num_threads()}; N={a.n} d={a.d} M={a.m} spans={a.spans} "
           f"rank={a.rank}")
-    t_fast, fast = best_time(lambda: textspan(C[0], T, a.spans, a.rank), a.repeats)
-    t_ref, ref = best_time(lambda: textspan_reference(C[0], T, a.spans, a.rank,
-                                                      dtype=torch.float32), a.repeats)
+    t, r = best_times({"fast": lambda: textspan(C[0], T, a.spans, a.rank),
+                       "direct": lambda: textspan_reference(C[0], T, a.spans, a.rank, dtype=torch.float32)},
+                      a.repeats)
+    (t_fast, fast), (t_ref, ref) = (t["fast"], r["fast"]), (t["direct"], r["direct"])
     same = fast.indices == ref.indices
     print(f"one head:  fast {t_fast * 1e3:8.1f} ms   direct {t_ref * 1e3:8.1f} ms   "
           f"speed-up {t_ref / t_fast:6.1f}x   identical spans: {same}")
     if a.heads:
         heads = C.transpose(0, 1).reshape(a.n, 1, K, a.d)                                 # [N, 1, K, d]
-        t_fast, fast_k = best_time(lambda: textspan_heads(heads, T, a.spans, a.rank), 1)
-        t_ref, ref_k = best_time(lambda: [textspan_reference(C[k], T, a.spans, a.rank,
-                                                             dtype=torch.float32) for k in range(K)], 1)
+        t, r = best_times({"fast": lambda: textspan_heads(heads, T, a.spans, a.rank),
+                           "direct": lambda: [textspan_reference(C[k], T, a.spans, a.rank,
+                                                                 dtype=torch.float32) for k in range(K)]}, 1)
+        (t_fast, fast_k), (t_ref, ref_k) = (t["fast"], r["fast"]), (t["direct"], r["direct"])
         same_k = [f.indices for f in fast_k[0]] == [r.indices for r in ref_k]
         print(f"{K} heads:  fast {t_fast * 1e3:8.1f} ms   direct {t_ref * 1e3:8.1f} ms   "
               f"speed-up {t_ref / t_fast:6.1f}x   identical spans: {same_k}")
