@@ -1,0 +1,177 @@
+"""AppTest of every page on the toy model (the selection is set through session_state: AppTest
+cannot click charts). Streamlit's caches are cleared between tests; the artifact store is a temp dir
+shared by this module's tests, so the toy analysis is computed once."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from tests.conftest import ROOT  # noqa: E402
+
+N_IMAGES = 64  # small toy image set: the whole module stays well under a minute
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("app-cache")
+
+
+@pytest.fixture
+def app(cache_dir, monkeypatch):
+    import streamlit as st
+
+    monkeypatch.setenv("CCS_CACHE_DIR", str(cache_dir))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.session_state["n_images"] = N_IMAGES
+    yield at
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def page(at: AppTest, path: str | None = None, **state) -> AppTest:
+    """Run the entry point once (it registers the pages), then switch to ``path`` with ``state``."""
+    at.run()
+    for k, v in state.items():
+        at.session_state[k] = v
+    if path:
+        at.switch_page(path)
+    at.run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    """No traceback and no error message on the page."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [m.value for m in at.caption]
+    parts += [m.value for m in at.subheader] + [m.value for m in at.title] + [m.value for m in at.info]
+    parts += [str(m.value) for m in at.metric]
+    return "\n".join(str(p) for p in parts)
+
+
+def spans_of(head: str) -> list[str]:
+    """The head's spans as the core computes them (same store as the app)."""
+    from ccs_core import analysis
+    from ccs_core.models import load_model
+    from ccs_core.store import open_store
+    import os
+
+    loaded = load_model("toy")
+    images = analysis.resolve_images("toy", n=N_IMAGES)
+    pool = analysis.resolve_pool(None, "toy")
+    res = analysis.run_spans(loaded, images, pool, analysis.SpanParams(4, 5),
+                             store=open_store(os.environ["CCS_CACHE_DIR"]))
+    return res.by_head()[head].texts
+
+
+def test_home_shows_loaded_toy_model(app):
+    at = page(app)
+    assert_clean(at)
+    assert "Model: toy" in texts(at)
+    from ccs_core.models import load_model
+
+    spec = load_model("toy").spec
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Layers"] == str(spec.n_layers) and metrics["Heads / layer"] == str(spec.n_heads)
+
+
+def test_unknown_model_is_a_readable_error_not_a_traceback(app):
+    at = page(app, model_name="ViT-Nonsense-99")
+    assert not at.exception
+    assert at.error and "Unknown model architecture" in at.error[0].value
+
+
+def test_grid_follows_the_selected_head(app):
+    at = page(app, "app_pages/grid.py", selected_head="L5.H2")
+    assert_clean(at)
+    assert "L5.H2" in [s.value for s in at.subheader]
+    table = at.dataframe[0].value
+    assert list(table["span"]) == spans_of("L5.H2")
+    assert at.get("vega_lite_chart")  # the grid (and the CCS@K histogram)
+    at.session_state["selected_head"] = "L3.H0"
+    at.run()
+    assert "L3.H0" in [s.value for s in at.subheader]
+    assert list(at.dataframe[0].value["span"]) == spans_of("L3.H0")
+
+
+def test_grid_colour_modes_and_ccs_at_k(app):
+    at = page(app, "app_pages/grid.py")
+    assert_clean(at)
+    from app_lib.charts import COLOR_BY
+
+    assert at.radio(key="grid_color").options == [COLOR_BY[k] for k in ("ccs", "category", "explained")]
+    at.radio(key="grid_color").set_value("category").run()
+    assert_clean(at)
+    shares = at.dataframe[1].value  # CCS@K table: K and the computed share
+    assert list(shares["K"]) == list(range(6)) and abs(shares["computed"].sum() - 1) < 1e-6
+
+
+def test_grid_stale_selection_falls_back_to_an_analysed_head(app):
+    at = page(app, "app_pages/grid.py", selected_head="L0.H0", n_layers=2)
+    assert_clean(at)
+    assert at.session_state["selected_head"].startswith(("L4.", "L5."))
+
+
+def test_inspector_shows_verdicts_images_and_saves_human_answers(app):
+    at = page(app, "app_pages/inspector.py", selected_head="L4.H1")
+    assert_clean(at)
+    assert at.selectbox(key="inspector_head").value == "L4.H1"
+    assert len(at.get("image")) == 5  # one row of top images per span
+    assert at.expander  # one expander per judge with its rationales
+    for i in range(5):
+        at.radio(key=f"human_L4.H1_{i}").set_value("yes" if i % 2 == 0 else "no")
+    at.button[0].click().run()  # the form's submit button
+    assert_clean(at)
+    assert "Saved." in [s.value for s in at.success]
+    agreement = at.dataframe[-1].value
+    assert set(agreement["judge"]) >= {"unanimous"} and (agreement["n"] == 5).all()
+
+
+def test_judges_rescoring_of_the_selected_head(app):
+    at = page(app, "app_pages/judges.py", selected_head="L5.H0")
+    assert_clean(at)
+    judges = at.dataframe[0].value
+    assert "available" in set(judges["status"])
+    disabled = judges[judges["status"].str.startswith("disabled")]
+    assert disabled["status"].str.contains("API key|install", case=False).all()
+    at.button(key="rescore_run").click().run()
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert {"New calls", "Cache hits", "Errors"} <= set(metrics)
+    assert metrics["Errors"] == "0"
+
+
+def test_prune_custom_heads_exact_and_bias(app):
+    at = page(app, "app_pages/prune.py", selected_head="L5.H3")
+    assert_clean(at)
+    at.selectbox(key="prune_strategy").set_value("custom")
+    at.run()
+    assert at.multiselect(key="prune_heads").value == ["L5.H3"]
+    at.number_input(key="prune_n").set_value(64)
+    at.button(key="prune_run").click().run()
+    assert_clean(at)
+    assert "**Exact result**" in [m.value for m in at.markdown]
+    exact = [d.value for d in at.dataframe if "config" in d.value][-1]
+    assert list(exact["config"]) == ["original", "custom"]
+    assert ((exact["accuracy"] >= 0) & (exact["accuracy"] <= 1)).all()
+    bias = at.dataframe[-1].value
+    assert set(bias["strategy"]) == {"original", "custom"} and (bias["maxskew_mean"] >= 0).all()
+
+
+def test_export_offers_tables_and_chart_images(app):
+    at = page(app, "app_pages/export.py")
+    assert_clean(at)
+    names = {b.label for b in at.get("download_button")}
+    for want in ("Spans (CSV)", "Spans (JSON)", "CCS table (CSV)", "Labels (CSV)", "Verdicts (JSON)"):
+        assert want in names
+    at.button(key="dl_chart_head_grid_prep").click().run()
+    assert_clean(at)
+    kind, data = at.session_state["dl_chart_head_grid_bytes"]
+    assert kind == "PNG" and data[:8] == b"\x89PNG\r\n\x1a\n"
