@@ -10,24 +10,18 @@ Fast path: the residual stream entering the first prunable layer is computed onc
 """
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from .errors import HeadSpecError
-from .heads import HeadId, check_heads, parse_heads
+from .heads import HeadId, parse_heads
+from .strategies import (CCSTable, PruneConfig, as_heads, build_configs,  # noqa: F401 (re-export)
+                         random_heads, strategy_configs)
 
 MODES = ("zero", "mean")
-
-
-def as_heads(heads, n_layers: int, n_heads: int, first_layer: int = 0) -> list[HeadId]:
-    """Parse + range-check a head set ("L11.H5, L10.H8", names or HeadIds)."""
-    if heads is None:
-        return []
-    return check_heads(parse_heads(heads), n_layers, n_heads, first_layer)
 
 
 def head_mask(heads: Sequence[HeadId], n_layers: int, n_heads: int) -> torch.Tensor:
@@ -230,96 +224,6 @@ def configs_features(loaded, batches: Iterable[torch.Tensor], head_sets: Sequenc
         if progress:
             progress(done, total or done)
     return [torch.cat(o) if o else torch.zeros(0, spec.embed_dim) for o in outs]
-
-
-# ---- strategies ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PruneConfig:
-    """One pruning configuration: a named head set (seed set for random draws)."""
-    strategy: str
-    heads: tuple[HeadId, ...] = ()
-    seed: int | None = None
-
-    @property
-    def names(self) -> list[str]:
-        return [str(h) for h in self.heads]
-
-
-@dataclass
-class CCSTable:
-    """Per-head CCS rows ({"head": "L11.H5", "ccs": int|None, "label": str}) plus category thresholds."""
-    rows: list[dict]
-    high: int = 5
-    low: int = 1
-    layers: list[int] = field(default_factory=list)
-
-    def __post_init__(self):
-        self.heads = [HeadId.parse(r["head"]) for r in self.rows]
-        if not self.layers:
-            self.layers = sorted({h.layer for h in self.heads})
-
-    def select(self, pred: Callable[[dict], bool]) -> list[HeadId]:
-        return sorted(h for h, r in zip(self.heads, self.rows) if pred(r))
-
-    def high_heads(self) -> list[HeadId]:
-        return self.select(lambda r: r.get("ccs") is not None and r["ccs"] >= self.high)
-
-    def low_heads(self) -> list[HeadId]:
-        return self.select(lambda r: r.get("ccs") is not None and r["ccs"] <= self.low)
-
-    def concept_heads(self, label: str, min_ccs: int | None = None) -> list[HeadId]:
-        want = label.strip().lower()
-        return self.select(lambda r: str(r.get("label") or "").strip().lower() == want and
-                           (min_ccs is None or (r.get("ccs") is not None and r["ccs"] >= min_ccs)))
-
-    def labels(self) -> list[str]:
-        return sorted({str(r.get("label")) for r in self.rows if r.get("label")})
-
-
-def random_heads(pool: Sequence[HeadId], count: int, seed: int) -> list[HeadId]:
-    """``count`` heads drawn without replacement from ``pool`` with a seeded RNG."""
-    pool = sorted(set(pool))
-    if count > len(pool):
-        raise HeadSpecError(f"Cannot draw {count} random heads from only {len(pool)} candidates "
-                            "(analysed layers minus high-CCS heads); analyse more layers.")
-    return sorted(random.Random(seed).sample(pool, count))
-
-
-def strategy_configs(strategy: str, table: CCSTable | None, n_layers: int, n_heads: int,
-                     n_seeds: int = 5, concept_min_ccs: int | None = None) -> list[PruneConfig]:
-    """Configurations for "original", "high", "low", "random", "concept:LABEL" or "heads:L3.H1,L4.H2"."""
-    s = strategy.strip()
-    kind, _, arg = s.partition(":")
-    kind = kind.strip().lower()
-    if kind == "original":
-        return [PruneConfig("original")]
-    if kind == "heads":
-        heads = as_heads(arg, n_layers, n_heads)
-        if not heads:
-            raise HeadSpecError("Strategy 'heads:' names no head: write e.g. heads:L11.H5,L10.H8.")
-        return [PruneConfig("custom", tuple(heads))]
-    if table is None:
-        raise HeadSpecError(f"Strategy {strategy!r} needs CCS scores: run the analysis first or pass "
-                            "--ccs FILE.json (rows with head, ccs, label).")
-    check_heads(table.heads, n_layers, n_heads)
-    if kind == "high":
-        return [PruneConfig("high", tuple(table.high_heads()))]
-    if kind == "low":
-        return [PruneConfig("low", tuple(table.low_heads()))]
-    if kind == "random":
-        high = set(table.high_heads())
-        pool = [HeadId(l, h) for l in table.layers for h in range(n_heads) if HeadId(l, h) not in high]
-        return [PruneConfig("random", tuple(random_heads(pool, len(high), seed)), seed)
-                for seed in range(n_seeds)]
-    if kind == "concept":
-        heads = table.concept_heads(arg, concept_min_ccs)
-        if not heads:
-            raise HeadSpecError(f"No head is labelled {arg.strip()!r}; known labels: "
-                                f"{', '.join(table.labels()) or 'none'}.")
-        return [PruneConfig(f"concept:{arg.strip()}", tuple(heads))]
-    raise HeadSpecError(f"Unknown strategy {strategy!r}: use original, high, low, random, concept:LABEL "
-                        "or heads:L11.H5,L10.H8.")
 
 
 # ---- instant preview from the stored decomposition ------------------------------------------------

