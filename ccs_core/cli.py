@@ -55,11 +55,11 @@ def cmd_spans(args) -> int:
     from .models import load_model
     from .store import open_store
 
-    loaded = load_model(args.model, args.pretrained)
-    images = resolve_images(args.images, n=args.n_images)
+    images = resolve_images(args.images, n=args.n_images)  # cheap checks first, then the model
     for path, why in images.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
-    pool = resolve_pool(args.pool, loaded.name)
+    pool = resolve_pool(args.pool, args.model)
+    loaded = load_model(args.model, args.pretrained)
     bar = progress_printer("spans")
     result = run_spans(loaded, images, pool, SpanParams(args.layers, args.spans, args.rank),
                        store=open_store(), progress=lambda msg, f: bar(int(100 * f), 100))

@@ -1,0 +1,136 @@
+"""The orchestrator: spans through the store (second run does no forward pass), scores through the
+verdict cache, and the headless CLI's error handling."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ccs_core import analysis
+from ccs_core.analysis import SpanParams, run_scores, run_spans
+from ccs_core.data import ImageSet
+from ccs_core.judges.base import Judge, JudgeResult, Labeller, LabelResult
+from ccs_core.models import from_model
+from ccs_core.textpool import TextPool
+
+
+def tiny_loaded():
+    import open_clip
+
+    torch.manual_seed(0)
+    model = open_clip.CLIP(embed_dim=32, vision_cfg=dict(image_size=32, patch_size=8, width=64,
+                                                         head_width=16, layers=3),
+                           text_cfg=dict(context_length=16, vocab_size=200, width=32, heads=2, layers=1))
+    vocab = {}
+
+    def tokenizer(texts):
+        out = torch.zeros(len(texts), 16, dtype=torch.long)
+        for i, t in enumerate(texts):
+            ids = [1 + (vocab.setdefault(w, len(vocab)) % 197) for w in t.lower().split()][:15]
+            out[i, :len(ids)] = torch.tensor(ids)
+            out[i, len(ids)] = 199  # end token: the highest id (open_clip pools at argmax)
+        return out
+
+    def preprocess(im):
+        return torch.from_numpy(np.asarray(im.resize((32, 32)), dtype=np.float32) / 255).permute(2, 0, 1)
+
+    return from_model(model, preprocess, tokenizer, name="tiny", key="tiny-analysis")
+
+
+@pytest.fixture(scope="module")
+def setup():
+    rng = np.random.default_rng(0)
+    images = ImageSet.from_images("noise", [Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+                                            for _ in range(12)])
+    pool = TextPool.from_texts("words", [f"a photo of thing {i} colour {i % 7}" for i in range(40)])
+    return tiny_loaded(), images, pool
+
+
+class CountingLabeller(Labeller):
+    name, provider, model, prompt_version = "count-labeller", "test", "none", "v0"
+
+    def __init__(self):
+        self.calls = 0
+
+    def label(self, spans):
+        self.calls += 1
+        return LabelResult(labeller=self.name, provider=self.provider, model=self.model,
+                           prompt_version=self.prompt_version, label="Things", raw={})
+
+
+class EvenJudge(Judge):
+    """Accepts the spans whose text ends with an even number."""
+    name, provider, model, prompt_version = "even", "test", "none", "v0"
+
+    def __init__(self):
+        self.calls = 0
+
+    def judge(self, label, spans):
+        self.calls += 1
+        fits = [int(s.split()[-1]) % 2 == 0 for s in spans]
+        return JudgeResult(judge=self.name, provider=self.provider, model=self.model,
+                           prompt_version=self.prompt_version, label=label,
+                           fits=fits, rationales=["parity"] * len(spans), raw={})
+
+
+def test_spans_cached_and_scores_counted(setup, store, monkeypatch):
+    loaded, images, pool = setup
+    params = SpanParams(n_layers=2, n_spans=3, rank=16)
+    fractions = []
+    first = run_spans(loaded, images, pool, params, store=store, progress=lambda m, f: fractions.append(f))
+    assert len(first.heads) == 2 * loaded.spec.n_heads and first.layers == [1, 2]
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+    hs = first.by_head()["L2.H0"]
+    assert len(hs.texts) == 3 and hs.texts == [pool.texts[i] for i in hs.indices]
+
+    import ccs_core.decompose as dec
+    monkeypatch.setattr(dec, "decompose", lambda *a, **k: pytest.fail("recomputed a cached result"))
+    again = run_spans(loaded, images, pool, params, store=store)
+    assert again.to_json() == first.to_json()
+
+    labeller, judge = CountingLabeller(), EvenJudge()
+    scores = run_scores(first, labeller, [judge], store=store)
+    for h in first.heads:
+        expected = sum(int(t.split()[-1]) % 2 == 0 for t in h.texts)
+        assert scores["heads"][h.head]["ccs"] == expected
+    assert abs(sum(scores["ccs_at_k"].values()) - 1) < 1e-9
+    assert scores["calls"] > 0
+    assert analysis.cached_scores(first, labeller, [judge], store)["ccs"] == scores["ccs"]
+    calls = (labeller.calls, judge.calls)
+    rerun = run_scores(first, labeller, [judge], store=store)
+    assert (labeller.calls, judge.calls) == calls and rerun["calls"] == 0
+    rows = analysis.head_table(first, scores)
+    assert {r["ccs"] for r in rows} == set(scores["ccs"].values())
+    assert analysis.explained_matrix(first).shape == (2, loaded.spec.n_heads)
+
+
+def test_top_images(setup, store):
+    loaded, images, pool = setup
+    spans = run_spans(loaded, images, pool, SpanParams(n_layers=1, n_spans=2, rank=8), store=store)
+    top = analysis.top_images(loaded, images, pool, spans, "L2.H1", k=3, store=store)
+    assert len(top) == 2 and all(len(t) == 3 and len(set(t)) == 3 for t in top)
+
+
+def test_bad_layer_count_is_clear(setup, store):
+    from ccs_core.errors import CCSError
+
+    loaded, images, pool = setup
+    with pytest.raises(CCSError, match="between 1 and 3"):
+        run_spans(loaded, images, pool, SpanParams(n_layers=9), store=store)
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from ccs_core.cli import main
+
+    assert main(["spans", "--model", "ViT-Nope", "--out", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown model architecture 'ViT-Nope'" in err and "Traceback" not in err
+    (tmp_path / "empty").mkdir()
+    assert main(["spans", "--model", "toy", "--images", str(tmp_path / "empty"),
+                 "--out", str(tmp_path / "x.json")]) == 2
+    assert "image" in capsys.readouterr().err.lower()
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["score", "--spans", str(bad), "--out", str(tmp_path / "s.json")]) == 2
+    assert "Cannot read spans" in capsys.readouterr().err
