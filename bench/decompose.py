@@ -79,8 +79,11 @@ def main(argv=None) -> int:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--mode", default=None, help=argparse.SUPPRESS)  # internal: memory child
     a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     if a.mode:
         memory_child(a)
         return 0
@@ -99,7 +102,7 @@ def main(argv=None) -> int:
     mem = {}
     for m in fns:
         cmd = [sys.executable, __file__, "--model", a.model, "--batch", str(a.batch), "--layers",
-               str(a.layers), "--device", a.device, "--mode", m]
+               str(a.layers), "--device", a.device, "--threads", str(a.threads), "--mode", m]
         res = subprocess.run(cmd, capture_output=True, text=True, check=True)
         mem[m] = json.loads(res.stdout.strip().splitlines()[-1])["peak_mib"]
     how = "CUDA max_memory_allocated" if a.device.startswith("cuda") else "peak RSS growth"
