@@ -107,7 +107,7 @@ def decompose(loaded, images: torch.Tensor, n_layers: int = 4) -> Decomposition:
     for i, blk in enumerate(blocks[first:]):
         last = i == n_layers - 1                                            # only CLS matters after this
         a_out, per_head = _attention(blk, blk.ln_1(x), cls_only=last)
-        heads.append(_scale(blk.ls_1, per_head).float())                 # [B, H, W]
+        heads.append(_scale(blk.ls_1, per_head).float())                    # [B, H, W]
         bias = blk.attn.out_proj.bias
         if bias is not None:
             rest = rest + _scale(blk.ls_1, bias).float()
