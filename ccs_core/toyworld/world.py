@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-IMAGE_SIZE = 48
+IMAGE_SIZE = 32
 _SS = 4  # supersampling factor for antialiased drawing
-GRID = 3  # cells per quadrant side: 48 px / 6 cells = 8 px = one patch of the toy ViT
+GRID = 2  # cells per quadrant side: 32 px / 4 cells = 8 px = one patch of the toy ViT
 
 FACTORS: list[str] = ["colour", "shape", "size", "position", "count", "background"]
 VALUES: dict[str, list[str]] = {
@@ -77,9 +77,9 @@ def split_samples(split: str, n: int, seed: int | None = None) -> list[Sample]:
 def _background(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
     """A grey textured background. # [size, size, 3] float"""
     base = rng.uniform(95, 150)
-    alt = base + rng.choice([-1, 1]) * rng.uniform(25, 40)
+    alt = base + rng.choice([-1, 1]) * rng.uniform(22, 35)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / _SS
-    period = rng.uniform(5.0, 7.0)
+    period = rng.uniform(4.0, 6.0)
     py, px = rng.uniform(0, period, 2)
     if kind == "plain":
         mask = np.zeros((size, size), bool)

@@ -1,0 +1,84 @@
+"""Toy-world tasks: zero-shot tasks per factor, labelled image sets, a group-balanced bias set, videos.
+
+Image sets carry ``labels``/``classes`` for one factor and, for every factor, ``factor_labels``
+(factor -> list of value indices) and ``factor_classes``; ``samples`` keeps the world samples.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from ..errors import DataError
+from .world import (FACTORS, GROUP, NEUTRAL, SPLIT_SEEDS, VALUES, Sample, phrase, render,
+                    split_samples, zero_shot_prompts)
+
+
+def toy_tasks() -> dict:
+    """One ZeroShotTask per factor; its prompts are the phrases the toy model was trained on."""
+    from ..evaluate import ZeroShotTask
+
+    tasks = {}
+    for f in FACTORS:
+        classnames, templates = zero_shot_prompts(f)
+        tasks[f] = ZeroShotTask(name=f"toy-{f}", classnames=classnames, templates=templates)
+    return tasks
+
+
+def _image_set(name: str, samples: list[Sample], factor: str, groups: list[str] | None = None):
+    from ..data import ImageSet
+
+    if factor not in FACTORS:
+        raise DataError(f"Unknown toy factor {factor!r}; use one of {', '.join(FACTORS)}.")
+    classnames = zero_shot_prompts(factor)[0]
+    images = [render(s) for s in samples]
+    iset = ImageSet.from_images(name, images, labels=[s.index(factor) for s in samples],
+                                classes=classnames, groups=groups)
+    iset.samples = samples
+    iset.factor_labels = {f: [s.index(f) for s in samples] for f in FACTORS}
+    iset.factor_classes = {f: zero_shot_prompts(f)[0] for f in FACTORS}
+    return iset
+
+
+def toy_image_set(split: str = "test", n: int = 500, seed: int | None = None, factor: str = "shape"):
+    """n rendered samples of a split (train: correlated; val/test: independent factors)."""
+    if split not in SPLIT_SEEDS or n < 1:
+        raise DataError(f"Toy image set needs a split in {sorted(SPLIT_SEEDS)} and n >= 1 "
+                        f"(got {split!r}, {n}).")
+    samples = split_samples(split, n, seed)
+    tag = "" if seed is None else f"-s{seed}"
+    return _image_set(f"toy-{split}{tag}-{n}", samples, factor)
+
+
+def bias_samples(n: int = 400, seed: int = 0) -> list[Sample]:
+    """Exactly balanced over groups (backgrounds); every other factor uniform and independent."""
+    groups = len(VALUES[GROUP])
+    base = split_samples("bias", n, seed)
+    return [s.with_value(GROUP, i % groups) for i, s in enumerate(base)]
+
+
+def toy_bias_set(n: int = 400, seed: int = 0):
+    """Group-balanced set for MaxSkew: groups = background names, labels/classes = shapes."""
+    samples = bias_samples(n, seed)
+    return _image_set(f"toy-bias-s{seed}-{n}", samples, NEUTRAL,
+                      groups=[s.value(GROUP) for s in samples])
+
+
+def neutral_prompts() -> list[str]:
+    """The toy analogue of occupation prompts: one per shape (the attribute tied to background)."""
+    return [phrase({NEUTRAL: v}) for v in VALUES[NEUTRAL]]
+
+
+def toy_videos(n: int = 8, frames: int = 4, seed: int = 0) -> tuple[list[list[Image.Image]], list[str]]:
+    """n short clips of objects moving round the quadrants, with captions of what stays fixed."""
+    rng = np.random.default_rng(1000 * SPLIT_SEEDS["video"] + seed)
+    positions = len(VALUES["position"])
+    clips, captions = [], []
+    for s in split_samples("video", n, seed):
+        start, step = int(rng.integers(positions)), int(rng.choice([1, 3]))
+        clip = []
+        for k in range(frames):
+            pos = (start + k * step) % positions
+            clip.append(render(Sample(s.with_value("position", pos).values, s.seed + k)))
+        clips.append(clip)
+        captions.append(phrase({f: s.value(f) for f in FACTORS if f != "position"}))
+    return clips, captions
