@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import torch
 
 from .errors import DataError
-from .evaluate import config_row, pruned_features
+from .evaluate import config_row, pruned_features, summarize
 from .prune import PruneConfig
 from .store import Store, cache_key
 
@@ -113,3 +113,25 @@ def bias_eval(loaded, image_set, configs: Sequence[PruneConfig], attributes: "di
             rows.append(config_row(c, attribute=attr, k=res.k, maxskew_sum=res.total, maxskew_mean=res.mean,
                                    n_prompts=len(prompts), n_images=len(f), mode=mode, model=loaded.name))
     return rows
+
+
+def summarize_bias(rows: Sequence[dict]) -> list[dict]:
+    """Mean and std of MaxSkew per (strategy, attribute) over random seeds."""
+    return summarize(rows, ("maxskew_sum", "maxskew_mean"), by=("strategy", "attribute"))
+
+
+def tradeoff(acc_rows: Sequence[dict], bias_rows: Sequence[dict], attribute: str | None = None) -> list[dict]:
+    """Join zero-shot rows and MaxSkew rows of the same configuration (strategy, seed, heads) for the
+    accuracy-versus-bias plot. -> rows with accuracy, mean_true_prob, attribute, maxskew_sum, maxskew_mean"""
+    acc = {(r["strategy"], r["seed"], tuple(r["heads"])): r for r in acc_rows}
+    out = []
+    for b in bias_rows:
+        if attribute is not None and b["attribute"] != attribute:
+            continue
+        a = acc.get((b["strategy"], b["seed"], tuple(b["heads"])))
+        if a is not None:
+            out.append({"strategy": b["strategy"], "seed": b["seed"], "n_heads": b["n_heads"],
+                        "heads": b["heads"], "accuracy": a["accuracy"], "mean_true_prob": a["mean_true_prob"],
+                        "attribute": b["attribute"], "k": b["k"], "maxskew_sum": b["maxskew_sum"],
+                        "maxskew_mean": b["maxskew_mean"]})
+    return out

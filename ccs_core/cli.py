@@ -112,6 +112,147 @@ def cmd_score(args) -> int:
     return 0
 
 
+def _prune_common(p) -> None:
+    """Arguments shared by prune-eval and bias."""
+    p.add_argument("--model", default="toy", help="open_clip architecture, or 'toy' (default)")
+    p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint path")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--strategy", action="append", default=[], metavar="S",
+                   help="high | low | random | concept:LABEL | heads:L3.H1,L4.H2 (repeatable; the "
+                        "original model is always included)")
+    p.add_argument("--ccs", default=None, help="CCS JSON: the judges' scores or rows of head, ccs, label")
+    p.add_argument("--seeds", type=int, default=5, help="random strategy: number of seeds")
+    p.add_argument("--concept-min-ccs", type=int, default=None,
+                   help="concept:LABEL keeps only heads with at least this CCS (paper: 5)")
+    p.add_argument("--mode", choices=["zero", "mean"], default="zero",
+                   help="zero-ablation (paper) or mean-ablation over the evaluated images")
+    p.add_argument("--max-per-class", type=int, default=None, help="cap images per class (quick runs)")
+    p.add_argument("--n-images", type=int, default=500, help="images drawn from the toy world")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--out", required=True, help="output JSON file")
+
+
+def _prune_setup(args, default_strategies: list[str]):
+    from .models import load_model
+    from .prune import CCSTable, build_configs
+
+    loaded = load_model(args.model, args.pretrained, device=args.device)
+    table = None
+    if args.ccs:
+        try:
+            table = CCSTable.from_json(json.loads(Path(args.ccs).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as err:
+            from .errors import DataError
+
+            raise DataError(f"Cannot read the CCS file {args.ccs}: {err}") from err
+    strategies = args.strategy or (default_strategies if table is not None else [])
+    configs = build_configs(strategies, table, loaded.spec.n_layers, loaded.spec.n_heads, args.seeds,
+                            args.concept_min_ccs)
+    return loaded, configs
+
+
+def _print_table(rows: list[dict], columns: list[str]) -> None:
+    print("  ".join(f"{c:>14}" for c in columns))
+    for r in rows:
+        print("  ".join(f"{r[c]:>14.4f}" if isinstance(r.get(c), float) else f"{str(r.get(c)):>14}"
+                        for c in columns))
+
+
+def add_prune_eval(sub) -> None:
+    p = sub.add_parser("prune-eval", help="zero-shot accuracy (or video retrieval) of original vs "
+                                          "soft-pruned image towers")
+    p.add_argument("--dataset", default="toy:colour",
+                   help="toy[:factor], toy-videos, cifar10:ROOT, cifar100:ROOT, food101:ROOT, "
+                        "country211:ROOT, pets:ROOT, imagenet-a:DIR, imagenet-r:DIR, videos:DIR, or an "
+                        "ImageFolder path")
+    p.add_argument("--class-map", default=None, help="ImageNet-A/R: 'wnid<TAB>name' file overriding names")
+    _prune_common(p)
+    p.set_defaults(func=cmd_prune_eval)
+
+
+def cmd_prune_eval(args) -> int:
+    from .datasets import load_dataset
+    from .errors import DataError
+    from .evaluate import prune_eval, retrieval_eval, summarize
+    from .store import open_store
+    from .video import VideoSet
+
+    loaded, configs = _prune_setup(args, ["high", "low", "random"])
+    data, task = load_dataset(args.dataset, args.max_per_class, n=args.n_images, class_map=args.class_map)
+    for path, why in data.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    bar = progress_printer(f"prune-eval ({len(configs)} configurations)")
+    if isinstance(data, VideoSet):
+        rows = retrieval_eval(loaded, data, configs, args.mode, args.batch_size, open_store(), bar)
+        metrics = ["R@1", "R@5", "R@10", "median_rank"]
+    else:
+        if task is None:
+            raise DataError(f"Dataset {args.dataset!r} has no classes: zero-shot evaluation needs a folder "
+                            "with one subfolder per class, or a known dataset.")
+        rows = prune_eval(loaded, data, task, configs, args.mode, args.batch_size, open_store(), bar)
+        metrics = ["accuracy", "mean_true_prob"]
+    summary = summarize(rows, metrics)
+    write_json(args.out, {"command": "prune-eval", "model": loaded.name, "model_key": loaded.key,
+                          "dataset": args.dataset, "task": task.name if task else data.name, "mode": args.mode,
+                          "metrics": metrics, "rows": rows, "summary": summary,
+                          "skipped_images": [{"path": p, "reason": r} for p, r in data.skipped]})
+    _print_table(summary, ["strategy", "runs", "n_heads"] + metrics)
+    print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)
+    return 0
+
+
+def add_bias(sub) -> None:
+    p = sub.add_parser("bias", help="MaxSkew@K of neutral prompts over groups, original vs pruned")
+    p.add_argument("--dataset", default="toy-bias",
+                   help="toy-bias (toy world, groups = backgrounds) or fairface:CSV[:IMAGE_ROOT]")
+    p.add_argument("--attribute", action="append", default=[],
+                   help="group attribute(s) (FairFace: race, gender; default: both / the toy's group)")
+    p.add_argument("--k", type=int, default=None, help="top-K images per prompt (default: 900 as the paper "
+                                                       "for FairFace; N/8 for other sets)")
+    p.add_argument("--prompts", default=None, help="one prompt per line (default: the paper's 104 "
+                                                   "occupations; the toy's shapes for toy-bias)")
+    p.add_argument("--templates", default=None, help="one template per line with {} (default: the paper's 4)")
+    _prune_common(p)
+    p.set_defaults(func=cmd_bias)
+
+
+def cmd_bias(args) -> int:
+    from .bias import bias_eval, summarize_bias
+    from .datasets import load_dataset
+    from .errors import DataError
+    from .store import open_store
+
+    loaded, configs = _prune_setup(args, ["high", "low", "random"])
+    data, _ = load_dataset(args.dataset, args.max_per_class, n=args.n_images)
+    for path, why in data.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    prompts = templates = None
+    if args.dataset.strip().startswith("toy"):
+        from .toyworld.world import NEUTRAL, zero_shot_prompts
+
+        prompts, templates = zero_shot_prompts(NEUTRAL)
+    read = lambda f: [s.strip() for s in Path(f).read_text(encoding="utf-8").splitlines() if s.strip()]  # noqa: E731
+    prompts = read(args.prompts) if args.prompts else prompts
+    templates = read(args.templates) if args.templates else templates
+    attrs_all = getattr(data, "attributes", None) or ({"group": data.groups} if data.groups else {})
+    names = args.attribute or [a for a in ("race", "gender") if a in attrs_all] or list(attrs_all)
+    missing = [a for a in names if a not in attrs_all]
+    if missing or not names:
+        raise DataError(f"Attribute(s) {', '.join(missing) or '(none)'} not in {args.dataset}; available: "
+                        f"{', '.join(attrs_all) or 'none'}.")
+    k = args.k or (900 if args.dataset.startswith("fairface") else max(1, len(data) // 8))
+    bar = progress_printer(f"bias ({len(configs)} configurations)")
+    rows = bias_eval(loaded, data, configs, {a: attrs_all[a] for a in names}, k, prompts, templates,
+                     args.mode, args.batch_size, open_store(), bar)
+    summary = summarize_bias(rows)
+    write_json(args.out, {"command": "bias", "model": loaded.name, "model_key": loaded.key,
+                          "dataset": args.dataset, "mode": args.mode, "k": k, "rows": rows, "summary": summary,
+                          "skipped_images": [{"path": p, "reason": r} for p, r in data.skipped]})
+    _print_table(summary, ["strategy", "attribute", "runs", "n_heads", "maxskew_sum", "maxskew_mean"])
+    print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)
+    return 0
+
+
 # ---- end of commands ----------------------------------------------------------------------------
 
 

@@ -168,6 +168,13 @@ def load_image_folder(path: "str | Path", max_per_class: int | None = None,
 
 
 # ---- dataset loaders (torchvision roots, ImageNet-A/R, FairFace) ----------------------------------
-# (prune helper) The loaders live in ccs_core/datasets.py; re-exported here so callers find them in data.
-from .datasets import (load_dataset, load_fairface, load_imagenet_variant,  # noqa: E402,F401
-                       load_torchvision)
+# (prune helper) The loaders live in ccs_core/datasets.py (it imports this module); found here lazily.
+_DATASET_LOADERS = {"load_dataset", "load_fairface", "load_imagenet_variant", "load_torchvision"}
+
+
+def __getattr__(name: str):
+    if name in _DATASET_LOADERS:
+        from . import datasets
+
+        return getattr(datasets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

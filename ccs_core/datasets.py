@@ -200,7 +200,11 @@ def load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, seed
     if kind == "toy-bias":
         from .toyworld.tasks import toy_bias_set
 
-        return toy_bias_set(n=n, seed=seed), None
+        from .toyworld.world import GROUP
+
+        iset = toy_bias_set(n=n, seed=seed)
+        iset.attributes = {GROUP: iset.groups}
+        return iset, None
     if kind == "toy-videos":
         from .toyworld.tasks import toy_videos
         from .video import VideoSet

@@ -157,14 +157,16 @@ def prune_eval(loaded, image_set, task: ZeroShotTask, configs: Sequence[PruneCon
             for c, f in zip(configs, feats)]
 
 
-def summarize(rows: Sequence[dict], metrics: Sequence[str] = ("accuracy", "mean_true_prob")) -> list[dict]:
-    """One row per strategy: mean and std (over random seeds) of each metric, in first-seen order."""
-    groups: dict[str, list[dict]] = {}
+def summarize(rows: Sequence[dict], metrics: Sequence[str] = ("accuracy", "mean_true_prob"),
+              by: Sequence[str] = ("strategy",)) -> list[dict]:
+    """One row per ``by`` group (default: strategy): mean and sample std (over random seeds) of each
+    metric, in first-seen order."""
+    groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault(r["strategy"], []).append(r)
+        groups.setdefault(tuple(r[b] for b in by), []).append(r)
     out = []
-    for strategy, rs in groups.items():
-        row = {"strategy": strategy, "runs": len(rs), "n_heads": rs[0]["n_heads"]}
+    for key, rs in groups.items():
+        row = {**dict(zip(by, key)), "runs": len(rs), "n_heads": rs[0]["n_heads"]}
         for m in metrics:
             vals = np.array([r[m] for r in rs if r.get(m) is not None], dtype=float)
             row[m] = float(vals.mean()) if len(vals) else math.nan

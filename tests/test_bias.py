@@ -103,3 +103,15 @@ def test_bias_eval_needs_groups(tiny):
     data = FakeSet(4, None)
     with pytest.raises(DataError, match="no group labels"):
         bias.bias_eval(tiny, data, [PruneConfig("original")])
+
+
+def test_tradeoff_joins_same_configuration():
+    acc = [{"strategy": "original", "seed": None, "heads": [], "accuracy": 0.9, "mean_true_prob": 0.8},
+           {"strategy": "random", "seed": 1, "heads": ["L5.H1"], "accuracy": 0.7, "mean_true_prob": 0.6}]
+    skew = [{"strategy": "random", "seed": 1, "n_heads": 1, "heads": ["L5.H1"], "attribute": "race", "k": 9,
+             "maxskew_sum": 3.0, "maxskew_mean": 0.5},
+            {"strategy": "random", "seed": 2, "n_heads": 1, "heads": ["L5.H2"], "attribute": "race", "k": 9,
+             "maxskew_sum": 2.0, "maxskew_mean": 0.4}]
+    rows = bias.tradeoff(acc, skew)
+    assert len(rows) == 1 and rows[0]["accuracy"] == 0.7 and rows[0]["maxskew_sum"] == 3.0
+    assert bias.tradeoff(acc, skew, attribute="gender") == []

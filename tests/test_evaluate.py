@@ -142,3 +142,32 @@ def test_video_folder(tmp_path):
     (tmp_path / "captions.txt").write_text("v1 no tab here\n")
     with pytest.raises(DataError, match="TAB"):
         load_video_folder(tmp_path)
+
+
+def test_cli_prune_eval_and_bias(tiny, tmp_path, monkeypatch, capsys):
+    import json
+
+    import ccs_core.models as models
+    from ccs_core import cli
+
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: tiny)
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("ccs_core.store.DEFAULT_ROOT", tmp_path / "cache")
+    ccs = tmp_path / "ccs.json"
+    ccs.write_text(json.dumps([{"head": f"L5.H{h}", "ccs": 5 if h < 2 else 0, "label": "colour"}
+                               for h in range(8)]))
+    out = tmp_path / "pe.json"
+    assert cli.main(["prune-eval", "--dataset", "toy:colour", "--n-images", "8", "--ccs", str(ccs),
+                     "--seeds", "2", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [r["strategy"] for r in res["rows"]] == ["original", "high", "low", "random", "random"]
+    assert res["rows"][1]["heads"] == ["L5.H0", "L5.H1"] and res["task"] == "toy-colour"
+    assert "accuracy" in capsys.readouterr().out
+    out = tmp_path / "bias.json"
+    assert cli.main(["bias", "--dataset", "toy-bias", "--n-images", "8", "--k", "4",
+                     "--strategy", "heads:L5.H3", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [(r["strategy"], r["attribute"], r["k"]) for r in res["rows"]] == [
+        ("original", "background", 4), ("custom", "background", 4)]
+    assert cli.main(["prune-eval", "--dataset", "toy", "--strategy", "high", "--out", str(out)]) == 2
+    assert "needs CCS scores" in capsys.readouterr().err
