@@ -93,7 +93,8 @@ def max_skew(image_feats: torch.Tensor, prompt_feats: torch.Tensor, groups: Sequ
 def bias_eval(loaded, image_set, configs: Sequence[PruneConfig], attributes: "dict[str, Sequence[str]] | None" = None,
               k: "int | dict[str, int]" = 900, prompts: Sequence[str] | None = None,
               templates: Sequence[str] | None = None, mode: str = "zero", batch_size: int = 64,
-              store: Store | None = None, progress: "Callable[[int, int], None] | None" = None) -> list[dict]:
+              store: Store | None = None, progress: "Callable[[int, int], None] | None" = None,
+              first_layer: int | None = None, keep_residual: bool = False) -> list[dict]:
     """MaxSkew rows (one per configuration x attribute). Defaults: the paper's occupations and templates,
     the image set's ``groups`` as the one attribute "group"."""
     if attributes is None:
@@ -104,7 +105,8 @@ def bias_eval(loaded, image_set, configs: Sequence[PruneConfig], attributes: "di
     prompts = list(prompts) if prompts is not None else occupations()
     templates = list(templates) if templates is not None else bias_templates()
     text = prompt_embeddings(loaded, prompts, templates, store)
-    feats = pruned_features(loaded, image_set, configs, mode, batch_size, store, progress)
+    feats = pruned_features(loaded, image_set, configs, mode, batch_size, store, progress, first_layer,
+                            keep_residual)
     rows = []
     for c, f in zip(configs, feats):
         for attr, groups in attributes.items():

@@ -10,6 +10,9 @@ Result rows: {strategy, seed, n_heads, heads, accuracy, mean_true_prob, n_images
 from __future__ import annotations
 
 import math
+import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -17,7 +20,8 @@ import numpy as np
 import torch
 
 from .errors import DataError
-from .prune import PruneConfig, configs_features, head_means
+from .prune import (PruneConfig, ResidualCache, build_residual_cache, configs_features, features_from_cache,
+                    head_means)
 from .store import Store, cache_key
 
 FEATURES_VERSION = "pruned-features-v1"
@@ -107,12 +111,46 @@ def features_key(loaded, image_set, config: PruneConfig, mode: str) -> str:
                      heads=config.names, mode=mode)
 
 
+_RESIDUALS: "OrderedDict[tuple[str, str], ResidualCache]" = OrderedDict()
+_RESIDUAL_LOCK = threading.Lock()
+RESIDUAL_BUDGET = int(os.environ.get("CCS_RESIDUAL_CACHE_MB", "2048")) * 2**20  # bytes kept in memory
+
+
+def residual_cache(loaded, image_set, first_layer: int, batch_size: int = 64,
+                   progress: "Callable[[int, int], None] | None" = None) -> ResidualCache | None:
+    """The residual stream entering ``first_layer`` for the image set, kept in memory per (model, image
+    set) and reused by later calls that prune at or after it. None if it would exceed RESIDUAL_BUDGET."""
+    if not loaded.key or not image_set.key:
+        return None
+    key = (loaded.key, image_set.key)
+    with _RESIDUAL_LOCK:
+        hit = _RESIDUALS.get(key)
+        if hit is not None and hit.first_layer <= first_layer:
+            _RESIDUALS.move_to_end(key)
+            return hit
+    grid = loaded.model.visual.grid_size
+    need = len(image_set) * (grid[0] * grid[1] + 1) * loaded.spec.width * 4
+    if need > RESIDUAL_BUDGET:
+        return None
+    cache = build_residual_cache(loaded, image_set.batches(loaded.preprocess, batch_size), first_layer,
+                                 progress=progress, total=len(image_set))
+    with _RESIDUAL_LOCK:
+        _RESIDUALS[key] = cache
+        while sum(c.nbytes for c in _RESIDUALS.values()) > RESIDUAL_BUDGET and len(_RESIDUALS) > 1:
+            _RESIDUALS.popitem(last=False)
+    return cache
+
+
 def pruned_features(loaded, image_set, configs: Sequence[PruneConfig], mode: str = "zero",
                     batch_size: int = 64, store: Store | None = None,
-                    progress: "Callable[[int, int], None] | None" = None) -> list[torch.Tensor]:
+                    progress: "Callable[[int, int], None] | None" = None,
+                    first_layer: int | None = None, keep_residual: bool = False) -> list[torch.Tensor]:
     """Image embeddings of every configuration over the image set (Store-cached). -> list of [N, d]
 
-    Mean-ablation uses each head's mean over this same image set (per token position)."""
+    The residual stream entering the first pruned layer (or ``first_layer``, e.g. the first analysed
+    layer) is computed once: per batch for all configurations, or, with ``keep_residual`` (the app),
+    once per (model, image set) in memory for later calls. Mean-ablation uses each head's mean over
+    this same image set (per token position)."""
     out: list[torch.Tensor | None] = [None] * len(configs)
     keys = [features_key(loaded, image_set, c, mode) for c in configs]
     if store is not None:
@@ -120,18 +158,25 @@ def pruned_features(loaded, image_set, configs: Sequence[PruneConfig], mode: str
             if (hit := store.get_arrays("pruned_features", k)) is not None:
                 out[i] = torch.from_numpy(hit["f"])
     todo = [i for i, o in enumerate(out) if o is None]
-    if todo:
-        means = None
-        if mode == "mean":
-            layers = sorted({h.layer for i in todo for h in configs[i].heads})
-            means = head_means(loaded, image_set.batches(loaded.preprocess, batch_size), layers)
+    if not todo:
+        return out  # type: ignore[return-value]
+    means = None
+    if mode == "mean":
+        layers = sorted({h.layer for i in todo for h in configs[i].heads})
+        means = head_means(loaded, image_set.batches(loaded.preprocess, batch_size), layers)
+    first = min([h.layer for i in todo for h in configs[i].heads] + [loaded.spec.n_layers] +
+                ([first_layer] if first_layer is not None else []))
+    cache = residual_cache(loaded, image_set, first, batch_size, progress) if keep_residual else None
+    if cache is not None:
+        feats = [features_from_cache(loaded, cache, configs[i].heads, mode, means, batch_size) for i in todo]
+    else:
         feats = configs_features(loaded, image_set.batches(loaded.preprocess, batch_size),
                                  [configs[i].heads for i in todo], mode, means, progress,
                                  total=len(image_set))
-        for i, f in zip(todo, feats):
-            out[i] = f
-            if store is not None:
-                store.set_arrays("pruned_features", keys[i], {"f": f.numpy()})
+    for i, f in zip(todo, feats):
+        out[i] = f
+        if store is not None:
+            store.set_arrays("pruned_features", keys[i], {"f": f.numpy()})
     return out  # type: ignore[return-value]
 
 
@@ -142,7 +187,8 @@ def config_row(config: PruneConfig, **metrics) -> dict:
 
 def prune_eval(loaded, image_set, task: ZeroShotTask, configs: Sequence[PruneConfig],
                mode: str = "zero", batch_size: int = 64, store: Store | None = None,
-               progress: "Callable[[int, int], None] | None" = None) -> list[dict]:
+               progress: "Callable[[int, int], None] | None" = None, first_layer: int | None = None,
+               keep_residual: bool = False) -> list[dict]:
     """Zero-shot accuracy and mean true-class probability for every configuration. -> table rows"""
     if image_set.labels is None:
         raise DataError(f"Image set {image_set.name!r} has no class labels; zero-shot evaluation needs "
@@ -151,7 +197,8 @@ def prune_eval(loaded, image_set, task: ZeroShotTask, configs: Sequence[PruneCon
         raise DataError(f"Image set {image_set.name!r} is empty.")
     clf = text_classifier(loaded, task, store)
     scale = logit_scale(loaded)
-    feats = pruned_features(loaded, image_set, configs, mode, batch_size, store, progress)
+    feats = pruned_features(loaded, image_set, configs, mode, batch_size, store, progress, first_layer,
+                            keep_residual)
     return [config_row(c, **zero_shot_metrics(f, clf, image_set.labels, scale), n_images=len(f),
                        task=task.name, mode=mode, model=loaded.name)
             for c, f in zip(configs, feats)]

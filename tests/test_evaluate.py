@@ -171,3 +171,20 @@ def test_cli_prune_eval_and_bias(tiny, tmp_path, monkeypatch, capsys):
         ("original", "background", 4), ("custom", "background", 4)]
     assert cli.main(["prune-eval", "--dataset", "toy", "--strategy", "high", "--out", str(out)]) == 2
     assert "needs CCS scores" in capsys.readouterr().err
+
+
+def test_kept_residual_is_reused_and_exact(tiny):
+    data = FakeSet(7, [i % 3 for i in range(7)], seed=9)
+    ev._RESIDUALS.clear()
+    configs = [PruneConfig("original")] + strategy_configs("heads:L5.H0,L4.H3", None, 6, 8)
+    streamed = ev.prune_eval(tiny, data, TASK, configs, batch_size=3)
+    kept = ev.prune_eval(tiny, data, TASK, configs, batch_size=3, first_layer=3, keep_residual=True)
+    assert [r["mean_true_prob"] for r in kept] == pytest.approx([r["mean_true_prob"] for r in streamed], rel=1e-5)
+    (cache,) = ev._RESIDUALS.values()
+    assert cache.first_layer == 3 and len(cache.resid) == 7
+    later = strategy_configs("heads:L3.H1", None, 6, 8)
+    ev.prune_eval(tiny, data, TASK, later, keep_residual=True)
+    assert list(ev._RESIDUALS.values()) == [cache]  # layer 3 is covered: no recomputation
+    ev.prune_eval(tiny, data, TASK, strategy_configs("heads:L1.H1", None, 6, 8), keep_residual=True)
+    assert list(ev._RESIDUALS.values())[0].first_layer == 1  # an earlier layer replaces it
+    ev._RESIDUALS.clear()
