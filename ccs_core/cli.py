@@ -146,8 +146,11 @@ def _prune_setup(args, default_strategies: list[str]):
 
             raise DataError(f"Cannot read the CCS file {args.ccs}: {err}") from err
     strategies = args.strategy or (default_strategies if table is not None else [])
+    skipped: list[str] = []
     configs = build_configs(strategies, table, loaded.spec.n_layers, loaded.spec.n_heads, args.seeds,
-                            args.concept_min_ccs)
+                            args.concept_min_ccs, skipped=None if args.strategy else skipped)
+    for note in skipped:
+        print(f"skipped: {note}", file=sys.stderr)
     return loaded, configs
 
 

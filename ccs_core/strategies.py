@@ -15,6 +15,10 @@ from .errors import HeadSpecError
 from .heads import HeadId, check_heads, parse_heads
 
 
+class EmptyStrategyError(HeadSpecError):
+    """A strategy selects no head with these CCS scores (e.g. no head has CCS 5)."""
+
+
 def as_heads(heads, n_layers: int, n_heads: int, first_layer: int = 0) -> list[HeadId]:
     """Parse + range-check a head set ("L11.H5, L10.H8", names or HeadIds)."""
     if heads is None:
@@ -110,12 +114,19 @@ def strategy_configs(strategy: str, table: CCSTable | None, n_layers: int, n_hea
         raise HeadSpecError(f"Strategy {strategy!r} needs CCS scores: run the analysis first or pass "
                             "--ccs FILE.json (rows with head, ccs, label).")
     check_heads(table.heads, n_layers, n_heads)
+    high = set(table.high_heads())
+    if kind in ("high", "random") and not high:
+        raise EmptyStrategyError(f"Strategy {kind!r}: no analysed head has CCS >= {table.high}, so there is "
+                                 "nothing to prune (random draws as many heads as high); lower the high "
+                                 "threshold or score more heads.")
     if kind == "high":
-        return [PruneConfig("high", tuple(table.high_heads()))]
+        return [PruneConfig("high", tuple(sorted(high)))]
     if kind == "low":
+        if not table.low_heads():
+            raise EmptyStrategyError(f"Strategy 'low': no analysed head has CCS <= {table.low}; raise the "
+                                     "low threshold or score more heads.")
         return [PruneConfig("low", tuple(table.low_heads()))]
     if kind == "random":
-        high = set(table.high_heads())
         pool = [HeadId(l, h) for l in table.layers for h in range(n_heads) if HeadId(l, h) not in high]
         return [PruneConfig("random", tuple(random_heads(pool, len(high), seed)), seed)
                 for seed in range(n_seeds)]
@@ -130,11 +141,20 @@ def strategy_configs(strategy: str, table: CCSTable | None, n_layers: int, n_hea
 
 
 def build_configs(strategies: Sequence[str], table: CCSTable | None, n_layers: int, n_heads: int,
-                  n_seeds: int = 5, concept_min_ccs: int | None = None) -> list[PruneConfig]:
-    """"original" first, then every strategy's configurations (duplicates dropped)."""
+                  n_seeds: int = 5, concept_min_ccs: int | None = None,
+                  skipped: "list[str] | None" = None) -> list[PruneConfig]:
+    """"original" first, then every strategy's configurations (duplicates dropped). With a ``skipped``
+    list, strategies that select no head are noted there instead of raising EmptyStrategyError."""
     out = [PruneConfig("original")]
     for s in strategies:
-        for c in strategy_configs(s, table, n_layers, n_heads, n_seeds, concept_min_ccs):
+        try:
+            found = strategy_configs(s, table, n_layers, n_heads, n_seeds, concept_min_ccs)
+        except EmptyStrategyError as err:
+            if skipped is None:
+                raise
+            skipped.append(str(err))
+            continue
+        for c in found:
             if c not in out:
                 out.append(c)
     return out

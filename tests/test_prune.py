@@ -194,3 +194,10 @@ def test_ccs_table_from_json_and_build_configs():
         prune.CCSTable.from_json("nonsense")
     configs = prune.build_configs(["high", "random", "high", "heads:L5.H0"], table, 6, 8, n_seeds=2)
     assert [c.strategy for c in configs] == ["original", "high", "random", "random", "custom"]
+    none_high = prune.CCSTable([{"head": "L5.H0", "ccs": 3, "label": "a"}, {"head": "L5.H1", "ccs": 1}])
+    with pytest.raises(HeadSpecError, match="no analysed head has CCS >= 5"):
+        prune.build_configs(["random"], none_high, 6, 8)
+    notes: list[str] = []
+    assert [c.strategy for c in prune.build_configs(["high", "low"], none_high, 6, 8, skipped=notes)] == [
+        "original", "low"]
+    assert len(notes) == 1 and "'high'" in notes[0]
