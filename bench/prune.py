@@ -4,7 +4,7 @@ Random-init ViT-B-32 (12 layers), last 4 layers prunable: a pruning configuratio
 cached residual stream entering layer 8 versus a full forward. Also: the cache's memory per 1,000
 images, and the instant direct-effect preview over 10,000 images.
 
-    .venv/bin/python bench/prune.py [--batch 32] [--repeats 5] [--prunable 4]
+    .venv/bin/python bench/prune.py [--batch 32] [--repeats 3] [--prunable 4] [--threads 1]
 """
 from __future__ import annotations
 
@@ -33,10 +33,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="ViT-B-32")
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--prunable", type=int, default=4, help="last N layers may be pruned")
     ap.add_argument("--preview-images", type=int, default=10_000)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (steadier on a shared machine)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     loaded = load_model(args.model)
     spec = loaded.spec
@@ -62,6 +65,11 @@ def main() -> None:
     print(f"pruned from residual cache (layers {first}..{spec.n_layers - 1}): {1000 * c:8.1f} ms / batch")
     print(f"speed-up per configuration: {f / c:.2f}x vs encode_image, {pf / c:.2f}x vs pruned full forward "
           f"(limit {spec.n_layers / args.prunable:.1f}x; target >= 2.5x)")
+    sets = [[]] + [[HeadId(first + (i % args.prunable), (3 * i) % spec.n_heads)] for i in range(7)]
+    with torch.no_grad():
+        one_pass = timed(lambda: prune.configs_features(loaded, [x], sets))
+    print(f"{len(sets)} configurations (original + 7) in one pass, residual included: {one_pass:.2f} s vs "
+          f"{len(sets)} full forwards {len(sets) * f:.2f} s -> {len(sets) * f / one_pass:.2f}x")
     cache = prune.ResidualCache(first, resid)
     print(f"residual cache: {cache.bytes_per_1000() / 2**20:.1f} MiB per 1,000 images "
           f"({tuple(resid.shape[1:])} float32 per image)")

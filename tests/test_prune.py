@@ -201,3 +201,18 @@ def test_ccs_table_from_json_and_build_configs():
     assert [c.strategy for c in prune.build_configs(["high", "low"], none_high, 6, 8, skipped=notes)] == [
         "original", "low"]
     assert len(notes) == 1 and "'high'" in notes[0]
+
+
+def test_exact_on_bundled_toy_model():
+    from ccs_core.toyworld.model import TOY_CHECKPOINT
+
+    if not TOY_CHECKPOINT.is_file():
+        pytest.skip("the toy checkpoint is not trained yet")
+    from ccs_core.models import load_model
+
+    toy = load_model("toy")
+    x = images(toy, 4, seed=6)
+    heads = ["L5.H0", "L4.H3", "L2.H1"]
+    with torch.no_grad():
+        want = zeroed_copy(toy.model, heads)(x)
+    assert rel(prune.pruned_image_features(toy, x, heads), want) < 1e-5
