@@ -65,6 +65,17 @@ def head_grid(df: pd.DataFrame, color_by: str = "ccs", selected: str | None = No
                                           usermeta={"embedOptions": {"renderer": "svg"}})
 
 
+def paper_grid_frame(computed: pd.DataFrame, paper_heads: pd.DataFrame) -> pd.DataFrame:
+    """The paper's categories and labels on the computed grid's cells ('other' where the paper's
+    Tables 10-12 list the head in no category)."""
+    ref = paper_heads.assign(head=[f"L{l}.H{h}" for l, h in zip(paper_heads["layer"], paper_heads["head"])])
+    out = computed[["head", "layer", "index"]].merge(ref[["head", "category", "label"]], on="head",
+                                                     how="left")
+    out["category"] = out["category"].fillna("other")
+    out["ccs"] = None
+    return grid_frame(out.to_dict("records"))
+
+
 def picked_head(event: object) -> str | None:
     """The head clicked in ``st.altair_chart(..., on_select="rerun")``'s event, as "L5.H3"."""
     try:

@@ -48,7 +48,9 @@ def resolve_task(images: str, task: str, n_images: int, folder_set=None):
         tasks = toy_tasks()
         if factor not in tasks:
             raise DataError(f"Unknown toy task {task!r}; choose one of {', '.join(task_names('toy'))}.")
-        return tasks[factor], toy_image_set("test", n=n_images, factor=factor)
+        # the analysed images (same split, seed and count) with this factor's labels: their
+        # decomposition is already cached, so the preview is instant
+        return tasks[factor], toy_image_set("test", n=n_images, seed=0, factor=factor)
     if folder_set is None or folder_set.labels is None or not folder_set.classes:
         raise DataError("This image folder has no classes (one sub-folder per class): zero-shot "
                         "evaluation needs them.")

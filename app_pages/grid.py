@@ -34,18 +34,15 @@ with left:
                     width="content", theme=None)
     st.caption("Click a cell to inspect that head. Hover for its label and first span.")
     if ctx.paper_model:
-        ref = paper.head_categories(ctx.paper_model)
-        ref = ref[ref["layer"].isin(spans.layers)].rename(columns={"head": "index"})
-        ref["head"] = [f"L{l}.H{h}" for l, h in zip(ref["layer"], ref["index"])]
-        full = df[["head", "layer", "index"]].merge(ref[["head", "category", "label"]], on="head",
-                                                     how="left")
-        full["category"] = full["category"].fillna("other")
-        full["label"] = full["label"].fillna("")
-        st.altair_chart(charts.head_grid(charts.grid_frame(full.to_dict("records")), "category",
-                                         selected, title=f"Paper: {ctx.paper_model} (Tables 10–12)",
-                                         selectable=False))
-        st.caption("Paper categories for comparison ('other' = neither high, moderate nor low "
-                   "in the paper's tables).")
+        ref = charts.paper_grid_frame(df, paper.head_categories(ctx.paper_model))
+        st.altair_chart(charts.head_grid(ref, "category", selected, selectable=False,
+                                         title=f"Paper: {ctx.paper_model} (Tables 10–12)"),
+                        width="content", theme=None)
+        listed = df.merge(ref[["head", "category"]], on="head", suffixes=("", "_paper"))
+        listed = listed[listed["category_paper"] != "other"]
+        same = int((listed["category"] == listed["category_paper"]).sum())
+        st.caption(f"The paper lists {len(listed)} of these heads as high, moderate or low; "
+                   f"{same} have the same category here ('other' = not in the paper's tables).")
 with right:
     views.head_summary(spans, scores, selected)
     st.page_link("app_pages/inspector.py", label="Open in the inspector", icon=":material/search:")

@@ -28,7 +28,8 @@ def prune_panel() -> None:
     c1, c2, c3 = st.columns([2, 2, 1])
     strategy = c1.selectbox("Strategy", strategies, key="prune_strategy", format_func=ex.STRATEGIES.get)
     task = c2.selectbox("Task", ex.task_names(ctx.choices.images), key="prune_task")
-    n_eval = c3.number_input("Images", 32, 4096, 256, step=32, key="prune_n",
+    s.setdefault("prune_n", ctx.choices.n_images)
+    n_eval = c3.number_input("Images", 16, 4096, step=32, key="prune_n",
                              disabled=ctx.choices.images != "toy")
     concept, custom = "", ()
     if strategy == "concept":
@@ -49,18 +50,21 @@ def prune_panel() -> None:
 
     exact_job = pipeline.experiment_job(ctx, "exact", req, lambda p: ex.exact(
         ctx.loaded, eval_set, zs_task, cfgs, ctx.store, p))
-    if exact_job.running:  # show the instant preview while the exact run computes
+    preview, prev = st.empty(), None
+    if exact_job.running:  # the instant preview, shown while the exact run computes
         try:
             prev = ex.preview(ctx.loaded, eval_set, zs_task, cfgs, ctx.n_layers, ctx.store)
-            st.markdown("**Preview** (direct effects only, approximate)")
-            show_accuracy(prev, "preview")
+            with preview.container():
+                st.markdown("**Preview** (direct effects only, approximate)")
+                show_accuracy(prev, "preview")
         except Exception as err:
-            st.caption(f"No preview: {ui.error_message(err)}")
+            preview.caption(f"No instant preview: {ui.error_message(err)}")
     rows = ui.await_job(exact_job, wait_s=60, key="prune_exact")
     if rows is None:
         return
+    preview.empty()
     st.markdown("**Exact result**")
-    acc = show_accuracy(rows, "exact")
+    acc = show_accuracy(rows, "exact", prev)
     s.prune_result = {"request": req.__dict__, "rows": rows}
 
     st.subheader("Bias: MaxSkew before and after")
@@ -89,13 +93,17 @@ def prune_panel() -> None:
         st.dataframe(bias_maxskew(ctx.paper_model), hide_index=True, width="stretch")
 
 
-def show_accuracy(rows: list[dict], key: str) -> pd.DataFrame:
+def show_accuracy(rows: list[dict], key: str, preview: list[dict] | None = None) -> pd.DataFrame:
     acc = pd.DataFrame(ex.summary_rows(rows))
+    cols = ["config", "n_heads", "runs", "accuracy", "lo", "hi", "detail"]
+    if preview:
+        acc.insert(4, "preview", pd.DataFrame(ex.summary_rows(preview))["accuracy"].values)
+        cols.insert(4, "preview")
     c1, c2 = st.columns([3, 2])
-    c1.dataframe(acc[["config", "n_heads", "runs", "accuracy", "lo", "hi", "detail"]], hide_index=True,
-                 width="stretch", key=f"prune_table_{key}",
-                 column_config={c: st.column_config.NumberColumn(format="percent")
-                                for c in ("accuracy", "lo", "hi")})
+    c1.dataframe(acc[cols], hide_index=True, width="stretch", key=f"prune_table_{key}",
+                 column_config={c: st.column_config.NumberColumn(title, format="percent")
+                                for c, title in (("accuracy", "accuracy"), ("preview", "preview (approx.)"),
+                                                 ("lo", "min over seeds"), ("hi", "max over seeds"))})
     c2.altair_chart(charts.accuracy_bars(acc), width="stretch", key=f"prune_chart_{key}")
     if ctx.paper_model and key == "exact":
         from ccs_core.paper import pruning_accuracy

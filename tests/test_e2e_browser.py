@@ -91,6 +91,16 @@ def out_dir(tmp_path: Path) -> Path:
 def test_grid_click_inspect_and_prune(server, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(60_000)
+    try:
+        drive(page, server, out_dir(tmp_path))
+    except BaseException:
+        page.screenshot(path=str(out_dir(tmp_path) / "failure.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+
+
+def drive(page, server: str, out: Path) -> None:
     page.goto(f"{server}/grid")
 
     # the grid: one SVG path per head cell (vega-lite writes an aria label per mark)
@@ -108,18 +118,16 @@ def test_grid_click_inspect_and_prune(server, browser, tmp_path):
     page.get_by_role("heading", name=name).wait_for()
     spans = page.locator('[data-testid="stTable"], [data-testid="stDataFrame"]').first
     spans.wait_for()
-    page.screenshot(path=str(out_dir(tmp_path) / "grid.png"), full_page=True)
+    page.screenshot(path=str(out / "grid.png"), full_page=True)
 
     # prune the high-CCS heads on the toy task; wait for the exact result table
     page.goto(f"{server}/prune")
     page.get_by_text("Strategy").first.wait_for()
-    page.get_by_role("button", name="Run").click()
+    page.locator(".st-key-prune_run button").click()
     page.get_by_text("Exact result").wait_for(timeout=80_000)
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
     assert not page.locator('[data-testid="stException"]').count()
-    shot = out_dir(tmp_path) / "prune.png"
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(out / "prune.png"), full_page=True)
     keep = os.environ.get("CCS_E2E_SCREENSHOT")
     if keep:
-        shutil.copyfile(out_dir(tmp_path) / "grid.png", keep)
-    page.close()
+        shutil.copyfile(out / "grid.png", keep)

@@ -1,0 +1,167 @@
+"""The app's plain helpers: background jobs, chart frames, click events, score diffs, exports,
+and the paper tables with the model -> paper-row mapping. No Streamlit runtime needed."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from app_lib import charts, exports
+from app_lib.jobs import JobBoard
+from ccs_core import paper
+
+
+def test_job_runs_in_background_reports_progress_and_is_shared_by_key():
+    gate = threading.Event()
+
+    def work(progress):
+        progress("half way", 0.5)
+        gate.wait(5)
+        return 42
+
+    board = JobBoard()
+    job = board.submit("k", "work", work)
+    time.sleep(0.05)
+    assert job.running and job.fraction == 0.5 and "half way" in job.text()
+    assert board.submit("k", "work", lambda p: 0) is job  # same key: the running job, not a new one
+    gate.set()
+    assert job.wait(5) and job.ok and job.result == 42
+    assert board.submit("k", "work", lambda p: 0).result == 42  # finished ones are reused too
+
+
+def test_failed_job_keeps_its_error_and_is_retried_on_resubmit():
+    board = JobBoard()
+
+    def boom(progress):
+        progress(3, 4)
+        raise ValueError("bad input")
+
+    job = board.submit("k", "boom", boom)
+    job.wait(5)
+    assert not job.ok and isinstance(job.error, ValueError) and (job.done, job.total) == (3, 4)
+    again = board.submit("k", "ok", lambda p: "fine")
+    again.wait(5)
+    assert again is not job and again.result == "fine"
+
+
+def test_board_keeps_only_recent_finished_jobs():
+    board = JobBoard(keep=3)
+    for i in range(6):
+        board.submit(str(i), "j", lambda p, i=i: i).wait(5)
+    assert board.get("0") is None and board.get("5").result == 5
+
+
+def rows(scores: dict | None = None) -> list[dict]:
+    out = []
+    for layer in (4, 5):
+        for h in range(3):
+            name = f"L{layer}.H{h}"
+            s = (scores or {}).get(name, {})
+            out.append({"head": name, "layer": layer, "index": h, "explained": 0.1 * h, "top_span": "x",
+                        "label": s.get("label"), "ccs": s.get("ccs"), "category": s.get("category")})
+    return out
+
+
+def test_grid_chart_has_one_cell_per_head_and_a_click_selection():
+    df = charts.grid_frame(rows({"L5.H1": {"label": "colour", "ccs": 5, "category": "high"}}))
+    assert list(df.loc[df["head"] == "L5.H1", "cell_text"]) == ["5"]
+    assert (df.loc[df["head"] != "L5.H1", "category"] == "unscored").all()
+    spec = charts.head_grid(df, "ccs", selected="L5.H1").to_dict()
+    assert spec["params"][0]["name"] == charts.SELECTION
+    assert spec["usermeta"]["embedOptions"]["renderer"] == "svg"
+    ring = [l for l in spec["layer"] if l["mark"].get("stroke") == "#e7298a"]
+    assert len(ring) == 1
+
+
+@pytest.mark.parametrize("event, want", [
+    ({"selection": {"cell": [{"layer": 5, "index": 2}]}}, "L5.H2"),
+    ({"selection": {"cell": []}}, None),
+    ({"selection": {}}, None),
+    (None, None),
+])
+def test_picked_head_reads_the_chart_selection(event, want):
+    class Event:  # what st.altair_chart(on_select="rerun") returns: attribute access
+        def __init__(self, d):
+            self.selection = d["selection"]
+
+    assert charts.picked_head(Event(event) if event else None) == want
+
+
+def test_paper_grid_frame_places_the_papers_categories_on_the_cells():
+    df = charts.grid_frame(rows())
+    ref = pd.DataFrame({"model": ["m", "m"], "layer": [5, 9], "head": [1, 1],
+                        "category": ["high", "low"], "label": ["Colors", "Objects"]})
+    out = charts.paper_grid_frame(df, ref)
+    assert len(out) == len(df)  # heads outside the analysed layers are dropped
+    assert out.set_index("head").loc["L5.H1", "category"] == "high"
+    assert (out[out["head"] != "L5.H1"]["category"] == "other").all()
+
+
+def test_ccs_at_k_frame_puts_computed_beside_the_paper_row():
+    row = paper.ccs_at_k("ViT-B-32-OpenAI")
+    df = charts.ccs_at_k_frame({k: 1 / 6 for k in range(6)}, row)
+    assert set(df["source"]) == {"computed", "paper (ViT-B-32-OpenAI)"}
+    assert df[df["source"] != "computed"]["share"].sum() == pytest.approx(1.0, abs=0.01)
+
+
+def test_score_changes_lists_only_heads_that_changed():
+    from app_lib.views import call_counts, score_changes
+
+    def rec(label, ccs, fits, cached=False):
+        return {"label": label, "ccs": ccs, "verdicts": {"toy": {"fits": fits, "cached": cached}},
+                "label_record": {"cached": cached}}
+
+    old = {"heads": {"L5.H0": rec("colour", 2, [True, True, False]),
+                     "L5.H1": rec("size", 1, [True, False, False])}}
+    new = {"heads": {"L5.H0": rec("colour", 2, [True, True, False], cached=True),
+                     "L5.H1": rec("count", 2, [True, True, False])}, "calls": 2}
+    diff = score_changes(old, new)
+    assert list(diff["head"]) == ["L5.H1"]
+    assert diff.iloc[0]["label before"] == "size" and diff.iloc[0]["label now"] == "count"
+    assert "toy #2" in diff.iloc[0]["verdicts changed"]
+    assert call_counts(new) == {"new calls": 2, "cache hits": 2, "errors": 0}
+
+
+def test_export_tables_flatten_spans_and_verdicts():
+    from ccs_core.analysis import HeadSpans, SpansResult
+
+    spans = SpansResult("m", "toy", "imgs", "ik", "pool", "pk", {"n_layers": 1}, [5], 2, 10,
+                        [HeadSpans("L5.H0", ["a red", "a blue"], [0, 1], [0.3, 0.1], 0.4),
+                         HeadSpans("L5.H1", ["a dog", "a cat"], [2, 3], [0.2, 0.2], 0.5)])
+    t = exports.spans_table(spans)
+    assert len(t) == 4 and list(t.columns[:5]) == ["head", "layer", "head_index", "rank", "span"]
+    scores = {"heads": {"L5.H0": {"spans": ["a red", "a blue"], "label": "colour",
+                                  "verdicts": {"toy": {"fits": [True, True], "rationales": ["r", "b"]}}}}}
+    v = exports.verdicts_table(scores)
+    assert list(v["fits"]) == [True, True] and list(v["rationale"]) == ["r", "b"]
+    assert exports.labels_table(scores)["label"].tolist() == ["colour"]
+
+
+@pytest.mark.parametrize("name, tag, want", [
+    ("ViT-B-32-quickgelu", "openai", "ViT-B-32-OpenAI"),
+    ("ViT-B-32", "openai", "ViT-B-32-OpenAI"),
+    ("ViT-B-32", "datacomp_xl_s13b_b90k", "ViT-B-32-datacomp"),
+    ("ViT-B-16", "laion2b_s34b_b88k", "ViT-B-16-LAION"),
+    ("ViT-L-14-quickgelu", "openai", "ViT-L-14-OpenAI"),
+    ("ViT-L-14", "laion2b_s32b_b82k", "ViT-L-14-LAION"),
+    ("ViT-B-32", "laion2b_s34b_b79k", None),     # not a paper model
+    ("ViT-B-32", None, None),                    # random init
+    ("ViT-B-32", "/models/b32.pt", None),        # a local checkpoint: unknown provenance
+    ("toy", None, None),
+])
+def test_paper_model_mapping(name, tag, want):
+    assert paper.paper_model(name, tag) == want
+
+
+def test_paper_tables_load_with_their_columns():
+    assert set(paper.paper_models()) == set(paper.head_categories()["model"])
+    cats = paper.head_categories("ViT-B-32-OpenAI")
+    assert set(cats["category"]) <= {"high", "moderate", "low"} and (cats["layer"] <= 11).all()
+    acc = paper.pruning_accuracy("ViT-B-16-OpenAI")
+    assert {"CIFAR-10", "ImageNet-R"} <= set(acc["dataset"])
+    assert (paper.bias_maxskew()["k"] > 0).all()
+    t = paper.table("ccs_at_k")
+    t.loc[0, "model"] = "changed"  # callers get copies
+    assert paper.ccs_at_k()["model"][0] != "changed"
