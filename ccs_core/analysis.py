@@ -58,8 +58,10 @@ class SpansResult:
 
     @classmethod
     def from_json(cls, d: dict) -> "SpansResult":
-        d = dict(d)
-        d["heads"] = [HeadSpans(**h) for h in d["heads"]]
+        """Read a result back; extra keys (e.g. the CLI's ``skipped_images``) are ignored."""
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        d["heads"] = [HeadSpans(**{k: v for k, v in h.items() if k in HeadSpans.__dataclass_fields__})
+                      for h in d["heads"]]
         return cls(**d)
 
     def by_head(self) -> dict[str, HeadSpans]:
@@ -82,6 +84,24 @@ def spans_key(loaded, image_set, pool, params: SpanParams) -> str:
                      params=asdict(params))
 
 
+def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_texts: int) -> None:
+    """Raise a clear CCSError for parameters TEXTSPAN cannot honour (it would return fewer spans)."""
+    from .errors import DataError, HeadSpecError
+
+    if not 1 <= params.n_layers <= n_model_layers:
+        raise HeadSpecError(f"Number of layers must be between 1 and {n_model_layers} for this model "
+                            f"(got {params.n_layers}).")
+    if params.n_spans < 1 or params.rank < params.n_spans:
+        raise DataError(f"Ask for at least 1 span and a rank of at least the number of spans (got "
+                        f"{params.n_spans} spans, rank {params.rank}; the paper uses 5 and 80).")
+    if n_texts < params.n_spans:
+        raise DataError(f"The text pool has {n_texts} descriptions but {params.n_spans} spans per head "
+                        "were asked for: use a larger pool or fewer spans.")
+    if n_images < max(2, params.n_spans):
+        raise DataError(f"The image set has {n_images} image(s); TEXTSPAN needs at least "
+                        f"{max(2, params.n_spans)} for {params.n_spans} spans (hundreds give stable spans).")
+
+
 def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store: Store | None = None,
               progress: Progress = _quiet) -> SpansResult:
     """Decompose the image set by head and find every analysed head's TEXTSPAN descriptions."""
@@ -93,11 +113,7 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
     if (hit := store.get("spans", key)) is not None:
         progress("Spans loaded from cache", 1.0)
         return SpansResult.from_json(hit)
-    if params.n_layers < 1 or params.n_layers > loaded.spec.n_layers:
-        from .errors import CCSError
-
-        raise CCSError(f"Number of layers must be between 1 and {loaded.spec.n_layers} for this model "
-                       f"(got {params.n_layers}).")
+    check_span_params(params, loaded.spec.n_layers, len(image_set), len(pool))
     dec = decompose_image_set(loaded, image_set, n_layers=params.n_layers, store=store,
                               progress=lambda d, t: progress(f"Decomposing images {d}/{t}",
                                                              0.8 * d / max(t, 1)))

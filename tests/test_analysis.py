@@ -134,3 +134,44 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     bad.write_text("{not json")
     assert main(["score", "--spans", str(bad), "--out", str(tmp_path / "s.json")]) == 2
     assert "Cannot read spans" in capsys.readouterr().err
+
+
+def test_cli_spans_then_score_end_to_end(tmp_path, monkeypatch, capsys):
+    """spans on a folder with a corrupt file (skipped and listed), then score reads that JSON."""
+    import ccs_core.judges as judges_mod
+    import ccs_core.labels as labels_mod
+    import ccs_core.models as models_mod
+    from ccs_core.cli import main
+
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("ccs_core.store.DEFAULT_ROOT", tmp_path / "cache")
+    monkeypatch.setattr(models_mod, "load_model", lambda name, pretrained=None, device="cpu": tiny_loaded())
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    (tmp_path / "pool.txt").write_text("\n".join(f"thing {i}" for i in range(20)), encoding="utf-8")
+    spans_file, scores_file = tmp_path / "spans.json", tmp_path / "scores.json"
+    assert main(["spans", "--model", "tiny", "--images", str(folder), "--layers", "1", "--spans", "3",
+                 "--rank", "8", "--pool", str(tmp_path / "pool.txt"), "--out", str(spans_file)]) == 0
+    assert "broken.png" in capsys.readouterr().err
+    written = json.loads(spans_file.read_text())
+    assert [s["path"] for s in written["skipped_images"]] == [str(folder / "broken.png")]
+    assert written["n_images"] == 6 and len(written["heads"]) == 4
+    assert all(len(h["texts"]) == 3 and len(h["variances"]) == 3 for h in written["heads"])
+
+    monkeypatch.setattr(labels_mod, "make_labeller", lambda kind: CountingLabeller())
+    monkeypatch.setattr(judges_mod, "make_judges", lambda kinds: ([EvenJudge()], {}))
+    assert main(["score", "--spans", str(spans_file), "--out", str(scores_file)]) == 0
+    scores = json.loads(scores_file.read_text())
+    for h in written["heads"]:
+        assert scores["ccs"][h["head"]] == sum(int(t.split()[-1]) % 2 == 0 for t in h["texts"])
+    assert set(scores["ccs_at_k"]) == {"0", "1", "2", "3"}
+
+    with pytest.raises(SystemExit):  # argparse: --spans must be an int
+        main(["spans", "--spans", "x", "--out", str(spans_file)])
+    assert main(["spans", "--model", "tiny", "--images", str(folder), "--layers", "1", "--spans", "30",
+                 "--rank", "80", "--pool", str(tmp_path / "pool.txt"), "--out", str(spans_file)]) == 2
+    assert "20 descriptions" in capsys.readouterr().err
