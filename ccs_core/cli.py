@@ -16,7 +16,12 @@ from .errors import CCSError
 
 def progress_printer(label: str) -> Callable[[int, int], None]:
     """A progress callback ``(done, total)`` that prints a one-line bar to stderr."""
+    last: list = [None]
+
     def report(done: int, total: int) -> None:
+        if last[0] == (done, total):  # e.g. a step's own 100% followed by "ready": print it once
+            return
+        last[0] = (done, total)
         width = 30
         filled = int(width * done / max(total, 1))
         end = "\n" if done >= total else ""
