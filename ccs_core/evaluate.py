@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from .errors import DataError
-from .prune import (PruneConfig, ResidualCache, build_residual_cache, configs_features, features_from_cache,
-                    head_means)
+from .prune import (DirectEffectPreview, PruneConfig, ResidualCache, build_residual_cache,
+                    configs_features, features_from_cache, head_means)
 from .store import Store, cache_key
 
 FEATURES_VERSION = "pruned-features-v1"
@@ -202,6 +202,15 @@ def prune_eval(loaded, image_set, task: ZeroShotTask, configs: Sequence[PruneCon
     return [config_row(c, **zero_shot_metrics(f, clf, image_set.labels, scale), n_images=len(f),
                        task=task.name, mode=mode, model=loaded.name)
             for c, f in zip(configs, feats)]
+
+
+def preview_eval(loaded, preview: DirectEffectPreview, labels: Sequence[int], task: ZeroShotTask,
+                 configs: Sequence[PruneConfig], mode: str = "zero", store: Store | None = None) -> list[dict]:
+    """The instant, APPROXIMATE table from the stored decomposition (rows marked approximate=True)."""
+    clf, scale = text_classifier(loaded, task, store), logit_scale(loaded)
+    return [config_row(c, **zero_shot_metrics(preview.features(c.heads, mode), clf, labels, scale),
+                       n_images=len(labels), task=task.name, mode=mode, model=loaded.name, approximate=True)
+            for c in configs]
 
 
 def summarize(rows: Sequence[dict], metrics: Sequence[str] = ("accuracy", "mean_true_prob"),

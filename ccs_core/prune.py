@@ -105,7 +105,7 @@ def features_from_residual(loaded, resid: torch.Tensor, first_layer: int, heads=
                                 "with prune.head_means over a reference image set.")
     visual = loaded.model.visual
     bf = _batch_first(loaded)
-    x = resid.to(loaded.device)
+    x = resid.to(loaded.device, visual.conv1.weight.dtype)  # a Store-loaded cache is float32
     for layer in range(first_layer, spec.n_layers):
         blk = _blocks(loaded)[layer]
         if bool((mask[layer] < 1).any()):
@@ -173,8 +173,6 @@ def build_residual_cache(loaded, batches: Iterable[torch.Tensor], first_layer: i
                          store=None, progress: "Callable[[int, int], None] | None" = None,
                          total: int | None = None) -> ResidualCache:
     """Run the tower up to ``first_layer`` once over all batches (persisted in ``store`` when given)."""
-    import numpy as np
-
     from .store import cache_key
 
     skey = cache_key(kind="residual", model=loaded.key, data=key, first_layer=first_layer) if key else ""

@@ -188,3 +188,16 @@ def test_kept_residual_is_reused_and_exact(tiny):
     ev.prune_eval(tiny, data, TASK, strategy_configs("heads:L1.H1", None, 6, 8), keep_residual=True)
     assert list(ev._RESIDUALS.values())[0].first_layer == 1  # an earlier layer replaces it
     ev._RESIDUALS.clear()
+
+
+def test_preview_eval_rows_are_marked_approximate(tiny):
+    from ccs_core.decompose import decompose
+    from ccs_core.prune import DirectEffectPreview
+
+    data = FakeSet(6, [0, 1, 2, 0, 1, 2], seed=4)
+    pv = DirectEffectPreview.from_decomposition(decompose(tiny, data.x, n_layers=2))
+    configs = [PruneConfig("original")] + strategy_configs("heads:L5.H0,L4.H2", None, 6, 8)
+    rows = ev.preview_eval(tiny, pv, data.labels, TASK, configs)
+    exact = ev.prune_eval(tiny, data, TASK, configs)
+    assert all(r["approximate"] for r in rows) and rows[1]["heads"] == ["L4.H2", "L5.H0"]
+    assert rows[0]["mean_true_prob"] == pytest.approx(exact[0]["mean_true_prob"], rel=1e-4)  # no heads: exact
