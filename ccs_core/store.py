@@ -39,6 +39,20 @@ def file_digest(path: "str | Path", chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def _json_disk() -> type:
+    """A diskcache Disk that never unpickles: a pickled value (not written by Store) reads as a miss."""
+    import diskcache
+    from diskcache.core import MODE_PICKLE
+
+    class JsonDisk(diskcache.Disk):
+        def fetch(self, mode, filename, value, read):
+            if mode == MODE_PICKLE:
+                raise OSError("refusing to unpickle a cache value")  # Cache.get: OSError -> miss
+            return super().fetch(mode, filename, value, read)
+
+    return JsonDisk
+
+
 class Store:
     """A cache directory: ``get``/``set`` for JSON values, ``get_arrays``/``set_arrays`` for tensors.
 
@@ -59,7 +73,7 @@ class Store:
             import diskcache
 
             self._cache = diskcache.Cache(str(self.root / "json"), eviction_policy="none",
-                                          size_limit=2**40)
+                                          size_limit=2**40, disk=_json_disk())
         except (OSError, Exception) as err:  # diskcache raises sqlite3 errors too
             raise CacheError(
                 f"The cache directory {self.root} cannot be written ({err.__class__.__name__}: {err}). "
@@ -77,7 +91,12 @@ class Store:
             text = self._mem.get(full)
         else:
             text = self._cache.get(full)
-        return None if text is None else json.loads(text)
+        if not isinstance(text, str):
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None  # unreadable entry: a miss, recomputed and replaced
 
     def set(self, kind: str, key: str, value: Any) -> None:
         full = f"{kind}/{key}"

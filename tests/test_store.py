@@ -58,3 +58,19 @@ def test_unwritable_path_is_a_clear_error(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(CacheError, match="cannot be written"):
         Store(blocker / "cache")
+
+
+def test_pickled_or_corrupt_values_are_never_loaded(tmp_path):
+    import diskcache
+
+    class Boom:
+        def __reduce__(self):
+            return (pytest.fail, ("a cached pickle was loaded",))
+
+    with diskcache.Cache(str(tmp_path / "json")) as plain:  # someone else writes into the cache dir
+        plain.set("v/evil", Boom())
+        plain.set("v/junk", "{not json")
+    s = Store(tmp_path)
+    assert s.get("v", "evil") is None and s.get("v", "junk") is None
+    s.set("v", "evil", {"ok": True})  # replaced by a proper JSON entry
+    assert s.get("v", "evil") == {"ok": True}
