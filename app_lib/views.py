@@ -88,10 +88,10 @@ def head_summary(spans, scores: dict | None, head: str) -> None:
     c2.metric("CCS", "—" if info.get("ccs") is None else f"{info['ccs']} / {len(hs.texts)}")
     st.caption(f"The {len(hs.texts)} spans explain {hs.explained_share:.0%} of this head's variance "
                "over the image set.")
-    st.dataframe(spans_frame(spans, head, scores), hide_index=True, width="stretch",
-                 column_config={"variance": st.column_config.NumberColumn(format="%.4f"),
-                                "share of spans' variance": st.column_config.ProgressColumn(
-                                    min_value=0.0, max_value=1.0, format="percent")})
+    df = spans_frame(spans, head, scores)
+    df["variance"] = df["variance"].map("{:.4f}".format)
+    df["share of spans' variance"] = df["share of spans' variance"].map("{:.0%}".format)
+    st.table(df.set_index("#"))  # a real HTML table: readable by screen readers and browser tests
 
 
 def score_changes(old: dict | None, new: dict) -> pd.DataFrame:

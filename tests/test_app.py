@@ -92,13 +92,13 @@ def test_grid_follows_the_selected_head(app):
     at = page(app, "app_pages/grid.py", selected_head="L5.H2")
     assert_clean(at)
     assert "L5.H2" in [s.value for s in at.subheader]
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["span"]) == spans_of("L5.H2")
     assert at.get("vega_lite_chart")  # the grid (and the CCS@K histogram)
     at.session_state["selected_head"] = "L3.H0"
     at.run()
     assert "L3.H0" in [s.value for s in at.subheader]
-    assert list(at.dataframe[0].value["span"]) == spans_of("L3.H0")
+    assert list(at.table[0].value["span"]) == spans_of("L3.H0")
 
 
 def test_grid_colour_modes_and_ccs_at_k(app):
@@ -109,7 +109,7 @@ def test_grid_colour_modes_and_ccs_at_k(app):
     assert at.radio(key="grid_color").options == [COLOR_BY[k] for k in ("ccs", "category", "explained")]
     at.radio(key="grid_color").set_value("category").run()
     assert_clean(at)
-    shares = at.dataframe[1].value  # CCS@K table: K and the computed share
+    shares = at.dataframe[0].value  # CCS@K table: K and the computed share
     assert list(shares["K"]) == list(range(6)) and abs(shares["computed"].sum() - 1) < 1e-6
 
 

@@ -54,6 +54,7 @@ def server(tmp_path_factory):
     cache = tmp_path_factory.mktemp("e2e-cache")
     port = free_port()
     env = {**os.environ, "CCS_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
+    os.environ["CCS_E2E_CACHE"] = str(cache)
     log = open(cache / "streamlit.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
@@ -82,6 +83,19 @@ def browser():
         b.close()
 
 
+def spans_of(head: str) -> list[str]:
+    """The head's spans as the core computes them (the server's store, so no recomputation)."""
+    from ccs_core import analysis
+    from ccs_core.models import load_model
+    from ccs_core.store import open_store
+
+    loaded = load_model("toy")
+    images, pool = analysis.resolve_images("toy", n=256), analysis.resolve_pool(None, "toy")
+    res = analysis.run_spans(loaded, images, pool, analysis.SpanParams(4, 5),
+                             store=open_store(os.environ["CCS_E2E_CACHE"]))
+    return res.by_head()[head].texts
+
+
 def out_dir(tmp_path: Path) -> Path:
     out = Path(os.environ.get("CCS_E2E_OUT") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
@@ -104,20 +118,21 @@ def drive(page, server: str, out: Path) -> None:
     page.goto(f"{server}/grid")
 
     # the grid: one SVG path per head cell (vega-lite writes an aria label per mark)
-    cells = page.locator('[data-testid="stVegaLiteChart"] g.mark-rect path[aria-label]')
+    grid = page.locator('[data-testid="stVegaLiteChart"]').first
+    cells = grid.locator('g.mark-rect path[aria-label*="Head: L"]')
     cells.first.wait_for()
     assert cells.count() >= 8
-    target = cells.nth(min(5, cells.count() - 1))
-    desc = target.get_attribute("aria-label") or ""
-    layer = re.search(r"layer: (\d+)", desc).group(1)
-    head = re.search(r"head: (\d+)", desc).group(1)
-    name = f"L{layer}.H{head}"
-    target.click(position={"x": 3, "y": 3})  # a corner: the cell's centre holds its text mark
+    shown = page.locator('[data-testid="stHeading"] h3').first.inner_text().strip()  # selected head
+    labels = [cells.nth(i).get_attribute("aria-label") for i in range(cells.count())]
+    i, desc = next((i, d) for i, d in enumerate(labels) if f"Head: {shown};" not in d)
+    name = re.search(r"Head: (L\d+\.H\d+)", desc).group(1)
+    cells.nth(i).click(position={"x": 3, "y": 3})  # a corner: the cell's centre holds its text mark
 
-    # the inspector beside the grid follows: the head's name and its spans
+    # the inspector beside the grid follows: that head's name and its spans (an HTML table)
     page.get_by_role("heading", name=name).wait_for()
-    spans = page.locator('[data-testid="stTable"], [data-testid="stDataFrame"]').first
-    spans.wait_for()
+    table = page.locator('[data-testid="stTable"]').first
+    for span in spans_of(name):
+        assert span in table.inner_text(), (name, span)
     page.screenshot(path=str(out / "grid.png"), full_page=True)
 
     # prune the high-CCS heads on the toy task; wait for the exact result table
@@ -126,6 +141,8 @@ def drive(page, server: str, out: Path) -> None:
     page.locator(".st-key-prune_run button").click()
     page.get_by_text("Exact result").wait_for(timeout=80_000)
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
+    bars = page.locator('[data-testid="stVegaLiteChart"] g.mark-rect path[aria-label*="config: high"]')
+    bars.first.wait_for()  # the accuracy chart has the pruned bar beside the original
     assert not page.locator('[data-testid="stException"]').count()
     page.screenshot(path=str(out / "prune.png"), full_page=True)
     keep = os.environ.get("CCS_E2E_SCREENSHOT")
