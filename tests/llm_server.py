@@ -2,7 +2,7 @@
 
 The real ``openai`` / ``anthropic`` clients are pointed at it with ``base_url``. Each request takes
 the next behaviour from ``server.script`` (default "ok"): ok, slow, 429, 500, malformed, refusal,
-wrong_count, 400_schema (an endpoint without json_schema). A correct answer follows fixed rules:
+wrong_count, 400_schema (an endpoint without json_schema), bad_body / html_body (a 200 that is not JSON). A correct answer follows fixed rules:
 label = the most common word (> 2 letters) of the spans; a span fits iff it contains the label.
 """
 from __future__ import annotations
@@ -127,11 +127,12 @@ class FakeLLMServer:
             def log_message(self, *args):  # quiet
                 pass
 
-            def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
-                data = json.dumps(payload).encode()
+            def _send(self, status: int, payload: "dict | bytes", headers: dict | None = None,
+                      ctype: str = "application/json") -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("content-type", "application/json")
+                    self.send_header("content-type", ctype)
                     self.send_header("content-length", str(len(data)))
                     for k, v in (headers or {}).items():
                         self.send_header(k, v)
@@ -157,6 +158,9 @@ class FakeLLMServer:
                     if mode == "500":
                         return self._send(500, {"error": {"message": "boom", "type": "server"}},
                                           {"retry-after-ms": "10"})
+                    if mode in ("bad_body", "html_body"):  # a 200 that is not the API's JSON
+                        return self._send(200, b"<html>Welcome to nginx</html>", ctype="text/html"
+                                          if mode == "html_body" else "application/json")
                     if self.path.endswith("/chat/completions"):
                         return self._send(200, server.openai_reply(body, mode))
                     if self.path.endswith("/messages"):

@@ -232,3 +232,14 @@ def test_label_answer_is_cleaned(srv):
     res = lab.label(SPANS["L11.H0"])
     assert res.label == "Tree" == fake_label(SPANS["L11.H0"]).capitalize()
     assert res.provider == "anthropic" and res.prompt_version == "label_v1"
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("mode", ["bad_body", "html_body"])
+def test_non_json_http_body_is_a_reported_error_not_a_crash(srv, provider, mode, tmp_path):
+    s = settings_for(srv, max_retries=0)
+    srv.script = [mode]
+    args = ({"L1.H1": SPANS["L11.H0"]}, make_labeller(provider, s), [make_judge(provider, s)])
+    res = score_heads(*args, Store(tmp_path), labels={"L1.H1": "tree"})
+    assert res["ccs"]["L1.H1"] is None and "check the endpoint" in res["errors"][0]["error"]
+    assert score_heads(*args, Store(tmp_path), labels={"L1.H1": "tree"})["ccs"]["L1.H1"] == 5  # not cached

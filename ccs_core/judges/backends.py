@@ -7,6 +7,7 @@ Retries on 408/409/429/5xx and timeouts, with backoff honouring ``retry-after``,
 """
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,11 @@ class ChatBackend:
         return JudgeError(f"{self.title} request failed ({err.__class__.__name__}"
                           f"{f' {status}' if status else ''}: {str(err)[:200]}); {hint}.")
 
+    def _not_json(self, detail: str) -> JudgeError:
+        """A 200 whose body is not the API's JSON (e.g. an HTML page): usually a wrong endpoint."""
+        return JudgeError(f"{self.title} answered with something that is not its API's JSON "
+                          f"({detail[:200]}); check the endpoint {self.base_url} and the model name.")
+
 
 class OpenAIBackend(ChatBackend):
     """OpenAI chat completions; with provider="gemini" the Gemini OpenAI-compatible endpoint."""
@@ -116,6 +122,10 @@ class OpenAIBackend(ChatBackend):
                               response_format={"type": "json_object"}, **kwargs)
         except openai.APIError as err:
             raise self._fail(err) from err
+        except json.JSONDecodeError as err:
+            raise self._not_json(f"invalid JSON body: {err}") from err
+        if not hasattr(resp, "model_dump"):  # a non-JSON content type: the SDK hands back the text
+            raise self._not_json(repr(resp))
         raw = resp.model_dump(mode="json")
         if not resp.choices:
             return Reply(data=None, refusal=None, raw=raw)
@@ -153,6 +163,10 @@ class AnthropicBackend(ChatBackend):
                 tool_choice={"type": "tool", "name": schema_name})
         except anthropic.APIError as err:
             raise self._fail(err) from err
+        except json.JSONDecodeError as err:
+            raise self._not_json(f"invalid JSON body: {err}") from err
+        if not hasattr(resp, "model_dump"):
+            raise self._not_json(repr(resp))
         raw = resp.model_dump(mode="json")
         tool = [b for b in resp.content if getattr(b, "type", None) == "tool_use"]
         text = "".join(getattr(b, "text", "") for b in resp.content if getattr(b, "type", None) == "text")
