@@ -90,14 +90,12 @@ def configs(req: PruneRequest, table: CCSTable | None, n_layers: int, n_heads: i
 def preview(loaded, image_set, task, cfgs: Sequence[PruneConfig], n_layers: int, store=None) -> list[dict]:
     """APPROXIMATE accuracies from the stored decomposition (direct effects only), in milliseconds."""
     from ccs_core.decompose import decompose_image_set
-    from ccs_core.evaluate import config_row, logit_scale, text_classifier, zero_shot_metrics
+    from ccs_core.evaluate import preview_eval
     from ccs_core.prune import DirectEffectPreview
 
     dec = decompose_image_set(loaded, image_set, n_layers=n_layers, store=store)
-    pv = DirectEffectPreview.from_decomposition(dec)
-    clf, scale = text_classifier(loaded, task, store), logit_scale(loaded)
-    return [config_row(c, **zero_shot_metrics(pv.features(c.heads), clf, image_set.labels, scale),
-                       n_images=len(image_set), task=task.name, approximate=True) for c in cfgs]
+    return preview_eval(loaded, DirectEffectPreview.from_decomposition(dec), image_set.labels, task,
+                        cfgs, store=store)
 
 
 def exact(loaded, image_set, task, cfgs: Sequence[PruneConfig], store=None,

@@ -112,8 +112,9 @@ def score_changes(old: dict | None, new: dict) -> pd.DataFrame:
             rows.append({"head": head, "label before": prev.get("label"), "label now": rec.get("label"),
                          "CCS before": prev.get("ccs"), "CCS now": rec.get("ccs"),
                          "verdicts changed": "; ".join(flips)})
-    return pd.DataFrame(rows, columns=["head", "label before", "label now", "CCS before", "CCS now",
-                                       "verdicts changed"])
+    df = pd.DataFrame(rows, columns=["head", "label before", "label now", "CCS before", "CCS now",
+                                     "verdicts changed"])
+    return df.astype({"CCS before": "Int64", "CCS now": "Int64"})
 
 
 def call_counts(result: dict) -> dict[str, int]:
