@@ -179,10 +179,10 @@ def load_model(name: str, pretrained: str | None = None, device: str = "cpu") ->
         key_parts = {"name": name, "init": "random", "seed": 0}
     arch, force_quick = _resolve_quickgelu(name, pretrained if not is_path else None)
     try:
-        if pretrained is None:
+        with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
             torch.manual_seed(0)  # random init: the same weights every time, so caches stay valid
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            arch, pretrained=pretrained, device=device, force_quick_gelu=force_quick)
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                arch, pretrained=pretrained, device=device, force_quick_gelu=force_quick)
         tokenizer = open_clip.get_tokenizer(arch)
     except ModelLoadError:
         raise

@@ -100,3 +100,14 @@ def test_local_checkpoint_roundtrip(tmp_path, tiny_arch):
 def test_pretrained_tag_offline_says_how_to_fix():
     with pytest.raises(ModelLoadError, match=r"(?s)cannot be downloaded.*local checkpoint"):
         load_model("ViT-B-32", "openai")
+
+
+def test_random_init_is_reproducible_and_leaves_the_callers_rng_alone(tiny_arch):
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    a = load_model(tiny_arch)
+    assert torch.equal(torch.rand(3), expected)
+    b = load_model(tiny_arch)
+    assert a.key == b.key and all(torch.equal(x, y) for x, y in zip(a.model.parameters(),
+                                                                     b.model.parameters()))
