@@ -175,3 +175,21 @@ def test_export_offers_tables_and_chart_images(app):
     assert_clean(at)
     kind, data = at.session_state["dl_chart_head_grid_bytes"]
     assert kind == "PNG" and data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_image_folder_is_a_readable_error(app, tmp_path):
+    at = page(app, "app_pages/grid.py", images_kind="folder", images_path=str(tmp_path / "nowhere"))
+    assert not at.exception
+    assert at.error and str(tmp_path / "nowhere") in at.error[0].value
+
+
+def test_unexpected_bug_shows_a_short_message_not_a_traceback(app, monkeypatch):
+    from app_lib import pipeline
+
+    def broken(ctx, wait_s=30.0):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(pipeline, "spans", broken)
+    at = page(app, "app_pages/inspector.py")
+    assert not at.exception
+    assert "Something went wrong (ZeroDivisionError" in at.error[0].value
