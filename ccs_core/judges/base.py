@@ -53,8 +53,19 @@ def numbered(spans: Sequence[str]) -> str:
     return "\n".join(f"{i}. {s}" for i, s in enumerate(spans, 1))
 
 
+class _Record:
+    """JSON round trip of a result dataclass (unknown keys in stored JSON are ignored)."""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict):
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
 @dataclass
-class JudgeResult:
+class JudgeResult(_Record):
     """One judge's verdicts on one head. ``fits[i]`` is None when the answer was unparseable."""
     judge: str
     provider: str
@@ -70,16 +81,9 @@ class JudgeResult:
     attempts: int = 1
     approximate: bool = False
 
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, d: dict) -> "JudgeResult":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-
 
 @dataclass
-class LabelResult:
+class LabelResult(_Record):
     labeller: str
     provider: str
     model: str
@@ -91,13 +95,6 @@ class LabelResult:
     time: str = field(default_factory=now)
     attempts: int = 1
     approximate: bool = False
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, d: dict) -> "LabelResult":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 class Agent:
