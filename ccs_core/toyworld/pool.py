@@ -1,7 +1,7 @@
 """The toy text pool for TEXTSPAN, tagged by the factors each text is about, and the exact toy judge.
 
-``toy_pool()`` holds single-factor descriptions (every value, every prefix), every two-factor caption,
-sampled full captions and distractors about nothing in the world. ``span_factors(text)`` reads which
+``toy_pool()`` holds single-factor descriptions (every value, every prefix, and the bare value words),
+every two-factor caption, sampled full captions and distractors about nothing in the world. ``span_factors(text)`` reads which
 factors a text mentions, so it is both the tagger and an exact offline judge for the toy world.
 """
 from __future__ import annotations
@@ -74,6 +74,7 @@ def distractors(n: int = 48, seed: int = 0) -> list[str]:
 def pool_texts(n_full: int = 60, n_distractors: int = 48, seed: int = 0) -> list[str]:
     """Single-factor texts (all prefixes), all two-factor captions, sampled full captions, distractors."""
     texts = [phrase({f: v}, p) for f in FACTORS for v in VALUES[f] for p in PREFIXES]
+    texts += [v for f in FACTORS for v in VALUES[f]]  # bare value words, as in training
     for f, g in itertools.combinations(FACTORS, 2):
         texts += [phrase({f: a, g: b}) for a in VALUES[f] for b in VALUES[g]]
     rng = np.random.default_rng(seed)

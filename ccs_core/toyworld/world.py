@@ -77,9 +77,9 @@ def split_samples(split: str, n: int, seed: int | None = None) -> list[Sample]:
 def _background(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
     """A grey textured background. # [size, size, 3] float"""
     base = rng.uniform(95, 150)
-    alt = base + rng.choice([-1, 1]) * rng.uniform(22, 35)
+    alt = base + rng.choice([-1, 1]) * rng.uniform(32, 48)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / _SS
-    period = rng.uniform(4.0, 6.0)
+    period = rng.uniform(5.0, 7.0)
     py, px = rng.uniform(0, period, 2)
     if kind == "plain":
         mask = np.zeros((size, size), bool)
@@ -121,7 +121,7 @@ def render(sample: Sample, size: int = IMAGE_SIZE) -> Image.Image:
     pos = sample.value("position").split()
     qy, qx = (0 if pos[0] == "top" else 1), (0 if pos[1] == "left" else 1)
     cell = big / (2 * GRID)  # objects sit in a GRID x GRID grid of cells inside their quadrant
-    r = cell * (0.47 if sample.value("size") == "large" else 0.3)
+    r = cell * (0.47 if sample.value("size") == "large" else 0.33)
     slack = max(0.0, cell / 2 - r - _SS * 0.25)
     tone = rng.uniform(0.85, 1.0)
     fill = tuple(int(c * tone) for c in RGB[sample.value("colour")])
@@ -151,6 +151,11 @@ def phrase(values: dict[str, str], prefix: str = "") -> str:
     if "background" in values:
         text += f" on a {values['background']} background"
     return f"{prefix} {text}".strip()
+
+
+def bare(values: dict[str, str]) -> str:
+    """Just the value words, in factor order: "two red top left"."""
+    return " ".join(values[f] for f in FACTORS if f in values)
 
 
 def caption(sample: Sample, mention: "list[str] | None" = None, prefix: str = "") -> str:

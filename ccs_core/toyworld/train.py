@@ -1,0 +1,279 @@
+"""Train the toy CLIP from scratch on the procedural world: ``python -m ccs_core.toyworld.train``.
+
+Captions mention a random subset of factors (mostly one or two; 30% are bare value words such as
+"top left"), so the contrastive signal isolates factors. The loss is CLIP's symmetric cross-entropy
+with soft targets spread over every caption an image satisfies, so an image must match all its
+captions, not just those of its easiest factor. Half of each batch comes in hard-negative groups of 4
+that differ in one factor. Images are rendered fresh every step. Writes the checkpoint and
+``model_card.json`` (held-out zero-shot accuracy per factor) atomically into ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .model import TOY_CONFIG, TOY_DIR, build_toy, images_to_tensor, load_toy, save_toy, toy_vocab
+from .world import (FACTORS, PREFIXES, TRAIN_CORRELATION, VALUES, Sample, caption, random_mention,
+                    bare, render, sample_world, split_samples, zero_shot_prompts)
+
+CARD_SAMPLE = {"split": "test", "n": 200, "seed": 0}  # the fixed sample tests re-evaluate
+
+
+def render_batch(samples: list[Sample]) -> np.ndarray:
+    """uint8 images # [B, H, W, 3]"""
+    return np.stack([np.asarray(render(s)) for s in samples])
+
+
+def multi_positive_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor,
+                        pos: torch.Tensor) -> torch.Tensor:
+    """Symmetric CLIP loss with soft targets: uniform over every caption an image satisfies (and
+    every image a caption fits), so an image must match *all* its captions, not just its easiest
+    factor. pos[i, j]: image i satisfies caption j. img/txt # [B, d]"""
+    sim = scale * img @ txt.T  # [B, B]
+    target = pos.float()
+    i2t = -(target * sim.log_softmax(1)).sum(1) / target.sum(1)
+    t2i = -(target * sim.log_softmax(0)).sum(0) / target.sum(0)
+    return (i2t.mean() + t2i.mean()) / 2
+
+
+def make_captions(samples: list[Sample], rng: np.random.Generator,
+                  musts: list[list[str]] | None = None) -> tuple[list[str], torch.Tensor]:
+    """Random-subset captions (always mentioning musts[j]) and the positive matrix # [B, B]."""
+    vals = torch.tensor([s.values for s in samples])  # [B, F]
+    spec = torch.full_like(vals, -1)                   # [B, F], -1 = not mentioned
+    texts = []
+    for j, s in enumerate(samples):
+        mention = random_mention(rng)
+        if musts and musts[j]:  # a hard-negative group: its factor plus at most one other
+            mention = list(dict.fromkeys(musts[j] + mention[:int(rng.integers(2))]))
+            mention = [f for f in FACTORS if f in mention]
+        for f in mention:
+            spec[j, FACTORS.index(f)] = s.index(f)
+        if rng.random() < BARE_SHARE:  # value words alone: the distinguishing word sits next to the end
+            texts.append(bare({f: s.value(f) for f in mention}))
+        else:
+            texts.append(caption(s, mention, PREFIXES[rng.integers(len(PREFIXES))]))
+    pos = ((spec[None] == -1) | (spec[None] == vals[:, None])).all(-1)  # [B, B]
+    return texts, pos
+
+
+@torch.no_grad()
+def class_embeddings(model, tokenizer, factor: str) -> torch.Tensor:
+    """Template-averaged, normalised class embeddings of one factor. # [n_classes, d]"""
+    classnames, templates = zero_shot_prompts(factor)
+    emb = []
+    for c in classnames:
+        t = model.encode_text(tokenizer([tp.format(c) for tp in templates]), normalize=True)
+        emb.append(F.normalize(t.mean(0), dim=-1))
+    return torch.stack(emb)
+
+
+@torch.no_grad()
+def evaluate(model, tokenizer, samples: list[Sample], images: np.ndarray | None = None,
+             batch_size: int = 256) -> dict[str, dict[str, float]]:
+    """Zero-shot accuracy and mean true-class probability per factor."""
+    model.eval()
+    images = render_batch(samples) if images is None else images
+    feats = torch.cat([model.encode_image(images_to_tensor(images[i:i + batch_size]), normalize=True)
+                       for i in range(0, len(images), batch_size)])  # [N, d]
+    scale = model.logit_scale.exp().clamp(max=100)
+    out = {}
+    for f in FACTORS:
+        probs = (scale * feats @ class_embeddings(model, tokenizer, f).T).softmax(-1)  # [N, C]
+        y = torch.tensor([s.index(f) for s in samples])
+        out[f] = {"accuracy": float((probs.argmax(-1) == y).float().mean()),
+                  "true_prob": float(probs[torch.arange(len(y)), y].mean())}
+    return out
+
+
+def sincos_2d(width: int, grid: int) -> torch.Tensor:
+    """Fixed 2-D sine-cosine position codes (as in MAE), used to initialise the patch positions. # [grid*grid, width]"""
+    quarter = width // 4
+    freq = 1.0 / (100.0 ** (torch.arange(quarter, dtype=torch.float32) / max(1, quarter)))
+    ys, xs = torch.meshgrid(torch.arange(grid, dtype=torch.float32),
+                            torch.arange(grid, dtype=torch.float32), indexing="ij")
+    parts = []
+    for coord in (ys.flatten(), xs.flatten()):
+        ang = coord[:, None] * freq[None] * (math.pi / grid)  # [grid*grid, quarter]
+        parts += [ang.sin(), ang.cos()]
+    return torch.cat(parts, 1)
+
+
+def init_positions(model: torch.nn.Module) -> None:
+    """Start the image tower's patch position embeddings from 2-D sine-cosine codes (still trained)."""
+    pos = model.visual.positional_embedding  # [1 + grid*grid, width]
+    grid = int(round((pos.shape[0] - 1) ** 0.5))
+    with torch.no_grad():
+        pos[1:] = sincos_2d(pos.shape[1], grid)
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """No decay on biases, norms, embeddings, logit scale (unused word embeddings must not shrink)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        skip = p.ndim < 2 or "embedding" in name or "token" in name or "logit_scale" in name
+        (no_decay if skip else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+BARE_SHARE = 0.3  # captions that are only value words ("striped", "top left", "two")
+HARD_FACTORS = {"shape": 0.3, "position": 0.25, "count": 0.2, "size": 0.15, "colour": 0.1}
+
+
+def make_batch(n: int, step_seed: int, hard_frac: float) -> tuple[list[Sample], list[list[str]]]:
+    """Training samples and the factors each caption must mention.
+
+    ``hard_frac`` of the batch comes in groups of 4 that differ only in one factor (hard negatives),
+    each caption mentioning that factor; the rest are stream samples with random-subset captions.
+    """
+    rng = np.random.default_rng(step_seed)
+    n_groups = int(n * hard_frac) // 4
+    base = sample_world(n - 3 * n_groups, step_seed, TRAIN_CORRELATION)
+    samples, musts = list(base), [[] for _ in base]
+    names, probs = list(HARD_FACTORS), np.array(list(HARD_FACTORS.values()))
+    for g in range(n_groups):
+        f = names[rng.choice(len(names), p=probs / probs.sum())]
+        k = len(VALUES[f])
+        others = [v for v in rng.permutation(k) if v != base[g].index(f)]
+        musts[g] = [f]
+        for j in range(3):
+            sib = base[g].with_value(f, others[j % len(others)])
+            samples.append(Sample(sib.values, int(rng.integers(2**31 - 1))))
+            musts.append([f])
+    return samples, musts
+
+
+def train(steps: int = 1500, minutes: float = 25.0, batch: int = 128, lr: float = 2e-3,
+          seed: int = 0, hard_frac: float = 0.5, log_every: int = 25, eval_every: int = 200,
+          val_n: int = 512, config: dict | None = None, log=print):
+    """Train a toy CLIP; returns (model, tokenizer, vocab, config, stats).
+
+    The LR schedule (linear warmup, cosine decay) follows progress = max(step / steps, elapsed /
+    minutes), so training always anneals, whichever budget ends first.
+    """
+    config = config or TOY_CONFIG
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    vocab = toy_vocab()
+    model, _, tok = build_toy(config, vocab)
+    init_positions(model)
+    opt = torch.optim.AdamW(param_groups(model, 0.05), lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    warmup = max(1, min(100, steps // 10))
+    t0 = time.time()
+    val = split_samples("val", val_n)
+    val_images = render_batch(val)
+    log(f"training {steps} steps x {batch} (cap {minutes} min, {torch.get_num_threads()} threads)")
+    step, history, tied, seen = 0, [], 0, 0
+    model.train()
+    while step < steps and (time.time() - t0) < minutes * 60:
+        progress = max(step / steps, (time.time() - t0) / (minutes * 60))
+        for group in opt.param_groups:
+            group["lr"] = lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * progress))
+        samples, musts = make_batch(batch, seed * 1_000_003 + step, hard_frac)
+        tied += sum(s.index("shape") == s.index("background") for s in samples)
+        seen += len(samples)
+        texts, pos = make_captions(samples, rng, musts)
+        img = model.encode_image(images_to_tensor(render_batch(samples)), normalize=True)
+        uniq = list(dict.fromkeys(texts))  # encode each distinct caption once
+        where = torch.tensor([uniq.index(t) for t in texts])
+        txt = model.encode_text(tok(uniq), normalize=True)[where]  # [B, d]
+        loss = multi_positive_loss(img, txt, model.logit_scale.exp().clamp(max=100), pos)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        if step % log_every == 0 or step == 1:
+            log(f"step {step}/{steps} loss {loss.item():.3f} lr {opt.param_groups[0]['lr']:.2e} "
+                f"t {time.time() - t0:.0f}s")
+        if eval_every and step % eval_every == 0:
+            acc = {f: round(v["accuracy"], 3) for f, v in evaluate(model, tok, val, val_images).items()}
+            history.append({"step": step, "val_accuracy": acc})
+            log(f"  val accuracy {acc}")
+            model.train()
+    stats = {"steps": step, "train_seconds": round(time.time() - t0, 1), "history": history,
+             "shape_background_tied_rate": round(tied / max(1, seen), 3)}
+    return model.eval(), tok, vocab, config, stats
+
+
+def write_card(out: Path, ckpt: Path, config: dict, stats: dict, args: dict, test_n: int,
+               log=print) -> dict:
+    """Evaluate the saved checkpoint (as it will be loaded) and write model_card.json atomically."""
+    from ..store import file_digest
+
+    model, _, tok, _ = load_toy(ckpt)
+    test = split_samples("test", test_n)
+    held = evaluate(model, tok, test)
+    fixed = evaluate(model, tok, split_samples(CARD_SAMPLE["split"], CARD_SAMPLE["n"],
+                                               CARD_SAMPLE["seed"]))
+    card = {
+        "model": "toy", "architecture": "open_clip.CLIP", "config": config,
+        "factors": {f: VALUES[f] for f in FACTORS},
+        "chance": {f: round(1 / len(VALUES[f]), 4) for f in FACTORS},
+        "heldout": {"split": "test", "n": test_n, "factors_independent": True,
+                    "accuracy": {f: round(v["accuracy"], 4) for f, v in held.items()},
+                    "true_prob": {f: round(v["true_prob"], 4) for f, v in held.items()}},
+        "fixed_sample": dict(CARD_SAMPLE, accuracy={f: v["accuracy"] for f, v in fixed.items()},
+                             true_prob={f: v["true_prob"] for f, v in fixed.items()}),
+        "spurious_correlation": {"neutral": "shape", "group": "background",
+                                 "rate": TRAIN_CORRELATION,
+                                 "measured_tied_rate_in_training": stats["shape_background_tied_rate"],
+                                 "tied_rate_if_independent": 1 / len(VALUES["shape"])},
+        "training": dict(args, steps_done=stats["steps"], seconds=stats["train_seconds"],
+                         minutes=round(stats["train_seconds"] / 60, 2),
+                         threads=torch.get_num_threads(), cpu_count=os.cpu_count(),
+                         torch=torch.__version__, python=platform.python_version(),
+                         val_history=stats["history"]),
+        "checkpoint": {"file": ckpt.name, "sha256": file_digest(ckpt),
+                       "bytes": ckpt.stat().st_size, "dtype": "float16 (loaded as float32)"},
+    }
+    tmp = out / "model_card.json.tmp"
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    tmp.replace(out / "model_card.json")
+    log(f"held-out accuracy {card['heldout']['accuracy']}")
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
+    p.add_argument("--minutes", type=float, default=25.0, help="wall-clock cap on training")
+    p.add_argument("--out", type=Path, default=TOY_DIR, help="where checkpoint + card go")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1 is fastest on a contended 2-core machine)")
+    p.add_argument("--hard-frac", type=float, default=0.5,
+                   help="share of each batch in hard-negative groups differing in one factor")
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--val-n", type=int, default=512, help="validation images for progress")
+    p.add_argument("--test-n", type=int, default=2000, help="held-out images for the card")
+    a = p.parse_args(argv)
+    a.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(a.threads)
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+    model, tok, vocab, config, stats = train(a.steps, a.minutes, a.batch, a.lr, a.seed, a.hard_frac,
+                                             eval_every=a.eval_every, val_n=a.val_n, log=log)
+    ckpt = a.out / "toy_clip.pt"
+    save_toy(model, vocab, config, ckpt)
+    args = {"steps": a.steps, "minutes_cap": a.minutes, "batch": a.batch, "lr": a.lr, "seed": a.seed,
+            "hard_frac": a.hard_frac, "threads": a.threads, "command": "python -m ccs_core.toyworld.train " + " ".join(sys.argv[1:]
+                                                                                     if argv is None else argv)}
+    write_card(a.out, ckpt, config, stats, args, a.test_n, log=log)
+    log(f"wrote {ckpt} ({ckpt.stat().st_size / 1e6:.1f} MB) and {a.out / 'model_card.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
