@@ -75,7 +75,7 @@ def _verdict_value(v: Any) -> bool | None:
 
 
 def _tick(v: Any) -> str:
-    return "—" if v is None else ("✅" if v else "❌")
+    return "—" if v is None else ("yes" if v else "no")
 
 
 def head_summary(spans, scores: dict | None, head: str) -> None:

@@ -99,6 +99,8 @@ def show_accuracy(rows: list[dict], key: str, preview: list[dict] | None = None)
     if preview:
         acc.insert(4, "preview", pd.DataFrame(ex.summary_rows(preview))["accuracy"].values)
         cols.insert(4, "preview")
+    if acc["lo"].isna().all():  # no random seeds: no spread to show
+        cols = [c for c in cols if c not in ("lo", "hi")]
     c1, c2 = st.columns([3, 2])
     c1.dataframe(acc[cols], hide_index=True, width="stretch", key=f"prune_table_{key}",
                  column_config={c: st.column_config.NumberColumn(title, format="percent")
