@@ -1,8 +1,9 @@
 """The toy text pool for TEXTSPAN, tagged by the factors each text is about, and the exact toy judge.
 
 ``toy_pool()`` holds single-factor descriptions (every value, every prefix, and the bare value words),
-every two-factor caption, sampled full captions and distractors about nothing in the world. ``span_factors(text)`` reads which
-factors a text mentions, so it is both the tagger and an exact offline judge for the toy world.
+every two-factor caption, sampled full captions and distractors about nothing in the world.
+``span_factors(text)`` reads which factors a text mentions, so it is both the tagger and an exact
+offline judge for the toy world.
 """
 from __future__ import annotations
 

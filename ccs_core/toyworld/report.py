@@ -93,6 +93,22 @@ def ablation(loaded, samples, images: np.ndarray, spec_heads: dict[str, list[Hea
     return out
 
 
+def bias_check(loaded, n: int = 400, k: int = 50) -> dict:
+    """MaxSkew@k over backgrounds of the shape prompts, on the group-balanced bias set."""
+    from ..bias import max_skew, prompt_embeddings
+    from .tasks import bias_samples
+    from .model import images_to_tensor
+    from .world import GROUP, NEUTRAL, zero_shot_prompts
+
+    samples = bias_samples(n, 0)
+    feats = loaded.encode_images(images_to_tensor(render_batch(samples)))  # [n, d]
+    classnames, templates = zero_shot_prompts(NEUTRAL)
+    res = max_skew(feats, prompt_embeddings(loaded, classnames, templates),
+                   [s.value(GROUP) for s in samples], k, attribute=GROUP)
+    return {"k": k, "n": n, "per_prompt": dict(zip(classnames, [round(v, 3) for v in res.per_prompt])),
+            "worst_group": dict(zip(classnames, res.worst_group)), "mean": round(res.mean, 3)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1000, help="held-out (test split) images")
@@ -146,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['ablated']['accuracy']:.3f} (drop {r['drop_accuracy']:.3f} vs random "
               f"{r['random_drop_accuracy']:.3f}, x{r['ratio_accuracy']})  true-prob drop "
               f"{r['drop_true_prob']:.3f} vs {r['random_drop_true_prob']:.3f} (x{r['ratio_true_prob']})")
+    result["bias"] = bias_check(loaded)
+    print(f"MaxSkew@{result['bias']['k']} over backgrounds of shape prompts (balanced set): "
+          f"{result['bias']['per_prompt']} worst groups {result['bias']['worst_group']}")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(result, fh, indent=2, default=str)

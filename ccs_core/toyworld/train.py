@@ -97,7 +97,7 @@ def evaluate(model, tokenizer, samples: list[Sample], images: np.ndarray | None 
 
 
 def sincos_2d(width: int, grid: int) -> torch.Tensor:
-    """Fixed 2-D sine-cosine position codes (as in MAE), used to initialise the patch positions. # [grid*grid, width]"""
+    """2-D sine-cosine position codes (as in MAE) to initialise patch positions. # [grid*grid, width]"""
     quarter = width // 4
     freq = 1.0 / (100.0 ** (torch.arange(quarter, dtype=torch.float32) / max(1, quarter)))
     ys, xs = torch.meshgrid(torch.arange(grid, dtype=torch.float32),
@@ -267,9 +267,10 @@ def main(argv: list[str] | None = None) -> int:
                                              eval_every=a.eval_every, val_n=a.val_n, log=log)
     ckpt = a.out / "toy_clip.pt"
     save_toy(model, vocab, config, ckpt)
+    cli = sys.argv[1:] if argv is None else argv
     args = {"steps": a.steps, "minutes_cap": a.minutes, "batch": a.batch, "lr": a.lr, "seed": a.seed,
-            "hard_frac": a.hard_frac, "threads": a.threads, "command": "python -m ccs_core.toyworld.train " + " ".join(sys.argv[1:]
-                                                                                     if argv is None else argv)}
+            "hard_frac": a.hard_frac, "threads": a.threads,
+            "command": " ".join(["python -m ccs_core.toyworld.train"] + cli)}
     write_card(a.out, ckpt, config, stats, args, a.test_n, log=log)
     log(f"wrote {ckpt} ({ckpt.stat().st_size / 1e6:.1f} MB) and {a.out / 'model_card.json'}")
     return 0

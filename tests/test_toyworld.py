@@ -1,0 +1,164 @@
+"""The toy world: deterministic generation, captions, tokenizer, pool, tasks, training, the checkpoint."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ccs_core.errors import ModelLoadError
+from ccs_core.toyworld import world
+from ccs_core.toyworld.model import TOY_CARD, TOY_CHECKPOINT, build_toy, load_toy, toy_vocab
+from ccs_core.toyworld.pool import DISTRACTOR, factor_of_label, span_factors, toy_pool
+from ccs_core.toyworld.world import FACTORS, VALUES
+
+
+def test_generator_is_deterministic():
+    a, b = world.sample_world(50, 7, 0.8), world.sample_world(50, 7, 0.8)
+    assert a == b and a != world.sample_world(50, 8, 0.8)
+    img_a, img_b = world.render(a[3]), world.render(b[3])
+    assert img_a.mode == "RGB" and img_a.size == (world.IMAGE_SIZE, world.IMAGE_SIZE)
+    assert np.array_equal(np.asarray(img_a), np.asarray(img_b))
+    assert not np.array_equal(np.asarray(img_a), np.asarray(world.render(a[4])))
+    assert world.split_samples("test", 20) != world.split_samples("val", 20)
+
+
+def test_train_split_is_correlated_and_test_is_not():
+    def tied(samples):
+        return np.mean([s.index("background") == s.index("shape") for s in samples])
+
+    # 0.8 tied + 0.2 * 1/4 by chance = 0.85 on train; 1/4 when independent
+    assert 0.8 < tied(world.split_samples("train", 3000)) < 0.9
+    assert 0.2 < tied(world.split_samples("test", 3000)) < 0.3
+
+
+def test_factor_changes_change_pixels_where_expected():
+    s = world.sample_world(1, 3)[0].with_value("count", 0).with_value("position", 0)
+    img = np.asarray(world.render(s)).astype(int)
+    moved = np.asarray(world.render(s.with_value("position", 3))).astype(int)
+    half = world.IMAGE_SIZE // 2
+    diff = np.abs(img - moved).sum(-1)
+    assert diff[:half, :half].sum() > 5 * diff[:half, half:].sum()  # the object left the top left
+
+
+def test_captions_and_zero_shot_prompts_match_training_phrases():
+    s = world.Sample((0, 1, 0, 3, 1, 2), seed=1)
+    assert world.caption(s) == "two small red squares at the bottom right on a dotted background"
+    assert world.caption(s, ["position"], "an image of") == "an image of an object at the bottom right"
+    for f in FACTORS:
+        classnames, templates = world.zero_shot_prompts(f)
+        assert len(classnames) == len(VALUES[f])
+        for v, c in zip(VALUES[f], classnames):
+            for p, t in zip(world.PREFIXES, templates):
+                assert t.count("{}") == 1 and t.format(c) == world.phrase({f: v}, p)
+
+
+def test_tokenizer_end_token_is_argmax():
+    _, _, tok = build_toy()
+    ids = tok(["a red circle", "a zebra", "an " + "object " * 40])
+    assert ids.shape == (3, tok.context_length)
+    assert (ids.argmax(-1) == torch.tensor([4, 3, tok.context_length - 1])).all()
+    assert ids[1, 2] == 2  # unknown word
+    assert ids.max() == tok.eot == tok.vocab_size - 1
+    assert set(w for c in world.sample_world(200, 1) for w in tok.words(world.caption(c))) <= set(
+        toy_vocab())
+
+
+def test_span_factors_and_labels():
+    assert span_factors("two large blue crosses at the top left") == {"count", "size", "colour",
+                                                                      "shape", "position"}
+    assert span_factors("an object on a striped background") == {"background"}
+    assert span_factors("a photo of a dog") == frozenset()
+    assert factor_of_label("Colour of objects") == "colour"
+    assert factor_of_label("where the object is") == "position"
+    assert factor_of_label("shades of red and blue") == "colour"
+    assert factor_of_label("animals") is None
+
+
+def test_toy_pool_tags():
+    pool = toy_pool()
+    assert len(pool.texts) == len(pool.tags) == len(set(pool.texts)) > 300
+    for text, tag in zip(pool.texts, pool.tags):
+        assert tag == (span_factors(text) or {DISTRACTOR})
+    assert sum(tag == {DISTRACTOR} for tag in pool.tags) >= 20
+    for f in FACTORS:
+        assert sum(tag == {f} for tag in pool.tags) >= len(VALUES[f])
+
+
+def test_tasks_image_sets_and_videos():
+    from ccs_core.toyworld.tasks import toy_bias_set, toy_image_set, toy_tasks, toy_videos
+
+    tasks = toy_tasks()
+    assert list(tasks) == FACTORS and tasks["shape"].classnames == VALUES["shape"]
+    iset = toy_image_set("test", n=12, seed=1, factor="position")
+    assert len(iset) == 12 and iset.image(0).size == (world.IMAGE_SIZE,) * 2
+    assert iset.labels == iset.factor_labels["position"] and iset.classes == VALUES["position"]
+    bias = toy_bias_set(n=16, seed=0)
+    assert sorted(set(bias.groups)) == sorted(VALUES["background"])
+    assert all(bias.groups.count(g) == 4 for g in VALUES["background"])
+    clips, caps = toy_videos(n=3, frames=4, seed=0)
+    assert len(clips) == len(caps) == 3 and all(len(c) == 4 for c in clips)
+    assert all(span_factors(c) == set(FACTORS) - {"position"} for c in caps)
+
+
+def test_training_runs_end_to_end(tmp_path):
+    from ccs_core.toyworld import train
+
+    rc = train.main(["--steps", "2", "--batch", "16", "--test-n", "16",
+                     "--eval-every", "1", "--val-n", "16", "--out", str(tmp_path)])
+    assert rc == 0
+    card = json.loads((tmp_path / "model_card.json").read_text())
+    assert card["training"]["steps_done"] == 2 and set(card["heldout"]["accuracy"]) == set(FACTORS)
+    model, preprocess, tok, key = load_toy(tmp_path / "toy_clip.pt")
+    x = preprocess(world.render(world.sample_world(1, 0)[0]))[None]
+    assert model.encode_image(x).shape == (1, 64) and key.startswith("toy-")
+
+
+def test_missing_or_corrupt_checkpoint_raises(tmp_path):
+    with pytest.raises(ModelLoadError, match="missing"):
+        load_toy(tmp_path / "nope.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelLoadError, match="corrupt"):
+        load_toy(bad)
+
+
+def test_committed_checkpoint_reproduces_model_card():
+    from ccs_core.models import load_model
+    from ccs_core.toyworld.train import evaluate
+
+    assert TOY_CHECKPOINT.stat().st_size <= 10 * 2**20
+    card = json.loads(TOY_CARD.read_text())
+    loaded = load_model("toy")
+    assert loaded.spec.n_layers == card["config"]["vision_cfg"]["layers"]
+    fixed = card["fixed_sample"]
+    samples = world.split_samples(fixed["split"], fixed["n"], fixed["seed"])
+    acc = evaluate(loaded.model, loaded.tokenizer, samples)
+    for f in FACTORS:
+        assert abs(acc[f]["accuracy"] - fixed["accuracy"][f]) <= 0.011, f
+    held = card["heldout"]["accuracy"]
+    assert held["shape"] >= 0.9 and sum(v >= 0.9 for v in held.values()) >= 4
+
+
+def test_head_specialisation_counting_and_ablated_copy():
+    from collections import Counter
+
+    from ccs_core.heads import HeadId
+    from ccs_core.toyworld.report import ablated_copy, specialised
+
+    counts = {HeadId(5, 0): Counter(colour=5, shape=1), HeadId(5, 1): Counter(colour=4, shape=4),
+              HeadId(4, 2): Counter(position=4), HeadId(4, 3): Counter(count=3)}
+    spec = specialised(counts, min_hits=4)
+    assert spec["colour"] == [HeadId(5, 0)] and spec["position"] == [HeadId(4, 2)]
+    assert spec["shape"] == [] and spec["count"] == []  # ties and weak heads do not count
+    torch.manual_seed(0)
+    model, preprocess, _ = build_toy()
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    twin = ablated_copy(model, [HeadId(5, 1)])
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # original untouched
+    w = twin.visual.transformer.resblocks[5].attn.out_proj.weight
+    assert w[:, 16:32].abs().sum() == 0 and w[:, :16].abs().sum() > 0
+    x = preprocess(world.render(world.sample_world(1, 0)[0]))[None]
+    assert not torch.allclose(model.encode_image(x), twin.encode_image(x))
