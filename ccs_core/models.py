@@ -87,14 +87,23 @@ def from_model(model: torch.nn.Module, preprocess: Callable, tokenizer: Callable
                        tokenizer=tokenizer, spec=spec_of(model), device=device, key=key, extras=extras)
 
 
-def _resolve_quickgelu(name: str, pretrained: str | None) -> tuple[str, bool]:
-    """OpenAI weights were trained with QuickGELU: pick the -quickgelu config (or force it)."""
+def _resolve_quickgelu(name: str, pretrained: str | None,
+                       quick_gelu: bool | None = None) -> tuple[str, bool]:
+    """OpenAI weights were trained with QuickGELU: pick the -quickgelu config (or force it).
+
+    ``quick_gelu`` None decides from the pretrained tag's config (or, for a local file, from an
+    "openai" in its file name); True/False overrides that for checkpoints whose origin we can't see."""
     import open_clip
 
-    if not pretrained or os.path.sep in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors")):
+    if quick_gelu is not None:
+        wants_quick = quick_gelu
+    elif not pretrained:
         return name, False
-    cfg = open_clip.get_pretrained_cfg(name, pretrained) or {}
-    wants_quick = bool(cfg.get("quick_gelu")) or pretrained.lower() == "openai"
+    elif os.path.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")):
+        wants_quick = "openai" in Path(pretrained).name.lower()
+    else:
+        cfg = open_clip.get_pretrained_cfg(name, pretrained) or {}
+        wants_quick = bool(cfg.get("quick_gelu")) or pretrained.lower() == "openai"
     if not wants_quick or name.endswith("-quickgelu"):
         return name, False
     if f"{name}-quickgelu" in open_clip.list_models():
@@ -131,7 +140,8 @@ def _tag_cached(name: str, tag: str) -> bool:
     return any(isinstance(try_to_load_from_cache(repo, n), str) for n in names)
 
 
-def load_model(name: str, pretrained: str | None = None, device: str = "cpu") -> LoadedModel:
+def load_model(name: str, pretrained: str | None = None, device: str = "cpu",
+               quick_gelu: bool | None = None) -> LoadedModel:
     """Load ``name`` (an open_clip architecture, or "toy") with ``pretrained`` (tag or local file)."""
     name = (name or "").strip()
     if name == TOY_MODEL_NAME:
@@ -177,7 +187,7 @@ def load_model(name: str, pretrained: str | None = None, device: str = "cpu") ->
             )
     else:
         key_parts = {"name": name, "init": "random", "seed": 0}
-    arch, force_quick = _resolve_quickgelu(name, pretrained if not is_path else None)
+    arch, force_quick = _resolve_quickgelu(name, pretrained, quick_gelu)
     try:
         with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
             torch.manual_seed(0)  # random init: the same weights every time, so caches stay valid

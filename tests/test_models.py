@@ -74,6 +74,10 @@ def test_quickgelu_resolution():
     assert _resolve_quickgelu("ViT-B-32-quickgelu", "openai") == ("ViT-B-32-quickgelu", False)
     assert _resolve_quickgelu("ViT-B-32", None) == ("ViT-B-32", False)
     assert _resolve_quickgelu("ViT-B-32", "/some/file.pt") == ("ViT-B-32", False)
+    # a local OpenAI checkpoint: by its file name, or by the caller's explicit choice
+    assert _resolve_quickgelu("ViT-B-32", "/w/ViT-B-32-openai.pt") == ("ViT-B-32-quickgelu", False)
+    assert _resolve_quickgelu("ViT-B-32", "/w/mine.pt", quick_gelu=True) == ("ViT-B-32-quickgelu", False)
+    assert _resolve_quickgelu("ViT-B-32", "openai", quick_gelu=False) == ("ViT-B-32", False)
 
 
 def test_local_checkpoint_roundtrip(tmp_path, tiny_arch):
