@@ -72,10 +72,14 @@ def distractors(n: int = 48, seed: int = 0) -> list[str]:
     return sorted(set(picked) | {f"a photo of a {x}" for x in nouns[:8]})
 
 
-def pool_texts(n_full: int = 60, n_distractors: int = 48, seed: int = 0) -> list[str]:
-    """Single-factor texts (all prefixes), all two-factor captions, sampled full captions, distractors."""
+def pool_texts(n_full: int = 60, n_distractors: int = 48, seed: int = 0,
+               multi: bool = True) -> list[str]:
+    """Single-factor texts (all prefixes, bare words), all two-factor captions, sampled full captions
+    (only if ``multi``), distractors."""
     texts = [phrase({f: v}, p) for f in FACTORS for v in VALUES[f] for p in PREFIXES]
     texts += [v for f in FACTORS for v in VALUES[f]]  # bare value words, as in training
+    if not multi:
+        return list(dict.fromkeys(texts + distractors(n_distractors, seed)))
     for f, g in itertools.combinations(FACTORS, 2):
         texts += [phrase({f: a, g: b}) for a in VALUES[f] for b in VALUES[g]]
     rng = np.random.default_rng(seed)
@@ -85,10 +89,13 @@ def pool_texts(n_full: int = 60, n_distractors: int = 48, seed: int = 0) -> list
     return list(dict.fromkeys(texts))  # de-duplicated, order kept
 
 
-def toy_pool(n_full: int = 60, n_distractors: int = 48, seed: int = 0):
-    """The toy TextPool; ``.tags[i]`` = frozenset of factors of text i ({"distractor"} for none)."""
+def toy_pool(n_full: int = 60, n_distractors: int = 48, seed: int = 0, multi: bool = True):
+    """The toy TextPool; ``.tags[i]`` = frozenset of factors of text i ({"distractor"} for none).
+
+    ``multi=False`` gives the single-factor pool ("toy-single": every text about one factor or none).
+    """
     from ..textpool import TextPool, pool_key
 
-    texts = pool_texts(n_full, n_distractors, seed)
+    texts = pool_texts(n_full, n_distractors, seed, multi)
     tags = [span_factors(t) or frozenset({DISTRACTOR}) for t in texts]
-    return TextPool("toy", texts, pool_key(texts), tags=tags)
+    return TextPool("toy" if multi else "toy-single", texts, pool_key(texts), tags=tags)

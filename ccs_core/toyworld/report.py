@@ -6,8 +6,12 @@
    random-initialised model of the same config is the control.
 2. Zero-ablation (on a deep copy whose ``out_proj`` head columns are zeroed; the loaded model is never
    touched) of one factor's specialised heads vs. the same number of random heads of the analysed
-   layers (excluding every specialised head), mean of ``--seeds`` seeds: drop of that factor's zero-shot
+   layers (excluding that factor's heads), mean of ``--seeds`` seeds: drop of that factor's zero-shot
    accuracy and of its mean true-class probability.
+
+By default the pool is the single-factor toy pool (every text about one factor, or a distractor);
+``--pool full`` uses the whole toy pool, where two-factor and full captions count for every factor
+they mention.
 """
 from __future__ import annotations
 
@@ -68,13 +72,12 @@ def ablation(loaded, samples, images: np.ndarray, spec_heads: dict[str, list[Hea
              layers: list[int], seeds: int = 5) -> dict[str, dict]:
     """Drops in accuracy / true-class probability: factor heads vs. random heads (same count)."""
     base = evaluate(loaded.model, loaded.tokenizer, samples, images)
-    excluded = {h for hs in spec_heads.values() for h in hs}
-    candidates = [HeadId(l, h) for l in layers for h in range(loaded.spec.n_heads)
-                  if HeadId(l, h) not in excluded]
     out = {}
     for f, heads in spec_heads.items():
         if not heads:
             continue
+        candidates = [HeadId(l, h) for l in layers for h in range(loaded.spec.n_heads)
+                      if HeadId(l, h) not in heads]
         own = evaluate(ablated_copy(loaded.model, heads), loaded.tokenizer, samples, images)[f]
         rand = []
         for seed in range(seeds):
@@ -117,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5, help="random-head seeds for the ablation")
     p.add_argument("--controls", type=int, default=1, help="random-init control models")
     p.add_argument("--json", type=str, default="", help="also write the numbers to this file")
+    p.add_argument("--pool", choices=["single", "full"], default="single",
+                   help="single-factor toy pool (default) or the full toy pool")
     p.add_argument("--checkpoint", type=str, default="", help="another toy checkpoint (default: bundled)")
     a = p.parse_args(argv)
     torch.manual_seed(0)
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         loaded = from_model(model, pre, tok, name="toy", key=key)
     else:
         loaded = load_model("toy")
-    pool = toy_pool()
+    pool = toy_pool(multi=a.pool == "full")
     samples = split_samples("test", a.n)
     images = render_batch(samples)
     x = images_to_tensor(images)
