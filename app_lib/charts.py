@@ -33,9 +33,10 @@ def _color(color_by: str) -> alt.Color:
 
 
 def head_grid(df: pd.DataFrame, color_by: str = "ccs", selected: str | None = None,
-              title: str = "", selectable: bool = True, cell: int = 52) -> alt.LayerChart:
+              title: str = "", selectable: bool = True, cell: int | None = None) -> alt.LayerChart:
     """Layers (rows, last layer on top) x heads (columns); click selects a head."""
     n_heads = int(df["index"].max()) + 1 if len(df) else 1
+    cell = cell or max(22, min(44, 360 // n_heads))  # 8 heads: 44 px, 16 heads (ViT-L): 22 px
     layers = sorted(df["layer"].unique(), reverse=True)
     x = alt.X("index:O", title="head", axis=alt.Axis(labelAngle=0))
     y = alt.Y("layer:O", title="layer", sort=layers)
@@ -111,23 +112,24 @@ def ccs_histogram(df: pd.DataFrame) -> alt.Chart:
     ).properties(height=220, title="CCS@K")
 
 
-def accuracy_bars(df: pd.DataFrame) -> alt.LayerChart:
-    """Bars of accuracy per configuration (columns config, accuracy, lo, hi)."""
+def accuracy_bars(df: pd.DataFrame, metric: str = "accuracy") -> alt.LayerChart:
+    """Bars of a metric per configuration (columns config, value, lo, hi, detail); the rule is the
+    spread over random seeds."""
     order = list(df["config"])
     bars = alt.Chart(df).mark_bar().encode(
         x=alt.X("config:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("accuracy:Q", title="accuracy", axis=alt.Axis(format="%")),
+        y=alt.Y("value:Q", title=metric, axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("config:N", legend=None),
-        tooltip=["config", alt.Tooltip("accuracy:Q", format=".2%"), "detail"])
+        tooltip=["config", alt.Tooltip("value:Q", title=metric, format=".2%"), "detail"])
     err = alt.Chart(df.dropna(subset=["lo", "hi"])).mark_rule(strokeWidth=2).encode(
         x=alt.X("config:N", sort=order), y="lo:Q", y2="hi:Q")
-    return alt.layer(bars, err).properties(height=260, title="Zero-shot accuracy")
+    return alt.layer(bars, err).properties(height=260, title=f"Zero-shot {metric}: original vs pruned")
 
 
 def maxskew_bars(df: pd.DataFrame) -> alt.Chart:
     """MaxSkew before / after per attribute (columns attribute, config, maxskew)."""
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X("attribute:N", title=None), xOffset="config:N",
+        x=alt.X("attribute:N", title=None, axis=alt.Axis(labelAngle=0)), xOffset="config:N",
         y=alt.Y("maxskew:Q", title="MaxSkew (mean over prompts)"),
         color=alt.Color("config:N", title=None),
         tooltip=["attribute", "config", alt.Tooltip("maxskew:Q", format=".3f")],
@@ -137,8 +139,9 @@ def maxskew_bars(df: pd.DataFrame) -> alt.Chart:
 def tradeoff(df: pd.DataFrame) -> alt.Chart:
     """Accuracy versus MaxSkew, one point per configuration (columns config, accuracy, maxskew)."""
     return alt.Chart(df).mark_point(size=120, filled=True).encode(
-        x=alt.X("maxskew:Q", title="MaxSkew (lower = less biased)", scale=alt.Scale(zero=False)),
-        y=alt.Y("accuracy:Q", title="accuracy", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+        x=alt.X("maxskew:Q", title="MaxSkew (lower = less biased)", scale=alt.Scale(zero=False, padding=12)),
+        y=alt.Y("accuracy:Q", title="accuracy", axis=alt.Axis(format=".1%"),
+                scale=alt.Scale(zero=False, padding=12)),
         color=alt.Color("config:N", title=None), shape="config:N",
         tooltip=["config", alt.Tooltip("accuracy:Q", format=".2%"), alt.Tooltip("maxskew:Q", format=".3f")],
     ).properties(height=260, title="Accuracy versus bias")

@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 
 from ccs_core.errors import DataError, HeadSpecError
-from ccs_core.heads import HeadId, parse_heads
+from ccs_core.heads import parse_heads
 from ccs_core.prune import CCSTable, PruneConfig, strategy_configs
 
 STRATEGIES = {"high": "High-CCS heads", "low": "Low-CCS heads",
@@ -120,8 +120,12 @@ def bias(loaded, cfgs: Sequence[PruneConfig], images: str, n: int = 400, store=N
                      progress=progress)
 
 
+METRICS = {"accuracy": "accuracy", "mean_true_prob": "mean true-class probability"}
+
+
 def summary_rows(rows: list[dict], metric: str = "accuracy") -> list[dict[str, Any]]:
-    """Per strategy: mean, spread (min..max over random seeds), heads pruned."""
+    """Per strategy: the metric's mean as ``value``, its spread (min..max over random seeds) as
+    ``lo``/``hi``, and the heads pruned."""
     groups: dict[str, list[dict]] = {}
     for r in rows:
         groups.setdefault(r["strategy"], []).append(r)
@@ -129,15 +133,9 @@ def summary_rows(rows: list[dict], metric: str = "accuracy") -> list[dict[str, A
     for strategy, rs in groups.items():
         vals = [float(r[metric]) for r in rs]
         mean = sum(vals) / len(vals)
-        out.append({"config": strategy, metric: mean, "lo": min(vals) if len(vals) > 1 else None,
+        out.append({"config": strategy, "value": mean, "lo": min(vals) if len(vals) > 1 else None,
                     "hi": max(vals) if len(vals) > 1 else None, "runs": len(vals),
                     "n_heads": rs[0]["n_heads"],
                     "detail": ", ".join(rs[0]["heads"][:8]) + (" …" if len(rs[0]["heads"]) > 8 else "")
                     if len(rs) == 1 else f"{len(rs)} seeds"})
     return out
-
-
-def heads_in(names: Sequence[str]) -> list[HeadId]:
-    return parse_heads(list(names)) if names else []
-
-

@@ -26,7 +26,7 @@ if clicked and clicked != st.session_state.get("_grid_clicked"):
 df = charts.grid_frame(analysis.head_table(spans, scores))
 selected = views.selected_head(spans)
 
-left, right = st.columns([3, 2], gap="large")
+left, right = st.columns([1, 1], gap="large")
 with left:
     chart = charts.head_grid(df, st.session_state["grid_color"], selected,
                              title=f"{ctx.loaded.name}: last {len(spans.layers)} layers")

@@ -74,13 +74,13 @@ def prune_panel() -> None:
     if brows is None:
         return
     s.bias_result = {"request": req.__dict__, "rows": brows}
-    bdf = pd.DataFrame(brows)
+    bdf = pd.DataFrame(brows).astype({"seed": "Int64"})
     st.caption("Toy world: groups are the backgrounds, the neutral prompts are the shapes; "
                "MaxSkew@K with K = 10% of the set (lower = less biased).")
     skew = (bdf.groupby(["strategy", "attribute"], sort=False)["maxskew_mean"].mean().reset_index()
             .rename(columns={"strategy": "config", "maxskew_mean": "maxskew"}))
     c1, c2 = st.columns(2)
-    c1.altair_chart(charts.maxskew_bars(skew), width="stretch")
+    c1.altair_chart(charts.maxskew_bars(skew), width="stretch", theme=None)
     trade = acc[["config", "accuracy"]].merge(
         skew.groupby("config", sort=False)["maxskew"].mean().reset_index(), on="config")
     c2.altair_chart(charts.tradeoff(trade), width="stretch")
@@ -94,19 +94,25 @@ def prune_panel() -> None:
 
 
 def show_accuracy(rows: list[dict], key: str, preview: list[dict] | None = None) -> pd.DataFrame:
-    acc = pd.DataFrame(ex.summary_rows(rows))
-    cols = ["config", "n_heads", "runs", "accuracy", "lo", "hi", "detail"]
+    """Table (accuracy, true-class probability, preview, seed spread) and bar chart of a run."""
+    acc = pd.DataFrame(ex.summary_rows(rows, "accuracy")).rename(columns={"value": "accuracy"})
+    acc.insert(4, "true-class prob", [r["value"] for r in ex.summary_rows(rows, "mean_true_prob")])
+    cols = ["config", "n_heads", "runs", "accuracy", "true-class prob", "lo", "hi", "detail"]
     if preview:
-        acc.insert(4, "preview", pd.DataFrame(ex.summary_rows(preview))["accuracy"].values)
+        acc.insert(4, "preview", [r["value"] for r in ex.summary_rows(preview, "accuracy")])
         cols.insert(4, "preview")
     if acc["lo"].isna().all():  # no random seeds: no spread to show
         cols = [c for c in cols if c not in ("lo", "hi")]
+    percent = (("accuracy", "accuracy"), ("preview", "preview (approx.)"),
+               ("true-class prob", "true-class prob"), ("lo", "min acc. over seeds"),
+               ("hi", "max acc. over seeds"))
     c1, c2 = st.columns([3, 2])
     c1.dataframe(acc[cols], hide_index=True, width="stretch", key=f"prune_table_{key}",
-                 column_config={c: st.column_config.NumberColumn(title, format="percent")
-                                for c, title in (("accuracy", "accuracy"), ("preview", "preview (approx.)"),
-                                                 ("lo", "min over seeds"), ("hi", "max over seeds"))})
-    c2.altair_chart(charts.accuracy_bars(acc), width="stretch", key=f"prune_chart_{key}")
+                 column_config={c: st.column_config.NumberColumn(t, format="percent") for c, t in percent})
+    metric = c2.radio("Chart", list(ex.METRICS), horizontal=True, key=f"prune_metric_{key}",
+                      format_func=ex.METRICS.get, label_visibility="collapsed")
+    c2.altair_chart(charts.accuracy_bars(pd.DataFrame(ex.summary_rows(rows, metric)), ex.METRICS[metric]),
+                    width="stretch", key=f"prune_chart_{key}")
     if ctx.paper_model and key == "exact":
         from ccs_core.paper import pruning_accuracy
 

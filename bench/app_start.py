@@ -1,12 +1,13 @@
 """Time the explorer's start in a real browser: cold (empty cache) and warm (cache on disk).
 
-    .venv/bin/python bench/app_start.py
+    .venv/bin/python bench/app_start.py [--server]
 
 Starts `streamlit run app.py` on a free port with a fresh cache dir, opens Debian's chromium through
 playwright and reports, in seconds:
   model      first page (Overview) until the loaded model's spec shows (process start, model load)
   cold_grid  then the Head grid until its cells show (decompose + TEXTSPAN + label + judge)
-  warm_grid  a new browser session on the same server (everything cached)
+  warm_shell a new browser session on the same server: until the sidebar shows (frontend loaded)
+  warm_grid  ... until the grid's cells show (everything cached)
   restart    a fresh server on the now-warm cache: Overview, then the grid (cache read from disk)
 """
 from __future__ import annotations
@@ -47,17 +48,23 @@ def start(cache: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("streamlit did not start")
 
 
-def timed(browser, url: str, path: str, selector: str) -> tuple[float, object]:
+SHELL = 'text="Session"'  # the sidebar header: the frontend is loaded and the script started
+
+
+def timed(browser, url: str, path: str, selector: str) -> tuple[float, float, object]:
+    """Seconds until the app's shell shows, and until ``selector`` shows."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     t = time.perf_counter()
     page.goto(f"{url}/{path}")
+    page.locator(SHELL).first.wait_for(timeout=300_000)
+    shell = time.perf_counter() - t
     page.locator(selector).first.wait_for(timeout=300_000)
-    return time.perf_counter() - t, page
+    return shell, time.perf_counter() - t, page
 
 
 def session(browser, url: str) -> dict:
     """Overview first (model load), then the grid in the same session."""
-    model, page = timed(browser, url, "", 'text="Heads / layer"')
+    _, model, page = timed(browser, url, "", 'text="Heads / layer"')
     t = time.perf_counter()
     page.get_by_role("link", name="Head grid").click()
     page.locator(GRID).first.wait_for(timeout=300_000)
@@ -66,8 +73,41 @@ def session(browser, url: str) -> dict:
     return {"model": round(model, 2), "grid": round(grid, 2)}
 
 
+def server_side() -> dict:
+    """The same steps without a browser (streamlit.testing AppTest, one process): script-run times."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    def run(path: str | None = None) -> float:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+        at.run()
+        if path is None:
+            return 0.0
+        at.switch_page(path)
+        t = time.perf_counter()
+        at.run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        return time.perf_counter() - t
+
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["CCS_CACHE_DIR"] = cache
+        t = time.perf_counter()
+        run()  # imports + model load
+        out = {"model": time.perf_counter() - t, "cold_grid": run("app_pages/grid.py"),
+               "warm_grid": run("app_pages/grid.py")}
+        st.cache_resource.clear()  # as after a restart: models, image sets and jobs forgotten
+        run()
+        out["restart_grid"] = run("app_pages/grid.py")
+    return {k: round(v, 2) for k, v in out.items()}
+
+
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", action="store_true", help="time script runs only (no browser)")
+    if parser.parse_args().server:
+        print(json.dumps(server_side()))
+        return
     from playwright.sync_api import sync_playwright
 
     out = {}
@@ -77,9 +117,9 @@ def main() -> None:
         try:
             first = session(browser, url)
             out["model"], out["cold_grid"] = first["model"], first["grid"]
-            warm, page = timed(browser, url, "grid", GRID)
+            shell, warm, page = timed(browser, url, "grid", GRID)
             page.close()
-            out["warm_grid"] = round(warm, 2)
+            out["warm_shell"], out["warm_grid"] = round(shell, 2), round(warm, 2)
         finally:
             proc.terminate()
             proc.wait(10)

@@ -133,6 +133,8 @@ def drive(page, server: str, out: Path) -> None:
     table = page.locator('[data-testid="stTable"]').first
     for span in spans_of(name):
         assert span in table.inner_text(), (name, span)
+    page.mouse.move(5, 5)  # no tooltip over the grid in the screenshot
+    page.wait_for_timeout(300)
     page.screenshot(path=str(out / "grid.png"), full_page=True)
 
     # prune the high-CCS heads on the toy task; wait for the exact result table
