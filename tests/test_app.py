@@ -193,3 +193,16 @@ def test_unexpected_bug_shows_a_short_message_not_a_traceback(app, monkeypatch):
     at = page(app, "app_pages/inspector.py")
     assert not at.exception
     assert "Something went wrong (ZeroDivisionError" in at.error[0].value
+
+
+def test_prune_random_heads_shows_the_spread_over_five_seeds(app):
+    at = page(app, "app_pages/prune.py")
+    assert_clean(at)
+    at.selectbox(key="prune_strategy").set_value("random")
+    at.number_input(key="prune_n").set_value(64)
+    at.button(key="prune_run").click().run()
+    assert_clean(at)
+    exact = [d.value for d in at.dataframe if "config" in d.value][-1]
+    assert list(exact["config"]) == ["original", "random"]
+    rnd = exact.set_index("config").loc["random"]
+    assert rnd["runs"] == 5 and rnd["lo"] <= rnd["accuracy"] <= rnd["hi"]
