@@ -93,7 +93,7 @@ def random_heads(pool: Sequence[HeadId], count: int, seed: int) -> list[HeadId]:
     pool = sorted(set(pool))
     if count > len(pool):
         raise HeadSpecError(f"Cannot draw {count} random heads from only {len(pool)} candidates "
-                            "(analysed layers minus high-CCS heads); analyse more layers.")
+                            "(all layers minus the high-CCS heads); raise the high threshold.")
     return sorted(random.Random(seed).sample(pool, count))
 
 
@@ -128,7 +128,14 @@ def strategy_configs(strategy: str, table: CCSTable | None, n_layers: int, n_hea
         return [PruneConfig("low", tuple(table.low_heads()))]
     if kind == "random":
         pool = [HeadId(l, h) for l in table.layers for h in range(n_heads) if HeadId(l, h) not in high]
-        return [PruneConfig("random", tuple(random_heads(pool, len(high), seed)), seed)
+        name = "random"
+        if len(pool) < len(high):
+            # most analysed heads are high-CCS (e.g. the toy model): keep the count, widen the draw to
+            # every layer of the tower (still excluding the high heads) and say so in the name
+            pool = [HeadId(l, h) for l in range(n_layers) for h in range(n_heads)
+                    if HeadId(l, h) not in high]
+            name = "random (all layers)"
+        return [PruneConfig(name, tuple(random_heads(pool, len(high), seed)), seed)
                 for seed in range(n_seeds)]
     if kind == "concept":
         heads = table.concept_heads(arg, concept_min_ccs)

@@ -150,6 +150,17 @@ def test_strategies():
         prune.random_heads([HeadId(0, h) for h in range(8)], 9, seed=0)
 
 
+def test_random_widens_to_all_layers_when_most_analysed_heads_are_high():
+    rows = [{"head": f"L5.H{h}", "ccs": 5 if h < 6 else 2, "label": "colour"} for h in range(8)]
+    table = prune.CCSTable(rows)          # 6 high heads, only 2 other analysed heads
+    rand = prune.strategy_configs("random", table, 6, 8)
+    high = set(prune.strategy_configs("high", table, 6, 8)[0].heads)
+    assert {c.strategy for c in rand} == {"random (all layers)"}
+    for c in rand:
+        assert len(c.heads) == 6 and not set(c.heads) & high
+        assert any(h.layer < 5 for h in c.heads)
+
+
 def test_preview_is_full_minus_direct_terms():
     from types import SimpleNamespace
 
