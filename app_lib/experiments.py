@@ -1,7 +1,7 @@
 """Prune-and-evaluate and bias runs for the app: which task, which head sets, preview vs exact.
 
-Plain functions over ccs_core (no Streamlit). ``ccs_core.analysis`` has no prune/bias orchestrator
-yet; when it gains one (``run_prune``/``run_bias``) these should become thin calls to it.
+Plain functions over ccs_core (no Streamlit); bias goes through ``ccs_core.analysis`` (the same
+defaults as the CLI).
 """
 from __future__ import annotations
 
@@ -111,13 +111,9 @@ def bias(loaded, cfgs: Sequence[PruneConfig], images: str, n: int = 400, store=N
     if images != "toy":
         raise DataError("The bias view needs images with group labels; for an image folder use the CLI "
                         "with a FairFace-layout CSV. With the toy world it uses its balanced bias set.")
-    from ccs_core.bias import bias_eval
-    from ccs_core.toyworld.tasks import neutral_prompts, toy_bias_set
+    from ccs_core.analysis import bias_setup, run_bias
 
-    bset = toy_bias_set(n=n)
-    k = max(1, n // 10)
-    return bias_eval(loaded, bset, cfgs, prompts=neutral_prompts(), templates=["{}"], k=k, store=store,
-                     progress=progress)
+    return run_bias(loaded, bias_setup("toy-bias", n=n), cfgs, store=store, progress=progress)
 
 
 METRICS = {"accuracy": "accuracy", "mean_true_prob": "mean true-class probability"}

@@ -76,7 +76,7 @@ def prune_panel() -> None:
     s.bias_result = {"request": req.__dict__, "rows": brows}
     bdf = pd.DataFrame(brows).astype({"seed": "Int64"})
     st.caption("Toy world: groups are the backgrounds, the neutral prompts are the shapes; "
-               "MaxSkew@K with K = 10% of the set (lower = less biased).")
+               "MaxSkew@K with K = 8.2% of the set, the paper's share (lower = less biased).")
     skew = (bdf.groupby(["strategy", "attribute"], sort=False)["maxskew_mean"].mean().reset_index()
             .rename(columns={"strategy": "config", "maxskew_mean": "maxskew"}))
     c1, c2 = st.columns(2)

@@ -216,6 +216,58 @@ def run_scores(spans: SpansResult, labeller, judges, store: Store | None = None,
     return result
 
 
+# ---- bias: one place for the dataset-dependent defaults (app and CLI) ---------------------------
+
+PAPER_K_SHARE = 900 / 10954  # the paper's K=900 over FairFace's 10,954 validation images
+
+
+@dataclass
+class BiasSetup:
+    image_set: Any                       # an ImageSet with group labels
+    attributes: dict[str, list[str]]     # attribute -> group of every image
+    prompts: list[str]                   # neutral prompts (occupations; the toy's shapes)
+    templates: list[str]                 # each with one "{}"; a prompt's embedding is their mean
+    k: int                               # top-K images per prompt
+
+
+def bias_setup(dataset: str, n: int = 400, attributes: list[str] | None = None, k: int | None = None,
+               prompts: list[str] | None = None, templates: list[str] | None = None,
+               max_per_class: int | None = None) -> BiasSetup:
+    """The image set, groups, prompts, templates and K for a bias dataset spec ("toy-bias" or
+    "fairface:CSV[:ROOT]"); defaults: the toy's shapes over its backgrounds, or the paper's 104
+    occupations x 4 templates over race and gender, K = the paper's share of the set (900 for FairFace)."""
+    from .datasets import load_dataset
+    from .errors import DataError
+
+    data, _ = load_dataset(dataset, max_per_class, n=n)
+    if dataset.strip().startswith("toy"):
+        from .toyworld.world import NEUTRAL, zero_shot_prompts
+
+        toy_prompts, toy_templates = zero_shot_prompts(NEUTRAL)
+        prompts, templates = prompts or toy_prompts, templates or toy_templates
+    from .bias import bias_templates, occupations
+
+    available = getattr(data, "attributes", None) or ({"group": data.groups} if data.groups else {})
+    names = attributes or [a for a in ("race", "gender") if a in available] or list(available)
+    missing = [a for a in names if a not in available]
+    if missing or not names:
+        raise DataError(f"Attribute(s) {', '.join(missing) or '(none)'} not in {dataset}; available: "
+                        f"{', '.join(available) or 'none'}.")
+    if k is None:
+        k = 900 if dataset.strip().startswith("fairface") else max(1, round(PAPER_K_SHARE * len(data)))
+    return BiasSetup(data, {a: list(available[a]) for a in names}, list(prompts or occupations()),
+                     list(templates or bias_templates()), int(k))
+
+
+def run_bias(loaded, setup: BiasSetup, configs, mode: str = "zero", store: Store | None = None,
+             progress=None, batch_size: int = 64) -> list[dict]:
+    """MaxSkew rows (one per configuration x attribute) for ``setup``."""
+    from .bias import bias_eval
+
+    return bias_eval(loaded, setup.image_set, configs, setup.attributes, setup.k, setup.prompts,
+                     setup.templates, mode, batch_size, store, progress)
+
+
 # ---- where inputs come from (shared by the sidebar and the CLI) --------------------------------
 
 TOY_IMAGES = "toy"          # the toy world's held-out images

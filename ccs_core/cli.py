@@ -216,7 +216,7 @@ def add_bias(sub) -> None:
     p.add_argument("--attribute", action="append", default=[],
                    help="group attribute(s) (FairFace: race, gender; default: both / the toy's group)")
     p.add_argument("--k", type=int, default=None, help="top-K images per prompt (default: 900 as the paper "
-                                                       "for FairFace; N/8 for other sets)")
+                                                       "for FairFace; the same share, 8.2%%, of other sets)")
     p.add_argument("--prompts", default=None, help="one prompt per line (default: the paper's 104 "
                                                    "occupations; the toy's shapes for toy-bias)")
     p.add_argument("--templates", default=None, help="one template per line with {} (default: the paper's 4)")
@@ -225,33 +225,21 @@ def add_bias(sub) -> None:
 
 
 def cmd_bias(args) -> int:
-    from .bias import bias_eval, summarize_bias
-    from .datasets import load_dataset
-    from .errors import DataError
+    from .analysis import bias_setup, run_bias
+    from .bias import summarize_bias
     from .store import open_store
 
     loaded, configs = _prune_setup(args, ["high", "low", "random"])
-    data, _ = load_dataset(args.dataset, args.max_per_class, n=args.n_images)
+    read = lambda f: [s.strip() for s in Path(f).read_text(encoding="utf-8").splitlines() if s.strip()]  # noqa: E731
+    setup = bias_setup(args.dataset, n=args.n_images, attributes=args.attribute or None, k=args.k,
+                       prompts=read(args.prompts) if args.prompts else None,
+                       templates=read(args.templates) if args.templates else None,
+                       max_per_class=args.max_per_class)
+    data, k = setup.image_set, setup.k
     for path, why in data.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
-    prompts = templates = None
-    if args.dataset.strip().startswith("toy"):
-        from .toyworld.world import NEUTRAL, zero_shot_prompts
-
-        prompts, templates = zero_shot_prompts(NEUTRAL)
-    read = lambda f: [s.strip() for s in Path(f).read_text(encoding="utf-8").splitlines() if s.strip()]  # noqa: E731
-    prompts = read(args.prompts) if args.prompts else prompts
-    templates = read(args.templates) if args.templates else templates
-    attrs_all = getattr(data, "attributes", None) or ({"group": data.groups} if data.groups else {})
-    names = args.attribute or [a for a in ("race", "gender") if a in attrs_all] or list(attrs_all)
-    missing = [a for a in names if a not in attrs_all]
-    if missing or not names:
-        raise DataError(f"Attribute(s) {', '.join(missing) or '(none)'} not in {args.dataset}; available: "
-                        f"{', '.join(attrs_all) or 'none'}.")
-    k = args.k or (900 if args.dataset.startswith("fairface") else max(1, len(data) // 8))
     bar = progress_printer(f"bias ({len(configs)} configurations)")
-    rows = bias_eval(loaded, data, configs, {a: attrs_all[a] for a in names}, k, prompts, templates,
-                     args.mode, args.batch_size, open_store(), bar)
+    rows = run_bias(loaded, setup, configs, args.mode, open_store(), bar, args.batch_size)
     summary = summarize_bias(rows)
     write_json(args.out, {"command": "bias", "model": loaded.name, "model_key": loaded.key,
                           "dataset": args.dataset, "mode": args.mode, "k": k, "rows": rows, "summary": summary,
