@@ -5,7 +5,9 @@ them (``FewShotExample`` lists, or rows of {label, span}). The answer is one sho
 """
 from __future__ import annotations
 
+
 import csv
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -79,6 +81,12 @@ class LLMLabeller(Labeller):
 
     def available(self) -> tuple[bool, str]:
         return self.backend.available("labeller")
+
+    def describe(self) -> dict:
+        """Identity, including the few-shot examples: edited examples are a different labeller."""
+        examples = render_examples(self.examples)
+        return {**super().describe(),
+                "examples": hashlib.sha256(examples.encode("utf-8")).hexdigest()[:16]}
 
     def messages(self, spans: Sequence[str]) -> list[dict]:
         return self.prompt.messages(examples=render_examples(self.examples), spans=numbered(spans))

@@ -175,3 +175,15 @@ def test_cli_spans_then_score_end_to_end(tmp_path, monkeypatch, capsys):
     assert main(["spans", "--model", "tiny", "--images", str(folder), "--layers", "1", "--spans", "30",
                  "--rank", "80", "--pool", str(tmp_path / "pool.txt"), "--out", str(spans_file)]) == 2
     assert "20 descriptions" in capsys.readouterr().err
+
+
+def test_edited_few_shot_examples_are_a_different_scores_entry():
+    from ccs_core.labels import default_examples, make_labeller
+
+    spans = analysis.SpansResult("m", "m", "imgs", "ik", "pool", "pk", {"n_layers": 1}, [0], 1, 2,
+                                 [analysis.HeadSpans("L0.H0", ["a", "b"], [0, 1], [1.0, 0.5], 0.3)])
+    default, edited = make_labeller("openai"), make_labeller("openai", examples=default_examples()[:3])
+    judges = [EvenJudge()]
+    assert analysis.scores_key(spans, default, judges) != analysis.scores_key(spans, edited, judges)
+    assert analysis.scores_key(spans, default, judges) == analysis.scores_key(
+        spans, make_labeller("openai"), judges)
