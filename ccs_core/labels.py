@@ -5,7 +5,6 @@ them (``FewShotExample`` lists, or rows of {label, span}). The answer is one sho
 """
 from __future__ import annotations
 
-
 import csv
 import hashlib
 from dataclasses import dataclass
