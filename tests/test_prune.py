@@ -14,7 +14,7 @@ from ccs_core.heads import HeadId, parse_heads
 
 @pytest.fixture(scope="module")
 def tiny():
-    """A random-init toy-sized CLIP (6 layers x 8 heads, 48 px): fast enough for many configurations."""
+    """A random-init toy-sized CLIP (6 layers x 8 heads, 32 px): fast enough for many configurations."""
     from ccs_core.models import from_model
     from ccs_core.toyworld.model import build_toy
 
