@@ -29,3 +29,18 @@ def vitb32():
 
     torch.manual_seed(0)
     return load_model("ViT-B-32")
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """A random-init CLIP of the toy architecture (6 layers x 8 heads, 32 px): real open_clip classes,
+    fast enough for many pruning configurations. Tests never modify it."""
+    import torch
+
+    from ccs_core.models import from_model
+    from ccs_core.toyworld.model import build_toy
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model, pre, tok = build_toy()
+    return from_model(model, pre, tok, name="tiny", key="tiny-random-0")

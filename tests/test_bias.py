@@ -62,16 +62,6 @@ class FakeSet:
             yield self.x[i:i + batch_size]
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    from ccs_core.models import from_model
-    from ccs_core.toyworld.model import build_toy
-
-    torch.manual_seed(0)
-    model, pre, tok = build_toy()
-    return from_model(model, pre, tok, name="tiny", key="tiny-random-0")
-
-
 def test_bias_eval_rows(tiny, store):
     groups = ["plain", "striped", "dotted", "checkered"] * 5
     data = FakeSet(20, groups)

@@ -14,16 +14,6 @@ from ccs_core.toyworld.world import IMAGE_SIZE
 from ccs_core.video import VideoSet, load_video_folder
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    from ccs_core.models import from_model
-    from ccs_core.toyworld.model import build_toy
-
-    torch.manual_seed(0)
-    model, pre, tok = build_toy()
-    return from_model(model, pre, tok, name="tiny", key="tiny-random-0")
-
-
 class FakeSet:
     def __init__(self, n, labels, seed=0):
         self.x = torch.randn(n, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(seed))

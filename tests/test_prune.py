@@ -12,17 +12,6 @@ from ccs_core.errors import HeadSpecError
 from ccs_core.heads import HeadId, parse_heads
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    """A random-init toy-sized CLIP (6 layers x 8 heads, 32 px): fast enough for many configurations."""
-    from ccs_core.models import from_model
-    from ccs_core.toyworld.model import build_toy
-
-    torch.manual_seed(0)
-    model, pre, tok = build_toy()
-    return from_model(model, pre, tok, name="tiny", key="tiny-random-0")
-
-
 def zeroed_copy(model, heads):
     """Brute-force reference: a copy of the image tower whose out_proj columns of the heads are zeroed."""
     ref = copy.deepcopy(model.visual)
