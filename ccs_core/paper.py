@@ -31,28 +31,30 @@ def table(name: str) -> pd.DataFrame:
     return _read(name).copy()
 
 
+def _of_model(name: str, model: str | None) -> pd.DataFrame:
+    """A paper table, restricted to one paper model's rows when ``model`` is given."""
+    df = table(name)
+    return df[df["model"] == model].reset_index(drop=True) if model else df
+
+
 def head_categories(model: str | None = None) -> pd.DataFrame:
     """Tables 10-12: the paper's high / moderate / low heads, optionally of one paper model."""
-    df = table("head_categories")
-    return df[df["model"] == model].reset_index(drop=True) if model else df
+    return _of_model("head_categories", model)
 
 
 def ccs_at_k(model: str | None = None) -> pd.DataFrame:
     """Table 9: CCS@K shares per model (columns ccs_at_0 .. ccs_at_5)."""
-    df = table("ccs_at_k")
-    return df[df["model"] == model].reset_index(drop=True) if model else df
+    return _of_model("ccs_at_k", model)
 
 
 def pruning_accuracy(model: str | None = None) -> pd.DataFrame:
     """Tables 3-4: zero-shot accuracy original / high-CCS pruned / low-CCS pruned."""
-    df = table("pruning_accuracy")
-    return df[df["model"] == model].reset_index(drop=True) if model else df
+    return _of_model("pruning_accuracy", model)
 
 
 def bias_maxskew(model: str | None = None) -> pd.DataFrame:
     """Tables 7-8: MaxSkew before / after pruning the high-CCS heads."""
-    df = table("bias_maxskew")
-    return df[df["model"] == model].reset_index(drop=True) if model else df
+    return _of_model("bias_maxskew", model)
 
 
 def _base_arch(name: str) -> str:
