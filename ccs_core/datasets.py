@@ -79,6 +79,13 @@ def _file_set(name: str, root: Path, files: Sequence[Path], labels: Sequence[int
                     skipped=skipped, paths=paths)
 
 
+def country211_names() -> dict[str, str]:
+    """Country-211 ISO 3166-1 alpha-2 code (its folder name) -> English country name."""
+    rows = [l.split("\t") for l in (RES / "country211_names.tsv").read_text(encoding="utf-8").splitlines()
+            if l.strip() and not l.startswith("#")]
+    return {code.strip(): name.strip() for code, name in rows}
+
+
 def load_torchvision(kind: str, root: "str | Path", max_per_class: int | None = None) -> tuple[ImageSet, ZeroShotTask]:
     """A torchvision dataset's test split from ``root`` (never downloaded) and its zero-shot task."""
     import torchvision.datasets as tvd
@@ -107,11 +114,13 @@ def load_torchvision(kind: str, root: "str | Path", max_per_class: int | None = 
                         classes=classes), task
     if kind == "country211":
         files, labels = [Path(p) for p, _ in ds.samples], [int(t) for _, t in ds.samples]
-        names = [s.strip() for s in (RES / "country211_classnames.txt").read_text().splitlines() if s.strip()]
-        if len(ds.classes) != len(names):
-            raise DataError(f"Country-211 under {root} has {len(ds.classes)} country folders, expected "
-                            f"{len(names)} (ISO codes AD..ZW); restore the complete test split.")
-        classes = names
+        names = country211_names()
+        unknown = [c for c in ds.classes if c not in names]
+        if unknown:
+            raise DataError(f"Country-211 under {root} has folder(s) that are not Country-211 ISO codes: "
+                            f"{', '.join(unknown[:10])}; restore the standard Country-211 test split "
+                            f"(one folder per ISO 3166-1 alpha-2 code, AD..ZW) in {root / folder / 'test'}/.")
+        classes = [names[c] for c in ds.classes]
     elif kind == "food101":
         files, labels, classes = list(ds._image_files), list(ds._labels), [clean_name(c) for c in ds.classes]
     else:  # pets: torchvision already turns "american_bulldog" into "American Bulldog"

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from ccs_core.data import load_dataset
-from ccs_core.datasets import clean_name, imagenet_classes, load_fairface
+from ccs_core.datasets import clean_name, country211_names, imagenet_classes, load_fairface
 from ccs_core.errors import DataError
 
 
@@ -81,18 +81,19 @@ def test_food101_and_pets_layouts(tmp_path):
 
 
 def test_country211_maps_iso_folders_to_names(tmp_path):
-    import itertools
-    import string
-
-    codes = ["".join(p) for p in itertools.product(string.ascii_uppercase, repeat=2)][:211]
-    for c in codes:
-        png(tmp_path / "country211" / "test" / c / "0.png")
+    test = tmp_path / "country211" / "test"  # torchvision's Country211 layout: <root>/country211/test/<CODE>/
+    for code in ("GB", "KR", "US", "XK"):
+        for i in range(2):
+            (test / code).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (8, 8), (i * 90, 40, 200)).save(test / code / f"{i}.jpg", format="JPEG")
     iset, task = load_dataset(f"country211:{tmp_path}", max_per_class=1)
-    assert len(task.classnames) == 211 and task.classnames[0] == "Andorra" and task.classnames[-1] == "Zimbabwe"
-    assert iset.labels[:3] == [0, 1, 2] and "a photo i took in {}." in task.templates
-    (tmp_path / "country211" / "test" / codes[-1] / "0.png").unlink()
-    (tmp_path / "country211" / "test" / codes[-1]).rmdir()
-    with pytest.raises(DataError, match="210 country folders"):
+    assert task.classnames == ["United Kingdom", "South Korea", "United States", "Kosovo"]
+    assert iset.labels == [0, 1, 2, 3] and "a photo i took in {}." in task.templates
+    names = country211_names()
+    assert len(names) == 211 and names["AD"] == "Andorra" and names["ZW"] == "Zimbabwe"
+    (test / "QQ").mkdir()
+    Image.new("RGB", (8, 8)).save(test / "QQ" / "0.jpg", format="JPEG")
+    with pytest.raises(DataError, match=r"QQ.*standard Country-211 test split"):
         load_dataset(f"country211:{tmp_path}")
 
 
