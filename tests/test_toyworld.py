@@ -146,13 +146,25 @@ def test_head_specialisation_counting_and_ablated_copy():
     from collections import Counter
 
     from ccs_core.heads import HeadId
-    from ccs_core.toyworld.report import ablated_copy, specialised
+    from ccs_core.toyworld.report import ablated_copy, specialised, targets
 
     counts = {HeadId(5, 0): Counter(colour=5, shape=1), HeadId(5, 1): Counter(colour=4, shape=4),
               HeadId(4, 2): Counter(position=4), HeadId(4, 3): Counter(count=3)}
     spec = specialised(counts, min_hits=4)
     assert spec["colour"] == [HeadId(5, 0)] and spec["position"] == [HeadId(4, 2)]
     assert spec["shape"] == [] and spec["count"] == []  # ties and weak heads do not count
+    spec3 = {"colour": ["a", "b"], "count": ["c", "d"], "shape": ["e", "f"], "size": ["g"]}
+    drop = lambda own, rnd: {"drop_accuracy": own, "random_drop_accuracy": rnd,  # noqa: E731
+                             "drop_true_prob": 0.0, "random_drop_true_prob": 0.0}
+    abl = {"colour": drop(0.3, 0.05), "count": drop(0.2, 0.0), "shape": drop(0.1, 0.05)}
+    t = targets(spec3, [{"colour": 1}], abl)
+    assert t["factors_with_heads"] == ["colour", "count", "shape"] and t["specialisation_met"]
+    assert t["ablation_met"] == {"colour": True, "count": True, "shape": False} and not t["all_met"]
+    abl["shape"] = drop(0.2, 0.05)
+    assert targets(spec3, [{"colour": 1}], abl)["all_met"]
+    assert not targets(spec3, [{"colour": 3}], abl)["all_met"]  # controls must stay near zero
+    zero = {f: drop(0.0, 0.0) for f in spec3}  # no drop at all is never a pass, whatever the ratio
+    assert not any(targets(spec3, [], zero)["ablation_met"].values())
     torch.manual_seed(0)
     model, preprocess, _ = build_toy()
     model.eval()

@@ -96,6 +96,25 @@ def ablation(loaded, samples, images: np.ndarray, spec_heads: dict[str, list[Hea
     return out
 
 
+def targets(spec: dict[str, list], controls: list[dict[str, int]], abl: dict[str, dict],
+            min_heads: int = 2, min_factors: int = 3, min_ratio: float = 3.0) -> dict:
+    """The issue's head-specialisation targets, checked: >= min_factors factors with >= min_heads
+    specialised heads; random-init controls with (almost) none; each such factor's ablation drop
+    (accuracy or true-class probability) >= min_ratio x the random-head drop."""
+    factors = [f for f, hs in spec.items() if len(hs) >= min_heads]
+    ctrl = [sum(c.values()) for c in controls]
+    abl_ok = {}
+    for f in factors:
+        r = abl.get(f, {})
+        ok = [r.get(f"drop_{m}", 0) > 1e-4 and r.get(f"drop_{m}", 0) >= min_ratio * max(
+              r.get(f"random_drop_{m}", 0), 0.0) for m in ("accuracy", "true_prob")]
+        abl_ok[f] = any(ok)
+    return {"factors_with_heads": factors, "specialisation_met": len(factors) >= min_factors,
+            "control_heads": ctrl, "controls_met": all(c <= 2 for c in ctrl),
+            "ablation_met": abl_ok, "all_met": len(factors) >= min_factors and all(c <= 2 for c in ctrl)
+            and sum(abl_ok.values()) >= min_factors}
+
+
 def bias_check(loaded, n: int = 400, k: int = 50) -> dict:
     """MaxSkew@k over backgrounds of the shape prompts, on the group-balanced bias set."""
     from ..bias import max_skew, prompt_embeddings
@@ -167,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['ablated']['accuracy']:.3f} (drop {r['drop_accuracy']:.3f} vs random "
               f"{r['random_drop_accuracy']:.3f}, x{r['ratio_accuracy']})  true-prob drop "
               f"{r['drop_true_prob']:.3f} vs {r['random_drop_true_prob']:.3f} (x{r['ratio_true_prob']})")
+    result["targets"] = t = targets(spec, result["controls"], abl)
+    print(f"targets: factors with >= 2 heads {t['factors_with_heads']} (need 3: "
+          f"{'met' if t['specialisation_met'] else 'NOT met'}); specialised heads in random-init "
+          f"controls {t['control_heads']} ({'met' if t['controls_met'] else 'NOT met'}: <= 2 each); "
+          f"ablation >= 3x random {t['ablation_met']}; all: {'met' if t['all_met'] else 'NOT met'}")
     result["bias"] = bias_check(loaded)
     print(f"MaxSkew@{result['bias']['k']} over backgrounds of shape prompts (balanced set): "
           f"{result['bias']['per_prompt']} worst groups {result['bias']['worst_group']}")
