@@ -36,7 +36,7 @@ def head_grid(df: pd.DataFrame, color_by: str = "ccs", selected: str | None = No
               title: str = "", selectable: bool = True, cell: int | None = None) -> alt.LayerChart:
     """Layers (rows, last layer on top) x heads (columns); click selects a head."""
     n_heads = int(df["index"].max()) + 1 if len(df) else 1
-    cell = cell or max(22, min(44, 360 // n_heads))  # 8 heads: 44 px, 16 heads (ViT-L): 22 px
+    cell = cell or max(16, min(40, 288 // n_heads))  # fits a half-width column: 8 heads 36 px, 16 heads 18 px
     layers = sorted(df["layer"].unique(), reverse=True)
     x = alt.X("index:O", title="head", axis=alt.Axis(labelAngle=0))
     y = alt.Y("layer:O", title="layer", sort=layers)
@@ -63,6 +63,7 @@ def head_grid(df: pd.DataFrame, color_by: str = "ccs", selected: str | None = No
     # SVG (not canvas): crisp cells, and each cell is a DOM node a browser test can click.
     return alt.layer(*layers_).properties(width=max(cell * n_heads, 160),
                                           height=max(cell * len(layers), 80), title=title,
+                                          autosize=alt.AutoSizeParams(type="pad"),  # no squashing
                                           usermeta={"embedOptions": {"renderer": "svg"}})
 
 
