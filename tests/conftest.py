@@ -33,7 +33,7 @@ def vitb32():
 
 @pytest.fixture(scope="session")
 def tiny():
-    """A random-init CLIP of the toy architecture (6 layers x 8 heads, 32 px): real open_clip classes,
+    """A random-init CLIP of the toy architecture (6 layers x 16 heads of width 8, 32 px): real open_clip classes,
     fast enough for many pruning configurations. Tests never modify it."""
     import torch
 

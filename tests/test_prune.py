@@ -98,7 +98,7 @@ def test_mean_ablation_over_the_image_itself_is_identity(tiny):
 
 
 @pytest.mark.parametrize("bad,msg", [("L11H", "L<layer>.H<head>"), ("L6.H0", "L6.H0"),
-                                     ("L2.H8", "heads 0..7"), ("L1.H1, Lx", "L<layer>.H<head>")])
+                                     ("L2.H16", "heads 0..15"), ("L1.H1, Lx", "L<layer>.H<head>")])
 def test_bad_head_names(tiny, bad, msg):
     with pytest.raises(HeadSpecError, match=msg):
         prune.pruned_image_features(tiny, images(tiny, 1), bad)

@@ -1,7 +1,8 @@
 """The toy text pool for TEXTSPAN, tagged by the factors each text is about, and the exact toy judge.
 
 ``toy_pool()`` holds single-factor descriptions (every value, every prefix, and the bare value words),
-every two-factor caption, sampled full captions and distractors about nothing in the world.
+every two-factor caption and distractors about nothing in the world (``toy_pool("single")`` and
+``toy_pool("full")``: without the captions, or with sampled all-factor captions too).
 ``span_factors(text)`` reads which factors a text mentions, so it is both the tagger and an exact
 offline judge for the toy world.
 """
@@ -72,30 +73,35 @@ def distractors(n: int = 48, seed: int = 0) -> list[str]:
     return sorted(set(picked) | {f"a photo of a {x}" for x in nouns[:8]})
 
 
-def pool_texts(n_full: int = 60, n_distractors: int = 48, seed: int = 0,
-               multi: bool = True) -> list[str]:
-    """Single-factor texts (all prefixes, bare words), all two-factor captions, sampled full captions
-    (only if ``multi``), distractors."""
+POOL_KINDS = ("single", "pairs", "full")
+
+
+def pool_texts(kind: str = "pairs", n_full: int = 60, n_distractors: int = 48, seed: int = 0) -> list[str]:
+    """The texts of a toy pool kind, de-duplicated, order kept:
+    "single": single-factor texts (every value with every prefix, and the bare value words) + distractors;
+    "pairs": + every two-factor caption ("a red circle", "two objects at the top left");
+    "full": + ``n_full`` sampled captions mentioning all six factors."""
+    if kind not in POOL_KINDS:
+        raise ValueError(f"unknown toy pool {kind!r}; use one of {POOL_KINDS}")
     texts = [phrase({f: v}, p) for f in FACTORS for v in VALUES[f] for p in PREFIXES]
     texts += [v for f in FACTORS for v in VALUES[f]]  # bare value words, as in training
-    if not multi:
-        return list(dict.fromkeys(texts + distractors(n_distractors, seed)))
-    for f, g in itertools.combinations(FACTORS, 2):
-        texts += [phrase({f: a, g: b}) for a in VALUES[f] for b in VALUES[g]]
-    rng = np.random.default_rng(seed)
-    texts += [phrase({f: VALUES[f][rng.integers(len(VALUES[f]))] for f in FACTORS})
-              for _ in range(n_full)]
+    if kind != "single":
+        for f, g in itertools.combinations(FACTORS, 2):
+            texts += [phrase({f: a, g: b}) for a in VALUES[f] for b in VALUES[g]]
+    if kind == "full":
+        rng = np.random.default_rng(seed)
+        texts += [phrase({f: VALUES[f][rng.integers(len(VALUES[f]))] for f in FACTORS})
+                  for _ in range(n_full)]
     texts += distractors(n_distractors, seed)
-    return list(dict.fromkeys(texts))  # de-duplicated, order kept
+    return list(dict.fromkeys(texts))
 
 
-def toy_pool(n_full: int = 60, n_distractors: int = 48, seed: int = 0, multi: bool = True):
-    """The toy TextPool; ``.tags[i]`` = frozenset of factors of text i ({"distractor"} for none).
-
-    ``multi=False`` gives the single-factor pool ("toy-single": every text about one factor or none).
-    """
+def toy_pool(kind: str = "pairs", n_full: int = 60, n_distractors: int = 48, seed: int = 0):
+    """A toy TextPool (see ``pool_texts``); ``.tags[i]`` = frozenset of factors of text i
+    ({"distractor"} for none). The default "pairs" pool is the app's toy pool: a caption naming all six
+    factors would count for every factor, so random-init heads that pick them look specialised."""
     from ..textpool import TextPool, pool_key
 
-    texts = pool_texts(n_full, n_distractors, seed, multi)
+    texts = pool_texts(kind, n_full, n_distractors, seed)
     tags = [span_factors(t) or frozenset({DISTRACTOR}) for t in texts]
-    return TextPool("toy" if multi else "toy-single", texts, pool_key(texts), tags=tags)
+    return TextPool("toy" if kind == "pairs" else f"toy-{kind}", texts, pool_key(texts), tags=tags)

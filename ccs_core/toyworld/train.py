@@ -246,7 +246,7 @@ def write_card(out: Path, ckpt: Path, config: dict, stats: dict, args: dict, tes
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
+    p.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
     p.add_argument("--minutes", type=float, default=25.0, help="wall-clock cap on training")
     p.add_argument("--out", type=Path, default=TOY_DIR, help="where checkpoint + card go")
     p.add_argument("--batch", type=int, default=128)
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="torch threads (1 is fastest on a contended 2-core machine)")
     p.add_argument("--hard-frac", type=float, default=0.5,
                    help="share of each batch in hard-negative groups differing in one factor")
-    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--val-n", type=int, default=512, help="validation images for progress")
     p.add_argument("--test-n", type=int, default=2000, help="held-out images for the card")
     a = p.parse_args(argv)

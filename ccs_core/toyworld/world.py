@@ -19,14 +19,14 @@ GRID = 2  # cells per quadrant side: 32 px / 4 cells = 8 px = one patch of the t
 FACTORS: list[str] = ["colour", "shape", "size", "position", "count", "background"]
 VALUES: dict[str, list[str]] = {
     "colour": ["red", "green", "blue", "yellow", "purple", "pink"],
-    "shape": ["circle", "square", "triangle", "cross"],
+    "shape": ["circle", "square", "triangle", "cross", "diamond", "ring"],
     "size": ["small", "large"],
     "position": ["top left", "top right", "bottom left", "bottom right"],
-    "count": ["one", "two", "three"],
-    "background": ["plain", "striped", "dotted", "checkered"],
+    "count": ["one", "two", "three", "four"],
+    "background": ["plain", "striped", "dotted", "checkered", "grid", "diagonal"],
 }
 PLURAL = {"circle": "circles", "square": "squares", "triangle": "triangles", "cross": "crosses",
-          "object": "objects"}
+          "diamond": "diamonds", "ring": "rings", "object": "objects"}
 RGB = {"red": (220, 30, 30), "green": (30, 190, 40), "blue": (40, 60, 230), "yellow": (240, 220, 20),
        "purple": (140, 40, 190), "pink": (255, 120, 200)}
 NEUTRAL, GROUP = "shape", "background"  # the spurious pair: shape i co-occurs with background i
@@ -90,8 +90,12 @@ def _background(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
         dy = (yy + py) % period - period / 2
         dx = (xx + px) % period - period / 2
         mask = dy ** 2 + dx ** 2 < (period * 0.22) ** 2
-    else:  # checkered
+    elif kind == "checkered":
         mask = (((yy + py) // (period / 1.3) + (xx + px) // (period / 1.3)) % 2) == 0
+    elif kind == "grid":
+        mask = (((yy + py) % period) < period * 0.3) | (((xx + px) % period) < period * 0.3)
+    else:  # diagonal stripes
+        mask = ((yy + xx * rng.choice([-1, 1]) + py) % period) < period / 2
     img = np.where(mask, alt, base).astype(np.float32)
     return np.repeat(img[:, :, None], 3, axis=2)
 
@@ -105,6 +109,10 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: 
         draw.rectangle([cx - q, cy - q, cx + q, cy + q], fill=fill)
     elif shape == "triangle":
         draw.polygon([(cx, cy - r), (cx - r, cy + r * 0.8), (cx + r, cy + r * 0.8)], fill=fill)
+    elif shape == "diamond":
+        draw.polygon([(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)], fill=fill)
+    elif shape == "ring":
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=fill, width=max(1, int(r * 0.38)))
     else:  # cross
         t = r * 0.36
         draw.rectangle([cx - r, cy - t, cx + r, cy + t], fill=fill)
@@ -141,7 +149,7 @@ def phrase(values: dict[str, str], prefix: str = "") -> str:
     """English for the factors in ``values`` (any subset): "two small red circles at the top left"."""
     count = values.get("count")
     noun = values.get("shape", "object")
-    if count in ("two", "three"):
+    if count and count != "one":
         noun = PLURAL[noun]
     words = [w for w in (values.get("size"), values.get("colour"), noun) if w]
     det = count if count else ("an" if words[0][0] in "aeiou" else "a")
