@@ -76,6 +76,16 @@ def test_span_factors_and_labels():
     assert factor_of_label("animals") is None
 
 
+def test_toy_pool_kinds_nest():
+    single, pairs, full = (toy_pool(k) for k in ("single", "pairs", "full"))
+    assert (single.name, pairs.name, full.name) == ("toy-single", "toy", "toy-full")
+    assert set(single.texts) < set(pairs.texts) < set(full.texts)
+    assert all(len(tag) == 1 for tag in single.tags)  # one factor each, or the distractor tag
+    assert max(len(tag) for tag in pairs.tags) == 2 and max(len(tag) for tag in full.tags) == len(FACTORS)
+    with pytest.raises(ValueError, match="unknown toy pool"):
+        toy_pool("everything")
+
+
 def test_toy_pool_tags():
     pool = toy_pool()
     assert len(pool.texts) == len(pool.tags) == len(set(pool.texts)) > 300
@@ -167,6 +177,7 @@ def test_head_specialisation_counting_and_ablated_copy():
     assert not t["factors"]["colour"]["controls_ok"] and not t["all_met"]
     zero = {f: drop(0.0, 0.0) for f in spec3}  # no drop at all is never a pass, whatever the ratio
     assert targets(spec3, [], zero)["factors_met"] == []
+    assert targets(spec3, [], abl)["factors_met"] == []  # no control run: the control target is unmet
     torch.manual_seed(0)
     model, preprocess, _ = build_toy()
     model.eval()

@@ -97,15 +97,16 @@ def ablation(loaded, samples, images: np.ndarray, spec_heads: dict[str, list[Hea
 def targets(spec: dict[str, list], controls: list[dict[str, int]], abl: dict[str, dict],
             min_heads: int = 2, min_factors: int = 3, min_ratio: float = 3.0,
             control_max: float = 1.0) -> dict:
-    """The issue's targets, per factor: >= min_heads specialised heads; random-init controls show
-    almost none for that factor (mean <= control_max heads); ablating its heads drops its accuracy or
-    true-class probability >= min_ratio x the random-head drop (and by more than 1e-4). All met when
-    >= min_factors factors meet all three."""
+    """The toy model's head-specialisation targets, per factor: >= min_heads specialised heads;
+    random-init controls show almost none for that factor (mean <= control_max heads; with no controls
+    this is never met); ablating its heads drops its accuracy or true-class probability
+    >= min_ratio x the random-head drop (and by more than 1e-4). All met when >= min_factors factors
+    meet all three."""
     rows = {}
     for f, heads in spec.items():
         if len(heads) < min_heads:
             continue
-        ctrl = float(np.mean([c.get(f, 0) for c in controls])) if controls else 0.0
+        ctrl = float(np.mean([c.get(f, 0) for c in controls])) if controls else float("inf")
         r = abl.get(f, {})
         ratio_ok = any(r.get(f"drop_{m}", 0) > 1e-4 and r.get(f"drop_{m}", 0) >= min_ratio * max(
             r.get(f"random_drop_{m}", 0), 0.0) for m in ("accuracy", "true_prob"))
