@@ -77,12 +77,18 @@ def ablation(loaded, samples, images: np.ndarray, spec_heads: dict[str, list[Hea
         candidates = [HeadId(l, h) for l in layers for h in range(loaded.spec.n_heads)
                       if HeadId(l, h) not in heads]
         own = evaluate(ablated_copy(loaded.model, heads), loaded.tokenizer, samples, images)[f]
+        row = {"heads": [str(h) for h in heads], "base": base[f], "ablated": own}
+        if len(candidates) < len(heads):  # no equal-sized random set outside the factor's heads
+            for metric in ("accuracy", "true_prob"):
+                row[f"drop_{metric}"] = round(base[f][metric] - own[metric], 4)
+                row[f"random_drop_{metric}"] = row[f"ratio_{metric}"] = float("nan")
+            out[f] = row
+            continue
         rand = []
         for seed in range(seeds):
             pick = np.random.default_rng(seed).choice(len(candidates), len(heads), replace=False)
             m = ablated_copy(loaded.model, [candidates[i] for i in pick])
             rand.append(evaluate(m, loaded.tokenizer, samples, images)[f])
-        row = {"heads": [str(h) for h in heads], "base": base[f], "ablated": own}
         for metric in ("accuracy", "true_prob"):
             d_own = base[f][metric] - own[metric]
             d_rand = float(np.mean([base[f][metric] - r[metric] for r in rand]))
