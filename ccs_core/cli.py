@@ -46,7 +46,8 @@ def add_spans(sub) -> None:
     p.add_argument("--model", default="toy", help="open_clip architecture, or 'toy' (default)")
     p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint path")
     p.add_argument("--images", default="toy", help="image folder, or 'toy' for the toy world's images")
-    p.add_argument("--n-images", type=int, default=512, help="images drawn from the toy world")
+    p.add_argument("--n-images", type=int, default=256,
+                   help="images drawn from the toy world (default 256, as the app)")
     p.add_argument("--layers", type=int, default=4, help="analyse the last N layers")
     p.add_argument("--spans", type=int, default=5, help="descriptions per head")
     p.add_argument("--rank", type=int, default=80)
@@ -170,7 +171,7 @@ def add_prune_eval(sub) -> None:
     p = sub.add_parser("prune-eval", help="zero-shot accuracy (or video retrieval) of original vs "
                                           "soft-pruned image towers")
     p.add_argument("--dataset", default="toy:colour",
-                   help="toy[:factor], toy-videos, cifar10:ROOT, cifar100:ROOT, food101:ROOT, "
+                   help="toy[:factor], toy-hard:factor, toy-outline:factor, toy-videos, cifar10:ROOT, cifar100:ROOT, food101:ROOT, "
                         "country211:ROOT, pets:ROOT, imagenet-a:DIR, imagenet-r:DIR, videos:DIR, or an "
                         "ImageFolder path")
     p.add_argument("--class-map", default=None, help="ImageNet-A/R: 'wnid<TAB>name' file overriding names")

@@ -195,21 +195,23 @@ def load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, seed
                  class_map: "str | Path | None" = None):
     """Resolve a dataset spec -> (ImageSet or VideoSet, ZeroShotTask or None).
 
-    "toy" / "toy:<factor>" (toy test split, task of that factor; default colour), "toy-bias",
+    "toy" / "toy:<factor>" (toy test split, task of that factor; default colour), "toy-hard:<factor>"
+    and "toy-outline:<factor>" (the same images, fine-grained and out-of-domain styles), "toy-bias",
     "toy-videos", "cifar10:ROOT", "cifar100:ROOT", "food101:ROOT", "country211:ROOT", "pets:ROOT",
     "imagenet-a:DIR", "imagenet-r:DIR", "folder:DIR" or a bare DIR (ImageFolder, CLIP templates),
     "fairface:CSV[:IMAGE_ROOT]", "videos:DIR"."""
     spec = (spec or "").strip()
     kind, _, arg = spec.partition(":")
     kind = ALIASES.get(kind.lower(), kind.lower())
-    if kind == "toy":
+    if kind in ("toy", "toy-hard", "toy-outline"):
         from .toyworld.tasks import toy_image_set, toy_tasks
 
         factor = arg or "colour"
         tasks = toy_tasks()
         if factor not in tasks:
             raise DataError(f"Unknown toy factor {factor!r}; use one of {', '.join(tasks)}.")
-        return toy_image_set("test", n=n, seed=seed, factor=factor), tasks[factor]
+        style = "normal" if kind == "toy" else kind.removeprefix("toy-")
+        return toy_image_set("test", n=n, seed=seed, factor=factor, style=style), tasks[factor]
     if kind == "toy-bias":
         from .toyworld.tasks import toy_bias_set
 
@@ -237,7 +239,8 @@ def load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, seed
         return load_video_folder(arg), None
     path = arg if kind == "folder" else spec
     if not path or not Path(path).expanduser().exists():
-        raise DataError(f"Unknown dataset {spec!r}: use toy[:factor], toy-bias, toy-videos, cifar10:ROOT, "
+        raise DataError(f"Unknown dataset {spec!r}: use toy[:factor], toy-hard:FACTOR, toy-outline:FACTOR, "
+                        "toy-bias, toy-videos, cifar10:ROOT, "
                         "cifar100:ROOT, food101:ROOT, country211:ROOT, pets:ROOT, imagenet-a:DIR, "
                         "imagenet-r:DIR, fairface:CSV[:IMAGE_ROOT], videos:DIR, or an image folder path.")
     folder = load_image_folder(path, max_per_class=max_per_class)

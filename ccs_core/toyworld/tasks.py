@@ -9,8 +9,12 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError
-from .world import (FACTORS, GROUP, NEUTRAL, SPLIT_SEEDS, VALUES, Sample, phrase, render,
+from .world import (FACTORS, GROUP, NEUTRAL, SPLIT_SEEDS, STYLES, VALUES, Sample, phrase, render,
                     split_samples, zero_shot_prompts)
+
+# The evaluation suite's image styles: the training look, the fine-grained analogue, the
+# out-of-domain analogue (world.STYLES).
+SUITE_STYLES = ("normal", "hard", "outline")
 
 
 def toy_tasks() -> dict:
@@ -24,13 +28,16 @@ def toy_tasks() -> dict:
     return tasks
 
 
-def _image_set(name: str, samples: list[Sample], factor: str, groups: list[str] | None = None):
+def _image_set(name: str, samples: list[Sample], factor: str, groups: list[str] | None = None,
+               style: str = "normal"):
     from ..data import ImageSet
 
     if factor not in FACTORS:
         raise DataError(f"Unknown toy factor {factor!r}; use one of {', '.join(FACTORS)}.")
+    if style not in STYLES:
+        raise DataError(f"Unknown toy style {style!r}; use one of {', '.join(STYLES)}.")
     classnames = zero_shot_prompts(factor)[0]
-    images = [render(s) for s in samples]
+    images = [render(s, style=style) for s in samples]
     iset = ImageSet.from_images(name, images, labels=[s.index(factor) for s in samples],
                                 classes=classnames, groups=groups)
     iset.samples = samples
@@ -39,14 +46,29 @@ def _image_set(name: str, samples: list[Sample], factor: str, groups: list[str] 
     return iset
 
 
-def toy_image_set(split: str = "test", n: int = 500, seed: int | None = None, factor: str = "shape"):
-    """n rendered samples of a split (train: correlated; val/test: independent factors)."""
+def toy_image_set(split: str = "test", n: int = 500, seed: int | None = None, factor: str = "shape",
+                  style: str = "normal"):
+    """n rendered samples of a split (train: correlated; val/test: independent factors), drawn in a
+    style of ``world.STYLES`` (the same samples in every style)."""
     if split not in SPLIT_SEEDS or n < 1:
         raise DataError(f"Toy image set needs a split in {sorted(SPLIT_SEEDS)} and n >= 1 "
                         f"(got {split!r}, {n}).")
     samples = split_samples(split, n, seed)
-    tag = "" if seed is None else f"-s{seed}"
-    return _image_set(f"toy-{split}{tag}-{n}", samples, factor)
+    tag = ("" if seed is None else f"-s{seed}") + ("" if style == "normal" else f"-{style}")
+    return _image_set(f"toy-{split}{tag}-{n}", samples, factor, style=style)
+
+
+def toy_suite(n: int = 256, seed: int | None = 0, styles=SUITE_STYLES, split: str = "test"):
+    """The toy evaluation suite: one image set per style, one zero-shot task per factor on each."""
+    from ..comparison import SuiteSet
+
+    tasks = toy_tasks()
+    out = []
+    for style in styles:
+        iset = toy_image_set(split, n, seed, style=style)
+        out.append(SuiteSet(style, iset, list(tasks.values()),
+                            {tasks[f].name: iset.factor_labels[f] for f in FACTORS}))
+    return out
 
 
 def bias_samples(n: int = 400, seed: int = 0) -> list[Sample]:
