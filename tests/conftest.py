@@ -33,14 +33,19 @@ def vitb32():
 
 @pytest.fixture(scope="session")
 def tiny():
-    """A random-init CLIP of the toy architecture (6 layers x 16 heads of width 8, 32 px): real open_clip classes,
-    fast enough for many pruning configurations. Tests never modify it."""
+    """A random-init CLIP of the toy architecture, 6 layers deep (16 heads of width 8, 32 px; the bundled
+    toy has 4), so that pruning the last layers leaves unpruned ones before them: real open_clip
+    classes, fast enough for many pruning configurations. Tests never modify it."""
+    import copy
+
     import torch
 
     from ccs_core.models import from_model
-    from ccs_core.toyworld.model import build_toy
+    from ccs_core.toyworld.model import TOY_CONFIG, build_toy
 
+    config = copy.deepcopy(TOY_CONFIG)
+    config["vision_cfg"]["layers"] = 6
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        model, pre, tok = build_toy()
+        model, pre, tok = build_toy(config)
     return from_model(model, pre, tok, name="tiny", key="tiny-random-0")

@@ -27,7 +27,7 @@ DISTRACTOR_WORDS = ["dog", "cat", "tree", "car", "house", "river", "music", "hap
 
 TOY_CONFIG: dict = {
     "embed_dim": 64,
-    "vision_cfg": {"image_size": IMAGE_SIZE, "patch_size": 8, "width": 128, "layers": 6,
+    "vision_cfg": {"image_size": IMAGE_SIZE, "patch_size": 8, "width": 128, "layers": 4,
                    "head_width": 8, "mlp_ratio": 4.0},
     "text_cfg": {"context_length": 18, "width": 64, "heads": 4, "layers": 3, "mlp_ratio": 4.0},
 }

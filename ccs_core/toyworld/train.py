@@ -1,11 +1,19 @@
 """Train the toy CLIP from scratch on the procedural world: ``python -m ccs_core.toyworld.train``.
 
-Captions mention a random subset of factors (mostly one or two; 30% are bare value words such as
-"top left"), so the contrastive signal isolates factors. The loss is CLIP's symmetric cross-entropy
-with soft targets spread over every caption an image satisfies, so an image must match all its
-captions, not just those of its easiest factor. Half of each batch comes in hard-negative groups of 4
-that differ in one factor. Images are rendered fresh every step. Writes the checkpoint and
-``model_card.json`` (held-out zero-shot accuracy per factor) atomically into ``--out``.
+The recipe (defaults; one command per seed, about 20 minutes on one CPU thread):
+- an open_clip CLIP whose image tower is 4 layers of 16 heads (width 8), all of them analysed, so
+  every path from the patches to the class token runs through an analysed head;
+- CLIP's symmetric loss with soft targets over random-subset captions (mostly one or two factors;
+  30% bare value words such as "top left"), half of each batch in hard-negative groups of 4 that
+  differ in one factor, images rendered fresh every step;
+- plus a zero-shot cross-entropy per factor against its class prompts (``factor_loss``), so every
+  factor is learned (position and count included);
+- plus a uniformity loss over texts about things the world never shows (``uniformity_loss``), so
+  the text tower spreads them as CLIP's does for concepts beyond any one dataset: a head whose
+  variance no world text explains then picks such texts, like a general pool's unrelated texts.
+Options kept for experiments: ``--head-l1`` (group lasso on heads), ``--layers``, ``--head-width``,
+``--correlation`` (0 trains the bias control). Writes the checkpoint and ``model_card.json``
+(held-out zero-shot accuracy per factor) atomically into ``--out``.
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .losses import factor_loss, head_group_norms, multi_positive_loss, uniformity_loss
 from .model import TOY_CONFIG, TOY_DIR, build_toy, images_to_tensor, load_toy, save_toy, toy_vocab
 from .world import (FACTORS, PREFIXES, TRAIN_CORRELATION, VALUES, Sample, caption, random_mention,
                     bare, render, sample_world, split_samples, zero_shot_prompts)
@@ -32,18 +41,6 @@ CARD_SAMPLE = {"split": "test", "n": 200, "seed": 0}  # the fixed sample tests r
 def render_batch(samples: list[Sample]) -> np.ndarray:
     """uint8 images # [B, H, W, 3]"""
     return np.stack([np.asarray(render(s)) for s in samples])
-
-
-def multi_positive_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor,
-                        pos: torch.Tensor) -> torch.Tensor:
-    """Symmetric CLIP loss with soft targets: uniform over every caption an image satisfies (and
-    every image a caption fits), so an image must match *all* its captions, not just its easiest
-    factor. pos[i, j]: image i satisfies caption j. img/txt # [B, d]"""
-    sim = scale * img @ txt.T  # [B, B]
-    target = pos.float()
-    i2t = -(target * sim.log_softmax(1)).sum(1) / target.sum(1)
-    t2i = -(target * sim.log_softmax(0)).sum(0) / target.sum(0)
-    return (i2t.mean() + t2i.mean()) / 2
 
 
 def make_captions(samples: list[Sample], rng: np.random.Generator,
@@ -130,7 +127,8 @@ BARE_SHARE = 0.3  # captions that are only value words ("striped", "top left", "
 HARD_FACTORS = {"shape": 0.3, "position": 0.25, "count": 0.2, "size": 0.15, "colour": 0.1}
 
 
-def make_batch(n: int, step_seed: int, hard_frac: float) -> tuple[list[Sample], list[list[str]]]:
+def make_batch(n: int, step_seed: int, hard_frac: float,
+               correlation: float = TRAIN_CORRELATION) -> tuple[list[Sample], list[list[str]]]:
     """Training samples and the factors each caption must mention.
 
     ``hard_frac`` of the batch comes in groups of 4 that differ only in one factor (hard negatives),
@@ -138,7 +136,7 @@ def make_batch(n: int, step_seed: int, hard_frac: float) -> tuple[list[Sample], 
     """
     rng = np.random.default_rng(step_seed)
     n_groups = int(n * hard_frac) // 4
-    base = sample_world(n - 3 * n_groups, step_seed, TRAIN_CORRELATION)
+    base = sample_world(n - 3 * n_groups, step_seed, correlation)
     samples, musts = list(base), [[] for _ in base]
     names, probs = list(HARD_FACTORS), np.array(list(HARD_FACTORS.values()))
     for g in range(n_groups):
@@ -155,7 +153,9 @@ def make_batch(n: int, step_seed: int, hard_frac: float) -> tuple[list[Sample], 
 
 def train(steps: int = 1500, minutes: float = 25.0, batch: int = 128, lr: float = 2e-3,
           seed: int = 0, hard_frac: float = 0.5, log_every: int = 25, eval_every: int = 200,
-          val_n: int = 512, config: dict | None = None, log=print):
+          val_n: int = 512, config: dict | None = None, log=print,
+          correlation: float = TRAIN_CORRELATION, factor_weight: float = 1.0, head_l1: float = 0.0,
+          spread_weight: float = 1.0):
     """Train a toy CLIP; returns (model, tokenizer, vocab, config, stats).
 
     The LR schedule (linear warmup, cosine decay) follows progress = max(step / steps, elapsed /
@@ -170,6 +170,9 @@ def train(steps: int = 1500, minutes: float = 25.0, batch: int = 128, lr: float 
     opt = torch.optim.AdamW(param_groups(model, 0.05), lr=lr, betas=(0.9, 0.98), eps=1e-6)
     warmup = max(1, min(100, steps // 10))
     t0 = time.time()
+    from .pool import distractors
+
+    spread_texts = distractors(10_000, seed=1)  # every distractor form
     val = split_samples("val", val_n)
     val_images = render_batch(val)
     log(f"training {steps} steps x {batch} (cap {minutes} min, {torch.get_num_threads()} threads)")
@@ -179,7 +182,7 @@ def train(steps: int = 1500, minutes: float = 25.0, batch: int = 128, lr: float 
         progress = max(step / steps, (time.time() - t0) / (minutes * 60))
         for group in opt.param_groups:
             group["lr"] = lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * progress))
-        samples, musts = make_batch(batch, seed * 1_000_003 + step, hard_frac)
+        samples, musts = make_batch(batch, seed * 1_000_003 + step, hard_frac, correlation)
         tied += sum(s.index("shape") == s.index("background") for s in samples)
         seen += len(samples)
         texts, pos = make_captions(samples, rng, musts)
@@ -187,7 +190,15 @@ def train(steps: int = 1500, minutes: float = 25.0, batch: int = 128, lr: float 
         uniq = list(dict.fromkeys(texts))  # encode each distinct caption once
         where = torch.tensor([uniq.index(t) for t in texts])
         txt = model.encode_text(tok(uniq), normalize=True)[where]  # [B, d]
-        loss = multi_positive_loss(img, txt, model.logit_scale.exp().clamp(max=100), pos)
+        scale = model.logit_scale.exp().clamp(max=100)
+        loss = multi_positive_loss(img, txt, scale, pos)
+        if factor_weight:
+            loss = loss + factor_weight * factor_loss(model, tok, img, samples, scale)
+        if head_l1:
+            loss = loss + head_l1 * head_group_norms(model).sum()
+        if spread_weight:
+            pick = rng.choice(len(spread_texts), 64, replace=False)
+            loss = loss + spread_weight * uniformity_loss(model, tok, [spread_texts[i] for i in pick])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -226,7 +237,7 @@ def write_card(out: Path, ckpt: Path, config: dict, stats: dict, args: dict, tes
         "fixed_sample": dict(CARD_SAMPLE, accuracy={f: v["accuracy"] for f, v in fixed.items()},
                              true_prob={f: v["true_prob"] for f, v in fixed.items()}),
         "spurious_correlation": {"neutral": "shape", "group": "background",
-                                 "rate": TRAIN_CORRELATION,
+                                 "rate": args.get("correlation", TRAIN_CORRELATION),
                                  "measured_tied_rate_in_training": stats["shape_background_tied_rate"],
                                  "tied_rate_if_independent": 1 / len(VALUES["shape"])},
         "training": dict(args, steps_done=stats["steps"], seconds=stats["train_seconds"],
@@ -247,7 +258,7 @@ def write_card(out: Path, ckpt: Path, config: dict, stats: dict, args: dict, tes
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
-    p.add_argument("--minutes", type=float, default=25.0, help="wall-clock cap on training")
+    p.add_argument("--minutes", type=float, default=27.0, help="wall-clock cap on training")
     p.add_argument("--out", type=Path, default=TOY_DIR, help="where checkpoint + card go")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -256,6 +267,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="torch threads (1 is fastest on a contended 2-core machine)")
     p.add_argument("--hard-frac", type=float, default=0.5,
                    help="share of each batch in hard-negative groups differing in one factor")
+    p.add_argument("--correlation", type=float, default=TRAIN_CORRELATION,
+                   help="shape-background tie rate of the training stream (0: the bias control model)")
+    p.add_argument("--factor-weight", type=float, default=1.0,
+                   help="weight of the per-factor zero-shot cross-entropy (0: captions only)")
+    p.add_argument("--head-l1", type=float, default=0.0,
+                   help="group-lasso weight on each image head's value-output path (0: off)")
+    p.add_argument("--spread-weight", type=float, default=1.0,
+                   help="weight of the uniformity loss over distractor texts (0: off)")
+    p.add_argument("--layers", type=int, default=TOY_CONFIG["vision_cfg"]["layers"],
+                   help="image-tower layers")
+    p.add_argument("--head-width", type=int, default=TOY_CONFIG["vision_cfg"]["head_width"],
+                   help="image-tower head width (heads per layer = width / head width)")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--val-n", type=int, default=512, help="validation images for progress")
     p.add_argument("--test-n", type=int, default=2000, help="held-out images for the card")
@@ -263,13 +286,21 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(a.threads)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
+    config = json.loads(json.dumps(TOY_CONFIG))
+    config["vision_cfg"]["head_width"] = a.head_width
+    config["vision_cfg"]["layers"] = a.layers
     model, tok, vocab, config, stats = train(a.steps, a.minutes, a.batch, a.lr, a.seed, a.hard_frac,
-                                             eval_every=a.eval_every, val_n=a.val_n, log=log)
+                                             eval_every=a.eval_every, val_n=a.val_n, log=log,
+                                             config=config, correlation=a.correlation,
+                                             factor_weight=a.factor_weight, head_l1=a.head_l1,
+                                             spread_weight=a.spread_weight)
     ckpt = a.out / "toy_clip.pt"
     save_toy(model, vocab, config, ckpt)
     cli = sys.argv[1:] if argv is None else argv
     args = {"steps": a.steps, "minutes_cap": a.minutes, "batch": a.batch, "lr": a.lr, "seed": a.seed,
-            "hard_frac": a.hard_frac, "threads": a.threads,
+            "hard_frac": a.hard_frac, "threads": a.threads, "correlation": a.correlation,
+            "factor_weight": a.factor_weight, "head_width": a.head_width, "head_l1": a.head_l1, "layers": a.layers,
+            "spread_weight": a.spread_weight,
             "command": " ".join(["python -m ccs_core.toyworld.train"] + cli)}
     write_card(a.out, ckpt, config, stats, args, a.test_n, log=log)
     log(f"wrote {ckpt} ({ckpt.stat().st_size / 1e6:.1f} MB) and {a.out / 'model_card.json'}")

@@ -1,0 +1,63 @@
+"""The toy CLIP's training losses (``train.py`` combines them; see its docstring for the recipe)."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .world import FACTORS, Sample, zero_shot_prompts
+
+
+def multi_positive_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor,
+                        pos: torch.Tensor) -> torch.Tensor:
+    """Symmetric CLIP loss with soft targets: uniform over every caption an image satisfies (and
+    every image a caption fits), so an image must match *all* its captions, not just its easiest
+    factor. pos[i, j]: image i satisfies caption j. img/txt # [B, d]"""
+    sim = scale * img @ txt.T  # [B, B]
+    target = pos.float()
+    i2t = -(target * sim.log_softmax(1)).sum(1) / target.sum(1)
+    t2i = -(target * sim.log_softmax(0)).sum(0) / target.sum(0)
+    return (i2t.mean() + t2i.mean()) / 2
+
+
+def factor_loss(model, tokenizer, img: torch.Tensor, samples: list[Sample],
+                scale: torch.Tensor) -> torch.Tensor:
+    """Zero-shot-style cross-entropy per factor, averaged: each image against every class prompt of
+    each factor (one random template per step), so no factor is left unlearned. img # [B, d]"""
+    losses = []
+    for f in FACTORS:
+        classnames, templates = zero_shot_prompts(f)
+        tp = templates[int(torch.randint(len(templates), ()))]
+        cls = model.encode_text(tokenizer([tp.format(c) for c in classnames]), normalize=True)  # [C, d]
+        y = torch.tensor([s.index(f) for s in samples])
+        losses.append(F.cross_entropy(scale * img @ cls.T, y))
+    return torch.stack(losses).mean()
+
+
+def head_group_norms(model: torch.nn.Module) -> torch.Tensor:
+    """Per image-tower head: |W_V of the head| + |its out_proj columns| (Frobenius). # [layers, heads]
+
+    The sum is a group-lasso penalty on each head's value-output path: it cannot be dodged by
+    rescaling W_V against W_O, so the model pays for every head it keeps and switches off the rest
+    (a capacity bottleneck: each factor lives in few heads)."""
+    rows = []
+    for blk in model.visual.transformer.resblocks:
+        attn = blk.attn
+        w, h = attn.embed_dim, attn.num_heads
+        dh = w // h
+        v = attn.in_proj_weight[2 * w:].view(h, dh, w)              # [H, dh, W]
+        o = attn.out_proj.weight.view(w, h, dh).transpose(0, 1)     # [H, W, dh]
+        rows.append(v.flatten(1).norm(dim=1) + o.flatten(1).norm(dim=1))
+    return torch.stack(rows)
+
+
+def uniformity_loss(model, tokenizer, texts: list[str], t: float = 2.0) -> torch.Tensor:
+    """Wang & Isola's uniformity loss over texts about things the world never shows (distractors):
+    log E exp(-t |z_i - z_j|^2). It spreads them over the embedding sphere, as CLIP's text tower
+    knows many concepts beyond any one dataset, so a head whose variance no world text explains
+    picks distractors, as a general pool's unrelated texts. z # [M, d]"""
+    z = model.encode_text(tokenizer(texts), normalize=True)
+    d2 = torch.cdist(z, z).pow(2)
+    off = ~torch.eye(len(texts), dtype=torch.bool)
+    return torch.logsumexp(-t * d2[off], 0) - math.log(int(off.sum()))
