@@ -149,43 +149,4 @@ def test_committed_checkpoint_reproduces_model_card():
     for f in FACTORS:
         assert abs(acc[f]["accuracy"] - fixed["accuracy"][f]) <= 0.011, f
     held = card["heldout"]["accuracy"]
-    assert held["shape"] >= 0.9 and sum(v >= 0.9 for v in held.values()) >= 4
-
-
-def test_head_specialisation_counting_and_ablated_copy():
-    from collections import Counter
-
-    from ccs_core.heads import HeadId
-    from ccs_core.toyworld.report import ablated_copy, specialised, targets
-
-    counts = {HeadId(5, 0): Counter(colour=5, shape=1), HeadId(5, 1): Counter(colour=4, shape=4),
-              HeadId(4, 2): Counter(position=4), HeadId(4, 3): Counter(count=3)}
-    spec = specialised(counts, min_hits=4)
-    assert spec["colour"] == [HeadId(5, 0)] and spec["position"] == [HeadId(4, 2)]
-    assert spec["shape"] == [] and spec["count"] == []  # ties and weak heads do not count
-    spec3 = {"colour": ["a", "b"], "count": ["c", "d"], "shape": ["e", "f"], "size": ["g"]}
-    drop = lambda own, rnd: {"drop_accuracy": own, "random_drop_accuracy": rnd,  # noqa: E731
-                             "drop_true_prob": 0.0, "random_drop_true_prob": 0.0}
-    abl = {"colour": drop(0.3, 0.05), "count": drop(0.2, 0.0), "shape": drop(0.1, 0.05)}
-    t = targets(spec3, [{"colour": 1}, {"colour": 0}], abl)
-    assert list(t["factors"]) == ["colour", "count", "shape"]  # size has one head only
-    assert {f: r["met"] for f, r in t["factors"].items()} == {"colour": True, "count": True, "shape": False}
-    assert not t["all_met"]
-    abl["shape"] = drop(0.2, 0.05)
-    assert targets(spec3, [{"colour": 1}], abl)["all_met"]
-    t = targets(spec3, [{"colour": 2}, {"colour": 1}], abl)  # controls must stay near zero
-    assert not t["factors"]["colour"]["controls_ok"] and not t["all_met"]
-    zero = {f: drop(0.0, 0.0) for f in spec3}  # no drop at all is never a pass, whatever the ratio
-    assert targets(spec3, [], zero)["factors_met"] == []
-    assert targets(spec3, [], abl)["factors_met"] == []  # no control run: the control target is unmet
-    torch.manual_seed(0)
-    model, preprocess, _ = build_toy()
-    model.eval()
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    twin = ablated_copy(model, [HeadId(5, 1)])
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # original untouched
-    attn = twin.visual.transformer.resblocks[5].attn
-    dh, w = attn.embed_dim // attn.num_heads, attn.out_proj.weight
-    assert w[:, dh:2 * dh].abs().sum() == 0 and w[:, :dh].abs().sum() > 0 and w[:, 2 * dh:].abs().sum() > 0
-    x = preprocess(world.render(world.sample_world(1, 0)[0]))[None]
-    assert not torch.allclose(model.encode_image(x), twin.encode_image(x))
+    assert all(v >= 0.9 for v in held.values()), held  # every factor learned (issue #10, target 1)

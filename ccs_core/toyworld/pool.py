@@ -74,9 +74,10 @@ def distractors(n: int = 48, seed: int = 0) -> list[str]:
 
 
 POOL_KINDS = ("single", "pairs", "full")
+DEFAULT_KIND = "pairs"  # the app's toy pool (named "toy"); the others are "toy-<kind>"
 
 
-def pool_texts(kind: str = "pairs", n_full: int = 60, n_distractors: int = 48, seed: int = 0) -> list[str]:
+def pool_texts(kind: str = DEFAULT_KIND, n_full: int = 60, n_distractors: int = 48, seed: int = 0) -> list[str]:
     """The texts of a toy pool kind, de-duplicated, order kept:
     "single": single-factor texts (every value with every prefix, and the bare value words) + distractors;
     "pairs": + every two-factor caption ("a red circle", "two objects at the top left");
@@ -96,7 +97,7 @@ def pool_texts(kind: str = "pairs", n_full: int = 60, n_distractors: int = 48, s
     return list(dict.fromkeys(texts))
 
 
-def toy_pool(kind: str = "pairs", n_full: int = 60, n_distractors: int = 48, seed: int = 0):
+def toy_pool(kind: str = DEFAULT_KIND, n_full: int = 60, n_distractors: int = 48, seed: int = 0):
     """A toy TextPool (see ``pool_texts``); ``.tags[i]`` = frozenset of factors of text i
     ({"distractor"} for none). The default "pairs" pool is the app's toy pool: a caption naming all six
     factors would count for every factor, so random-init heads that pick them look specialised."""
@@ -104,4 +105,4 @@ def toy_pool(kind: str = "pairs", n_full: int = 60, n_distractors: int = 48, see
 
     texts = pool_texts(kind, n_full, n_distractors, seed)
     tags = [span_factors(t) or frozenset({DISTRACTOR}) for t in texts]
-    return TextPool("toy" if kind == "pairs" else f"toy-{kind}", texts, pool_key(texts), tags=tags)
+    return TextPool("toy" if kind == DEFAULT_KIND else f"toy-{kind}", texts, pool_key(texts), tags=tags)

@@ -1,220 +1,247 @@
-"""Head specialisation and ablation on the toy model: ``python -m ccs_core.toyworld.report``.
+"""Does the toy model show what the paper shows? ``python -m ccs_core.toyworld.report``.
 
-1. TEXTSPAN over the toy pool on the last layers; a span is about factor f when f is among the
-   factors it mentions (``span_factors``, the exact toy judge). A head is *specialised* in f when at
-   least ``--min-hits`` of its spans are about f and no other factor scores as high. The same count on a
-   random-initialised model of the same config is the control.
-2. Zero-ablation (on a deep copy whose ``out_proj`` head columns are zeroed; the loaded model is never
-   touched) of one factor's specialised heads vs. the same number of random heads of the analysed
-   layers (excluding that factor's heads), mean of ``--seeds`` seeds: drop of that factor's zero-shot
-   accuracy and of its mean true-class probability.
+Runs the app's default pipeline (``miniature.analyse``: TEXTSPAN, toy labeller and judge, CCS) and the
+paper's comparison (``miniature.compare``), then checks the targets of the toy world:
 
-Three pools are measured (``toyworld.pool``): "single" (every text about one factor, or a
-distractor), "pairs" (+ every two-factor caption; the app's toy pool and the default here) and "full"
-(+ captions naming all six factors, which count for every factor, so random-init heads that pick them
-look specialised). ``--pool`` picks the one whose heads are ablated and checked against the targets.
+1. every factor learned: held-out zero-shot accuracy >= 0.90 on all six factors (normal style);
+2. CCS spread: >= 10% of analysed heads with CCS 5 and >= 10% with CCS <= 1;
+3. performance (paper 4.2): >= 3 tasks of the suite below 0.97 originally; pruning the high-CCS heads
+   drops the mean accuracy over the fine-grained ("hard") factor tasks >= 3x the random drop (mean of
+   5 seeds) and >= 3x the low-CCS drop, by >= 10 points on >= 2 tasks;
+4. concept-specific (paper 4.4): pruning concept X's CCS-5 heads drops X's accuracy >= 3x the mean
+   drop of the other factors, for >= 3 factors (hard style);
+5. out-of-domain (paper 4.3): the "outline" renditions, evaluated like the others (reported);
+6. bias (paper 4.6): MaxSkew of this model above that of the control trained without the shape-
+   background correlation; the change after pruning high-CCS heads vs 5 random draws (reported);
+7. across seeds: pass several ``--checkpoint`` files (one row each);
+8. every paper strategy (high, low, random) is non-empty, so the README's commands run as written.
+
+Exit status: 0 when it ran (the table says which targets are met), 1 with ``--strict`` when a checked
+target is missed, 2 on bad input.
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..heads import HeadId
-from .pool import POOL_KINDS, span_factors, toy_pool
-from .train import evaluate, render_batch
-from .world import FACTORS, split_samples
+from ..comparison import concept_matrix, mean_drops, table3
 
-
-def head_factor_counts(spans, texts: list[str]) -> dict[HeadId, Counter]:
-    """For each head, how many of its spans are about each factor. spans[layer_i][head] -> SpanResult"""
-    return {HeadId(layer, h): Counter(f for i in res.indices for f in span_factors(texts[i]))
-            for layer, row in spans for h, res in enumerate(row)}
+ACC_MIN, SHARE_MIN, UNSATURATED, RATIO, BIG_DROP, CONCEPT_RATIO = 0.90, 0.10, 0.97, 3.0, 0.10, 3.0
+PERF_SET = "hard"  # the fine-grained analogue carries the performance and concept targets
 
 
-def specialised(counts: dict[HeadId, Counter], min_hits: int = 4) -> dict[str, list[HeadId]]:
-    """factor -> heads with >= min_hits spans about it and no other factor as frequent."""
-    out: dict[str, list[HeadId]] = {f: [] for f in FACTORS}
-    for head, c in counts.items():
-        top = c.most_common(2)
-        if top and top[0][1] >= min_hits and (len(top) == 1 or top[1][1] < top[0][1]):
-            out[top[0][0]].append(head)
+def ccs_at_k(scores: dict) -> dict[int, float]:
+    ccs = [h.get("ccs") for h in scores["heads"].values()]
+    known = [c for c in ccs if c is not None]
+    return {k: (sum(c == k for c in known) / len(ccs) if ccs else 0.0) for k in range(6)}
+
+
+def targets(heldout: dict[str, float], scores: dict, result: dict,
+            control_skew: "float | None" = None) -> dict:
+    """Targets 1-6 and 8 from measured values -> {name: {"value": ..., "met": bool | None}}."""
+    rows, out = result["rows"], {}
+    out["1 factors learned"] = {"value": {f: round(v, 3) for f, v in heldout.items()},
+                                "met": all(v >= ACC_MIN for v in heldout.values())}
+    k = ccs_at_k(scores)
+    out["2 CCS spread"] = {"value": {"ccs5": round(k[5], 3), "ccs<=1": round(k[0] + k[1], 3)},
+                           "met": k[5] >= SHARE_MIN and k[0] + k[1] >= SHARE_MIN}
+    tab = table3(rows)
+    unsat = sum(t["original"] <= UNSATURATED for t in tab)
+    perf = [t for t in tab if t["set"] == PERF_SET]
+    drops = mean_drops(rows, [PERF_SET])
+    hi, lo, rnd = drops.get("high"), drops.get("low"), drops.get("random", drops.get("random (all layers)"))
+    big = sum(t["original"] - t["high"] >= BIG_DROP for t in perf if "high" in t)
+    ok3 = (hi is not None and lo is not None and rnd is not None and unsat >= 3 and big >= 2
+           and hi >= RATIO * max(rnd, 0) and hi >= RATIO * max(lo, 0) and hi > 0)
+    out["3 performance"] = {"value": {"tasks<=0.97": unsat, "drop_high": _r(hi), "drop_low": _r(lo),
+                                      "drop_random": _r(rnd), "tasks_drop>=10pt": big}, "met": ok3}
+    per_concept = {}
+    for row in concept_matrix(rows, PERF_SET):
+        x, task = row["concept"], f"toy-{row['concept']}"
+        if task not in row:
+            continue
+        others = [v for t, v in row.items() if t.startswith("toy-") and t != task]
+        per_concept[x] = {"own": _r(row[task]), "others": _r(float(np.mean(others))),
+                          "met": row[task] > 0 and row[task] >= CONCEPT_RATIO * max(float(np.mean(others)), 0)}
+    out["4 concept-specific"] = {"value": per_concept, "met": sum(c["met"] for c in per_concept.values()) >= 3}
+    ood = mean_drops(rows, ["outline"])
+    ood_orig = [t["original"] for t in tab if t["set"] == "outline"]
+    out["5 out-of-domain"] = {"value": {"original_mean": _r(float(np.mean(ood_orig)) if ood_orig else None),
+                                        **{f"drop_{s}": _r(v) for s, v in ood.items()}}, "met": None}
+    skew = _skews(result["bias"])
+    out["6 bias"] = {"value": {"maxskew_original": _r(skew.get("original")), "control": _r(control_skew),
+                               "high": _r(skew.get("high")), "random_mean": _r(skew.get("random"))},
+                     "met": None if control_skew is None else skew.get("original", 0) > control_skew}
+    out["8 strategies non-empty"] = {"value": result["skipped"] or "high, low, random",
+                                     "met": not result["skipped"]}
     return out
 
 
-def pool_spans(loaded, dec, texts: list[str], n_spans: int = 5):
-    """[(layer, [SpanResult per head])] for a decomposition ``dec`` and a list of texts."""
-    from ..textspan import textspan_heads
-
-    return list(zip(dec.layers, textspan_heads(dec.heads, loaded.encode_texts(texts), n_spans=n_spans)))
+def _r(v):
+    return None if v is None else round(float(v), 4)
 
 
-def ablated_copy(model: torch.nn.Module, heads: list[HeadId]) -> torch.nn.Module:
-    """A deep copy of the model with the given image-tower heads' out_proj columns zeroed."""
-    twin = copy.deepcopy(model)
-    blocks = twin.visual.transformer.resblocks
-    with torch.no_grad():
-        for h in heads:
-            attn = blocks[h.layer].attn
-            dh = attn.embed_dim // attn.num_heads
-            attn.out_proj.weight[:, h.head * dh:(h.head + 1) * dh] = 0
-    return twin.eval()
+def _skews(bias_rows: list[dict]) -> dict[str, float]:
+    """Mean MaxSkew (sum over prompts) per strategy, random seeds averaged."""
+    by: dict[str, list[float]] = {}
+    for r in bias_rows:
+        by.setdefault(r["strategy"].split(" (")[0], []).append(r["maxskew_sum"])
+    return {s: float(np.mean(v)) for s, v in by.items()}
 
 
-def ablation(loaded, samples, images: np.ndarray, spec_heads: dict[str, list[HeadId]],
-             layers: list[int], seeds: int = 5) -> dict[str, dict]:
-    """Drops in accuracy / true-class probability: factor heads vs. random heads (same count)."""
-    base = evaluate(loaded.model, loaded.tokenizer, samples, images)
-    out = {}
-    for f, heads in spec_heads.items():
-        if not heads:
-            continue
-        candidates = [HeadId(l, h) for l in layers for h in range(loaded.spec.n_heads)
-                      if HeadId(l, h) not in heads]
-        own = evaluate(ablated_copy(loaded.model, heads), loaded.tokenizer, samples, images)[f]
-        row = {"heads": [str(h) for h in heads], "base": base[f], "ablated": own}
-        if len(candidates) < len(heads):  # no equal-sized random set outside the factor's heads
-            for metric in ("accuracy", "true_prob"):
-                row[f"drop_{metric}"] = round(base[f][metric] - own[metric], 4)
-                row[f"random_drop_{metric}"] = row[f"ratio_{metric}"] = float("nan")
-            out[f] = row
-            continue
-        rand = []
-        for seed in range(seeds):
-            pick = np.random.default_rng(seed).choice(len(candidates), len(heads), replace=False)
-            m = ablated_copy(loaded.model, [candidates[i] for i in pick])
-            rand.append(evaluate(m, loaded.tokenizer, samples, images)[f])
-        for metric in ("accuracy", "true_prob"):
-            d_own = base[f][metric] - own[metric]
-            d_rand = float(np.mean([base[f][metric] - r[metric] for r in rand]))
-            row[f"drop_{metric}"] = round(d_own, 4)
-            row[f"random_drop_{metric}"] = round(d_rand, 4)
-            row[f"ratio_{metric}"] = (round(d_own / d_rand, 2) if d_rand > 1e-9 else
-                                      float("inf") if d_own > 1e-9 else float("nan"))
-        out[f] = row
+def heldout_accuracy(loaded, n: int) -> dict[str, float]:
+    from .train import evaluate
+    from .world import split_samples
+
+    return {f: v["accuracy"] for f, v in evaluate(loaded.model, loaded.tokenizer,
+                                                   split_samples("test", n)).items()}
+
+
+def measure(loaded, control=None, heldout_n: int = 2000, eval_n: int = 512, store=None, log=print) -> dict:
+    """Everything the targets need, for one model (and the bias control, if given)."""
+    from . import miniature
+
+    held = heldout_accuracy(loaded, heldout_n)
+    spans, scores, table = miniature.analyse(loaded, store)
+    table.layers = list(spans.layers)
+    result = miniature.compare(loaded, table, store, n=eval_n,
+                               progress=lambda m, f: log(f"  {m}") if f == 0 or "MaxSkew" in m else None)
+    control_skew = None
+    if control is not None:
+        from ..analysis import bias_setup, run_bias
+        from ..strategies import PruneConfig
+
+        rows = run_bias(control, bias_setup("toy-bias", n=miniature.BIAS_N), [PruneConfig("original")])
+        control_skew = rows[0]["maxskew_sum"]
+    labels = Counter(h.get("label") for h in scores["heads"].values() if h.get("ccs") == 5)
+    return {"heldout": held, "scores": scores, "result": result, "control_skew": control_skew,
+            "high_labels": dict(labels), "targets": targets(held, scores, result, control_skew),
+            "spans": {h.head: h.texts for h in spans.heads}}
+
+
+def print_report(name: str, m: dict, log=print) -> None:
+    log(f"\n== {name}")
+    log("CCS@K (share of heads with CCS = K): " + ", ".join(f"{k}: {v:.3f}" for k, v in ccs_at_k(m["scores"]).items())
+        + f"; high-CCS labels {m['high_labels']}")
+    log(f"{'set':8s} {'task':16s} {'original':>8s} {'high':>7s} {'low':>7s} {'random':>13s}")
+    for t in table3(m["result"]["rows"]):
+        rk = next((k for k in t if k.startswith("random") and not k.endswith("_std")), None)
+        rnd = f"{t[rk]:.3f}±{t.get(rk + '_std', 0):.3f}" if rk else "-"
+        log(f"{t['set']:8s} {t['task']:16s} {t['original']:8.3f} {t.get('high', float('nan')):7.3f} "
+            f"{t.get('low', float('nan')):7.3f} {rnd:>13s}")
+    for row in concept_matrix(m["result"]["rows"], PERF_SET):
+        log(f"  concept {row['concept']:10s} ({row['n_heads']} heads) drops: "
+            + " ".join(f"{t.removeprefix('toy-')} {v:+.3f}" for t, v in row.items() if t.startswith("toy-")))
+    for name_, t in m["targets"].items():
+        verdict = "reported" if t["met"] is None else ("met" if t["met"] else "MISSED")
+        log(f"target {name_:24s} {verdict:8s} {json.dumps(t['value'])}")
+
+
+def summary(m: dict) -> dict:
+    """The numbers the model card, the README table and the app's Overview quote."""
+    k = ccs_at_k(m["scores"])
+    tab = [t for t in table3(m["result"]["rows"]) if t["set"] == PERF_SET]
+    mean = {s: round(float(np.mean([t[s] for t in tab])), 4) for s in ("original", "high", "low")
+            if all(s in t for t in tab)}
+    rk = next((s for s in tab[0] if s.startswith("random") and not s.endswith("_std")), None) if tab else None
+    if rk:
+        mean["random"] = round(float(np.mean([t[rk] for t in tab])), 4)
+    return {"ccs_at_k": {str(i): round(v, 4) for i, v in k.items()},
+            "n_high": sum(h.get("ccs") == 5 for h in m["scores"]["heads"].values()),
+            "hard_mean_accuracy": mean, "eval_images_per_style": m["result"]["n_images"],
+            "targets": {name: {"met": t["met"], "value": t["value"]} for name, t in m["targets"].items()}}
+
+
+def markdown_rows(results: dict[str, dict]) -> list[str]:
+    """One README table row per checkpoint: targets met / missed with their key numbers."""
+    out = ["| model | 1 learned (min acc.) | 2 CCS 5 / CCS <= 1 | 3 hard-task drop high / low / random "
+           "| 4 concepts met | 6 MaxSkew model / control | met |",
+           "|---|---|---|---|---|---|---|"]
+    for name, s in results.items():
+        t = s["targets"]
+        mark = lambda key: "-" if t[key]["met"] is None else ("yes" if t[key]["met"] else "no")  # noqa: E731
+        v3, v6 = t["3 performance"]["value"], t["6 bias"]["value"]
+        conc = [c for c, r in t["4 concept-specific"]["value"].items() if r["met"]]
+        out.append(f"| {name} | {mark('1 factors learned')} ({min(t['1 factors learned']['value'].values()):.3f}) "
+                   f"| {mark('2 CCS spread')} ({t['2 CCS spread']['value']['ccs5']:.0%} / "
+                   f"{t['2 CCS spread']['value']['ccs<=1']:.0%}) "
+                   f"| {mark('3 performance')} ({v3['drop_high']} / {v3['drop_low']} / {v3['drop_random']}) "
+                   f"| {mark('4 concept-specific')} ({', '.join(conc) or 'none'}) "
+                   f"| {v6['maxskew_original']} / {v6['control']} "
+                   f"| {sum(1 for x in t.values() if x['met'])} of {sum(1 for x in t.values() if x['met'] is not None)} |")
     return out
 
 
-def targets(spec: dict[str, list], controls: list[dict[str, int]], abl: dict[str, dict],
-            min_heads: int = 2, min_factors: int = 3, min_ratio: float = 3.0,
-            control_max: float = 1.0) -> dict:
-    """The toy model's head-specialisation targets, per factor: >= min_heads specialised heads;
-    random-init controls show almost none for that factor (mean <= control_max heads; with no controls
-    this is never met); ablating its heads drops its accuracy or true-class probability
-    >= min_ratio x the random-head drop (and by more than 1e-4). All met when >= min_factors factors
-    meet all three."""
-    rows = {}
-    for f, heads in spec.items():
-        if len(heads) < min_heads:
-            continue
-        ctrl = float(np.mean([c.get(f, 0) for c in controls])) if controls else float("inf")
-        r = abl.get(f, {})
-        ratio_ok = any(r.get(f"drop_{m}", 0) > 1e-4 and r.get(f"drop_{m}", 0) >= min_ratio * max(
-            r.get(f"random_drop_{m}", 0), 0.0) for m in ("accuracy", "true_prob"))
-        rows[f] = {"heads": len(heads), "control_mean": round(ctrl, 2), "controls_ok": ctrl <= control_max,
-                   "ablation_ok": ratio_ok, "met": ctrl <= control_max and ratio_ok}
-    met = [f for f, r in rows.items() if r["met"]]
-    return {"factors": rows, "factors_met": met, "all_met": len(met) >= min_factors}
-
-
-def bias_check(loaded, n: int = 400, k: int = 50) -> dict:
-    """MaxSkew@k over backgrounds of the shape prompts, on the group-balanced bias set."""
-    from ..bias import max_skew, prompt_embeddings
-    from .tasks import bias_samples
-    from .model import images_to_tensor
-    from .world import GROUP, NEUTRAL, zero_shot_prompts
-
-    samples = bias_samples(n, 0)
-    feats = loaded.encode_images(images_to_tensor(render_batch(samples)))  # [n, d]
-    classnames, templates = zero_shot_prompts(NEUTRAL)
-    res = max_skew(feats, prompt_embeddings(loaded, classnames, templates),
-                   [s.value(GROUP) for s in samples], k, attribute=GROUP)
-    return {"k": k, "n": n, "per_prompt": dict(zip(classnames, [round(v, 3) for v in res.per_prompt])),
-            "worst_group": dict(zip(classnames, res.worst_group)), "mean": round(res.mean, 3)}
-
-
-def main(argv: list[str] | None = None) -> int:
+def main(argv: "list[str] | None" = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=1000, help="held-out (test split) images")
-    p.add_argument("--layers", type=int, default=4, help="analyse the last N layers")
-    p.add_argument("--min-hits", type=int, default=4, help="spans (of 5) about one factor")
-    p.add_argument("--seeds", type=int, default=5, help="random-head seeds for the ablation")
-    p.add_argument("--controls", type=int, default=1, help="random-init control models")
-    p.add_argument("--json", type=str, default="", help="also write the numbers to this file")
-    p.add_argument("--pool", choices=list(POOL_KINDS), default="pairs",
-                   help="pool whose specialised heads are ablated and checked (all three are reported)")
-    p.add_argument("--checkpoint", type=str, default="", help="another toy checkpoint (default: bundled)")
+    p.add_argument("--checkpoint", action="append", default=[],
+                   help="toy checkpoint(s) to measure (repeat for seeds; default: the bundled model)")
+    p.add_argument("--control", default="", help="bias control checkpoint (trained with --correlation 0; "
+                   "default: the bundled toy_control.pt if present)")
+    p.add_argument("--heldout-n", type=int, default=2000, help="held-out images for target 1")
+    p.add_argument("--eval-n", type=int, default=512, help="images per style for the pruning suite")
+    p.add_argument("--json", default="", help="also write every number to this file")
+    p.add_argument("--update-card", action="store_true",
+                   help="write the bundled model's summary (and each --checkpoint's, as seeds) into the "
+                        "bundled model card")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any checked target is missed")
     a = p.parse_args(argv)
-    torch.manual_seed(0)
-    from ..decompose import decompose
+    from ..errors import CCSError
     from ..models import from_model, load_model
-    from .model import build_toy, images_to_tensor, load_toy
+    from .model import TOY_DIR, load_toy
 
-    if a.checkpoint:
-        model, pre, tok, key = load_toy(a.checkpoint)
-        loaded = from_model(model, pre, tok, name="toy", key=key)
-    else:
-        loaded = load_model("toy")
-    pools = {k: toy_pool(k).texts for k in POOL_KINDS}
-    samples = split_samples("test", a.n)
-    images = render_batch(samples)
-    x = images_to_tensor(images)
-    dec = decompose(loaded, x, n_layers=a.layers)
-    spans = {k: pool_spans(loaded, dec, texts) for k, texts in pools.items()}
-    counts = head_factor_counts(spans[a.pool], pools[a.pool])
-    print(f"TEXTSPAN on the last {a.layers} layers, {a.n} test images, "
-          f"pool '{a.pool}' of {len(pools[a.pool])} texts")
-    for layer, row in spans[a.pool]:
-        for h, res in enumerate(row):
-            c = counts[HeadId(layer, h)].most_common(1)
-            top = f"{c[0][0]} {c[0][1]}/5" if c else "none"
-            print(f"  L{layer}.H{h}: {top:16s} | " + " | ".join(pools[a.pool][i] for i in res.indices))
-    specs = {k: specialised(head_factor_counts(spans[k], pools[k]), a.min_hits) for k in POOL_KINDS}
-    spec = specs[a.pool]
-    result = {"pool": a.pool, "layers": a.layers, "n_images": a.n,
-              "specialised": {k: {f: [str(h) for h in hs] for f, hs in sp.items()} for k, sp in specs.items()},
-              "controls": {k: [] for k in POOL_KINDS}}
-    for c in range(a.controls):
-        torch.manual_seed(c)
-        model, pre, tok = build_toy()
-        rnd = from_model(model, pre, tok, name="toy-random", key=f"toy-random-{c}")
-        rdec = decompose(rnd, x, n_layers=a.layers)
-        for k, texts in pools.items():
-            ctrl = specialised(head_factor_counts(pool_spans(rnd, rdec, texts), texts), a.min_hits)
-            result["controls"][k].append({f: len(hs) for f, hs in ctrl.items()})
-    for k in POOL_KINDS:
-        ctrl = [sum(c.values()) for c in result["controls"][k]]
-        print(f"pool '{k}' ({len(pools[k])} texts): specialised heads per factor "
-              f"{ {f: len(hs) for f, hs in specs[k].items()} }; random-init controls (all factors): {ctrl}")
-    layers = [layer for layer, _ in spans[a.pool]]
-    abl = ablation(loaded, samples, images, spec, layers, a.seeds)
-    result["ablation"] = abl
-    print(f"zero-ablation of a factor's heads (pool '{a.pool}') vs. as many random heads "
-          f"(mean of {a.seeds} seeds):")
-    for f, r in abl.items():
-        print(f"  {f:10s} k={len(r['heads'])}  acc {r['base']['accuracy']:.3f} -> "
-              f"{r['ablated']['accuracy']:.3f} (drop {r['drop_accuracy']:.3f} vs random "
-              f"{r['random_drop_accuracy']:.3f}, x{r['ratio_accuracy']})  true-prob drop "
-              f"{r['drop_true_prob']:.3f} vs {r['random_drop_true_prob']:.3f} (x{r['ratio_true_prob']})")
-    result["targets"] = t = targets(spec, result["controls"][a.pool], abl)
-    print(f"targets (pool '{a.pool}'; per factor: >= 2 heads, random-init controls <= 1 head on average, "
-          f"ablation >= 3x random):")
-    for f, r in t["factors"].items():
-        print(f"  {f:10s} heads {r['heads']:2d}  controls {r['control_mean']:.1f} "
-              f"({'ok' if r['controls_ok'] else 'too many'})  ablation {'ok' if r['ablation_ok'] else '< 3x'}"
-              f"  -> {'met' if r['met'] else 'not met'}")
-    print(f"factors meeting all: {t['factors_met']} (need 3: {'met' if t['all_met'] else 'NOT met'})")
-    result["bias"] = bias_check(loaded)
-    print(f"MaxSkew@{result['bias']['k']} over backgrounds of shape prompts (balanced set): "
-          f"{result['bias']['per_prompt']} worst groups {result['bias']['worst_group']}")
+    def load(path):
+        model, pre, tok, key = load_toy(path)
+        return from_model(model, pre, tok, name="toy", key=key)
+
+    def name_of(path) -> str:  # "seed N" from the model card beside a checkpoint, else the path
+        card = Path(path).with_name("model_card.json")
+        try:
+            return f"seed {json.loads(card.read_text())['training']['seed']}"
+        except (OSError, KeyError, ValueError):
+            return str(path)
+
+    try:
+        models = [(name_of(c), load(c)) for c in a.checkpoint]
+        if not a.checkpoint or a.update_card:
+            models.insert(0, ("bundled", load_model("toy")))
+        control_path = a.control or (TOY_DIR / "toy_control.pt")
+        control = load(control_path) if (a.control or Path(control_path).is_file()) else None
+    except CCSError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out, sums = {}, {}
+    for name, loaded in models:
+        m = measure(loaded, control, a.heldout_n, a.eval_n)
+        print_report(name, m)
+        out[name] = {k: v for k, v in m.items() if k != "scores"}
+        out[name]["ccs_at_k"] = ccs_at_k(m["scores"])
+        sums[name] = summary(m)
+    print("\n" + "\n".join(markdown_rows(sums)))
+    if a.update_card:
+        from .model import TOY_CARD
+
+        card = json.loads(TOY_CARD.read_text())
+        cmd = "python -m ccs_core.toyworld.report --update-card" + "".join(
+            f" --checkpoint {c}" for c in a.checkpoint)
+        card["miniature"] = dict(sums["bundled"], command=cmd)
+        card["seeds"] = {n: s for n, s in sums.items() if n != "bundled"}
+        tmp = TOY_CARD.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(card, indent=2) + "\n")
+        tmp.replace(TOY_CARD)
+        print(f"wrote the summary into {TOY_CARD}")
     if a.json:
         with open(a.json, "w") as fh:
-            json.dump(result, fh, indent=2, default=str)
+            json.dump(out, fh, indent=2, default=str)
+    missed = [f"{n}: {k}" for n, s_ in sums.items() for k, t in s_["targets"].items() if t["met"] is False]
+    if a.strict and missed:
+        print("missed: " + "; ".join(missed), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,60 @@
+"""The toy world's targets (issue #10): the checks on synthetic numbers, and a quick report on the
+bundled checkpoint that pins targets 2-4 with a margin, so a regression of the model or the pipeline
+fails CI."""
+from __future__ import annotations
+
+import pytest
+
+from ccs_core.toyworld.report import ccs_at_k, targets
+from ccs_core.toyworld.world import FACTORS
+
+
+def _rows(drop: dict[str, dict[str, float]], base: float = 0.8) -> list[dict]:
+    """Rows for the hard set: drop[strategy][factor] below ``base``; random has 2 seeds."""
+    rows = []
+    for f in FACTORS:
+        rows.append({"set": "hard", "task": f"toy-{f}", "strategy": "original", "seed": None, "n_heads": 0,
+                     "accuracy": base})
+        for s, d in drop.items():
+            for seed in ([0, 1] if s == "random" else [None]):
+                rows.append({"set": "hard", "task": f"toy-{f}", "strategy": s, "seed": seed, "n_heads": 2,
+                             "accuracy": base - d.get(f, 0.0)})
+    return rows
+
+
+def _scores(ccs: list[int]) -> dict:
+    return {"heads": {f"L5.H{i}": {"ccs": c, "label": "colour"} for i, c in enumerate(ccs)}}
+
+
+def test_targets_met_and_missed_on_synthetic_numbers():
+    held = {f: 0.95 for f in FACTORS}
+    scores = _scores([5, 5, 0, 1, 3, 3, 2, 4, 4, 3])
+    assert ccs_at_k(scores)[5] == pytest.approx(0.2)
+    drop = {"high": {"colour": 0.3, "shape": 0.2, "size": 0.05}, "low": {"colour": 0.01},
+            "random": {"colour": 0.02, "shape": 0.01},
+            "concept:colour": {"colour": 0.3, "shape": 0.01}, "concept:shape": {"shape": 0.2},
+            "concept:size": {"size": 0.05}, "concept:count": {"colour": 0.1}}
+    result = {"rows": _rows(drop), "bias": [], "skipped": [], "n_images": 8}
+    t = targets(held, scores, result)
+    assert t["1 factors learned"]["met"] and t["2 CCS spread"]["met"]
+    assert t["3 performance"]["met"], t["3 performance"]
+    assert t["3 performance"]["value"]["tasks_drop>=10pt"] == 2
+    conc = t["4 concept-specific"]["value"]
+    assert {c for c, r in conc.items() if r["met"]} == {"colour", "shape", "size"}  # count hurts colour
+    assert t["4 concept-specific"]["met"] and t["8 strategies non-empty"]["met"]
+    assert t["6 bias"]["met"] is None  # no control model: reported, never claimed
+
+    # each target can fail: one unlearned factor, no low heads, random as harmful as high, skips
+    t = targets(dict(held, count=0.3), _scores([5, 5, 3, 3, 2]), {
+        "rows": _rows(dict(drop, random=drop["high"])), "bias": [], "skipped": ["Strategy 'low': none"],
+        "n_images": 8})
+    assert not t["1 factors learned"]["met"] and not t["2 CCS spread"]["met"]
+    assert not t["3 performance"]["met"] and not t["8 strategies non-empty"]["met"]
+
+
+def test_saturated_tasks_miss_the_performance_target():
+    drop = {"high": {"colour": 0.3, "shape": 0.2}, "low": {}, "random": {}}
+    t = targets({f: 1.0 for f in FACTORS}, _scores([5, 0]),
+                {"rows": _rows(drop, base=0.99), "bias": [], "skipped": [], "n_images": 8})
+    assert t["3 performance"]["value"]["tasks<=0.97"] == 0  # every original above 0.97
+    assert not t["3 performance"]["met"]
