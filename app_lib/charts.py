@@ -93,12 +93,11 @@ def picked_head(event: object) -> str | None:
 
 
 def ccs_at_k_frame(computed: dict[int, float] | None, paper_row: pd.DataFrame | None) -> pd.DataFrame:
-    """Long table K, share, source for the histogram (computed and, if any, the paper's row)."""
+    """Long table K, share, source for the histogram (computed and, if any, the paper's rows)."""
     rows = []
     for k, share in (computed or {}).items():
         rows.append({"K": int(k), "share": float(share), "source": "computed"})
-    if paper_row is not None and len(paper_row):
-        r = paper_row.iloc[0]
+    for _, r in (paper_row if paper_row is not None else pd.DataFrame()).iterrows():
         for k in range(6):
             rows.append({"K": k, "share": float(r[f"ccs_at_{k}"]), "source": f"paper ({r['model']})"})
     return pd.DataFrame(rows, columns=["K", "share", "source"])
@@ -146,3 +145,53 @@ def tradeoff(df: pd.DataFrame) -> alt.Chart:
         color=alt.Color("config:N", title=None), shape="config:N",
         tooltip=["config", alt.Tooltip("accuracy:Q", format=".2%"), alt.Tooltip("maxskew:Q", format=".3f")],
     ).properties(height=260, title="Accuracy versus bias")
+
+
+def _strategy_color(domain: list[str]) -> alt.Color:
+    from .experiments import STRATEGY_COLORS
+
+    return alt.Color("strategy:N", title=None, sort=domain,
+                     scale=alt.Scale(domain=domain, range=[STRATEGY_COLORS.get(s, "#9467bd") for s in domain]))
+
+
+def strategy_bars(df: pd.DataFrame, metric: str = "accuracy") -> alt.LayerChart:
+    """Grouped bars: per task, one bar per strategy (columns task, strategy, value, lo, hi); the rule on
+    random is its min..max over seeds."""
+    order = list(dict.fromkeys(df["strategy"]))
+    tasks = list(dict.fromkeys(df["task"]))
+    base = alt.Chart(df).encode(x=alt.X("task:N", sort=tasks, title=None, axis=alt.Axis(labelAngle=0)),
+                                xOffset=alt.XOffset("strategy:N", sort=order))
+    bars = base.mark_bar().encode(
+        y=alt.Y("value:Q", title=metric, axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+        color=_strategy_color(order),
+        tooltip=["task", "strategy", alt.Tooltip("value:Q", title=metric, format=".1%"),
+                 alt.Tooltip("lo:Q", title="min over seeds", format=".1%"),
+                 alt.Tooltip("hi:Q", title="max over seeds", format=".1%")])
+    err = base.transform_filter("isValid(datum.lo)").mark_rule(color="black", strokeWidth=1.5).encode(
+        y="lo:Q", y2="hi:Q")
+    return alt.layer(bars, err).properties(height=300, title=f"Zero-shot {metric} per task: original vs pruned")
+
+
+def concept_heatmap(df: pd.DataFrame) -> alt.LayerChart:
+    """Concept X's CCS-5 heads pruned (rows) x task Y (columns): accuracy drop (columns concept, task, drop)."""
+    base = alt.Chart(df).encode(x=alt.X("task:N", title="task", sort=list(dict.fromkeys(df["task"])),
+                                        axis=alt.Axis(labelAngle=0)),
+                                y=alt.Y("concept:N", title="heads pruned"))
+    cells = base.mark_rect().encode(
+        color=alt.Color("drop:Q", title="accuracy drop", scale=alt.Scale(scheme="reds", domainMin=0)),
+        tooltip=["concept", "task", alt.Tooltip("drop:Q", format="+.1%")])
+    text = base.mark_text(fontSize=12).encode(text=alt.Text("drop:Q", format="+.0%"))
+    return alt.layer(cells, text).properties(height=alt.Step(34), title="Concept-specific pruning")
+
+
+def strategy_tradeoff(df: pd.DataFrame) -> alt.Chart:
+    """Mean accuracy vs MaxSkew, one point per configuration (columns config, strategy, accuracy, maxskew)."""
+    order = list(dict.fromkeys(df["strategy"]))
+    return alt.Chart(df).mark_point(size=110, filled=True).encode(
+        x=alt.X("maxskew:Q", title="MaxSkew, sum over prompts (lower = less biased)",
+                scale=alt.Scale(zero=False, padding=14)),
+        y=alt.Y("accuracy:Q", title="mean accuracy", axis=alt.Axis(format=".0%"),
+                scale=alt.Scale(domain=[0, 1])),
+        color=_strategy_color(order), shape=alt.Shape("strategy:N", sort=order, title=None),
+        tooltip=["config", alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("maxskew:Q", format=".3f")],
+    ).properties(height=300, title="Accuracy versus bias")

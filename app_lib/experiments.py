@@ -117,6 +117,8 @@ def bias(loaded, cfgs: Sequence[PruneConfig], images: str, n: int = 400, store=N
 
 
 METRICS = {"accuracy": "accuracy", "mean_true_prob": "mean true-class probability"}
+SET_NAMES = {"normal": "as trained", "hard": "hard (fine-grained analogue)",
+             "outline": "outline (out-of-domain)", "folder": "image folder"}
 
 
 def summary_rows(rows: list[dict], metric: str = "accuracy") -> list[dict[str, Any]]:
@@ -135,3 +137,93 @@ def summary_rows(rows: list[dict], metric: str = "accuracy") -> list[dict[str, A
                     "detail": ", ".join(rs[0]["heads"][:8]) + (" …" if len(rs[0]["heads"]) > 8 else "")
                     if len(rs) == 1 else f"{len(rs)} seeds"})
     return out
+
+
+# ---- the paper's comparison (the Prune page's default run) --------------------------------------
+
+STRATEGY_COLORS = {"original": "#7f7f7f", "high": "#d62728", "low": "#1f77b4", "random": "#ff7f0e",
+                   "random (all layers)": "#ff7f0e"}
+
+
+COMPARE_N = 512  # toy images per style in the default comparison (as toyworld.report)
+
+
+def comparison(loaded, table: CCSTable, images: str, folder_set=None, store=None,
+               progress: Callable[..., None] | None = None, n: int = COMPARE_N) -> dict:
+    """Original vs high / low / random (5 seeds) and each concept's CCS-5 heads on every task at once.
+
+    Toy world: every factor task in the normal, hard and outline styles, plus MaxSkew
+    (``ccs_core.toyworld.miniature.compare``). An image folder with classes: its one task, no bias."""
+    if images == "toy":
+        from ccs_core.toyworld.miniature import compare
+
+        return compare(loaded, table, store, n=n, progress=progress)
+    from ccs_core.comparison import SuiteSet, concept_configs, evaluate_suite, paper_configs
+
+    task, iset = resolve_task(images, "", 0, folder_set)
+    skipped: list[str] = []
+    cfgs = paper_configs(table, loaded.spec.n_layers, loaded.spec.n_heads, skipped=skipped)
+    suite = [SuiteSet("folder", iset, [task], {task.name: list(iset.labels)})]
+    rows = evaluate_suite(loaded, suite, cfgs + concept_configs(table), store, progress=progress)
+    return {"rows": rows, "bias": [], "skipped": skipped, "n_images": len(iset), "styles": ["folder"]}
+
+
+def comparison_frame(rows: list[dict], set_name: str, metric: str = "accuracy"):
+    """Per (task, strategy) on one set: mean ``value`` and min..max over random seeds (concepts left out)."""
+    import pandas as pd
+
+    df = pd.DataFrame([r for r in rows if r["set"] == set_name and not r["strategy"].startswith("concept:")])
+    if df.empty:
+        return pd.DataFrame(columns=["task", "strategy", "value", "lo", "hi", "runs"])
+    g = df.groupby(["task", "strategy"], sort=False)[metric]
+    out = pd.DataFrame({"value": g.mean(), "lo": g.min(), "hi": g.max(), "runs": g.size()}).reset_index()
+    out.loc[out["runs"] < 2, ["lo", "hi"]] = None
+    out["task"] = out["task"].str.removeprefix("toy-")
+    return out
+
+
+def table3_frame(rows: list[dict], set_name: str, metric: str = "accuracy"):
+    """Paper Table 3 shape: one row per task, columns original / high / low / random (mean ± std)."""
+    import pandas as pd
+
+    from ccs_core.comparison import table3
+
+    tab = [t for t in table3(rows, metric) if t["set"] == set_name]
+    df = pd.DataFrame(tab).drop(columns=["set"], errors="ignore")
+    if df.empty:
+        return df
+    df["task"] = df["task"].str.removeprefix("toy-")
+    mean = df.drop(columns=["task"]).mean(numeric_only=True)
+    return pd.concat([df, pd.DataFrame([{"task": "mean", **mean.to_dict()}])], ignore_index=True)
+
+
+def concept_frame(rows: list[dict], set_name: str, metric: str = "accuracy"):
+    """Long form of the concept matrix: concept (heads pruned) x task -> drop."""
+    import pandas as pd
+
+    from ccs_core.comparison import concept_matrix
+
+    out = []
+    for row in concept_matrix(rows, set_name, metric):
+        for k, v in row.items():
+            if k not in ("concept", "n_heads"):
+                out.append({"concept": f"{row['concept']} ({row['n_heads']} heads)",
+                            "task": k.removeprefix("toy-"), "drop": v})
+    return pd.DataFrame(out, columns=["concept", "task", "drop"])
+
+
+def tradeoff_frame(rows: list[dict], bias_rows: list[dict], set_name: str):
+    """Mean accuracy over the set's tasks vs MaxSkew (mean over attributes), one point per
+    configuration (each random seed its own point)."""
+    import pandas as pd
+
+    acc = pd.DataFrame([r for r in rows if r["set"] == set_name])
+    bias = pd.DataFrame(bias_rows)
+    if acc.empty or bias.empty:
+        return pd.DataFrame(columns=["config", "strategy", "accuracy", "maxskew"])
+    acc = acc.assign(seed=acc["seed"].fillna(-1)).groupby(["strategy", "seed"], sort=False)["accuracy"].mean()
+    skew = bias.assign(seed=bias["seed"].fillna(-1)).groupby(["strategy", "seed"], sort=False)["maxskew_sum"].mean()
+    df = pd.concat([acc, skew.rename("maxskew")], axis=1, join="inner").reset_index()
+    df["config"] = [s if seed < 0 else f"{s} · seed {int(seed)}" for s, seed in zip(df["strategy"], df["seed"])]
+    df["strategy"] = df["strategy"].str.replace(r" \(all layers\)", "", regex=True)
+    return df[["config", "strategy", "accuracy", "maxskew"]]

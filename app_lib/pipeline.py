@@ -179,5 +179,6 @@ def experiment_job(ctx: Ctx, kind: str, request: Any, fn) -> Job:
         model=ctx.loaded.key, images=ctx.choices.images,
         spans=analysis.spans_key(ctx.loaded, ctx.image_set, ctx.pool, ctx.span_params),
         scores=score_settings(ctx) if scores_available() else None, request=req)
-    label = {"exact": "Exact pruned evaluation", "bias": "MaxSkew before and after"}.get(kind, kind)
+    label = {"exact": "Exact pruned evaluation", "bias": "MaxSkew before and after",
+             "compare": "Paper comparison: original, high, low, random on every task"}.get(kind, kind)
     return ctx.board.submit(key, label, fn)

@@ -126,3 +126,24 @@ def call_counts(result: dict) -> dict[str, int]:
                     if isinstance(v, dict))
     return {"new calls": int(result.get("calls") or 0), "cache hits": hits,
             "errors": len(result.get("errors") or [])}
+
+
+def toy_summary() -> str:
+    """Two sentences on what the bundled toy model shows, from the numbers in its model card
+    (written by ``python -m ccs_core.toyworld.report --update-card``)."""
+    import json
+
+    from ccs_core.toyworld.model import TOY_CARD
+
+    try:
+        m = json.loads(TOY_CARD.read_text())["miniature"]
+        k, acc = m["ccs_at_k"], m["hard_mean_accuracy"]
+        low = float(k["0"]) + float(k["1"])
+        return (f"Measured: {float(k['5']):.0%} of the analysed heads have CCS 5 and {low:.0%} CCS ≤ 1. "
+                f"On the hard (fine-grained) factor tasks, pruning the {m['n_high']} high-CCS heads lowers "
+                f"mean accuracy from {acc['original']:.1%} to {acc['high']:.1%}, against "
+                f"{acc.get('low', float('nan')):.1%} with the low-CCS heads pruned and "
+                f"{acc.get('random', float('nan')):.1%} with as many random heads (mean of 5 seeds) — "
+                "the paper's effect, shown on the Prune & evaluate page.")
+    except (OSError, KeyError, TypeError, ValueError):
+        return "(Its model card has no measured summary yet: run `python -m ccs_core.toyworld.report --update-card`.)"

@@ -49,7 +49,9 @@ with right:
 
 st.divider()
 st.subheader("CCS@K")
-paper_row = paper.ccs_at_k(ctx.paper_model) if ctx.paper_model else None
+# the paper's model, or for the toy all six rows of the paper's Table 9 beside it
+paper_row = paper.ccs_at_k(ctx.paper_model) if ctx.paper_model else (
+    paper.ccs_at_k() if ctx.loaded.name == "toy" else None)
 computed = pipeline.ccs_at_k(scores) if scores else None
 hist = charts.ccs_at_k_frame(computed, paper_row)
 if len(hist):

@@ -20,9 +20,11 @@ if ctx.paper_model:
     st.info(f"This is the paper's **{ctx.paper_model}**: the grid and tables show the paper's numbers "
             "beside the computed ones.")
 elif ctx.loaded.name == "toy":
+    from app_lib.views import toy_summary
+
     st.info("The bundled **toy model** sees a procedural world of coloured shapes; its heads have "
             "known concepts (colour, background, size, …), so spans, labels and pruning are meaningful "
-            "offline.")
+            "offline. " + toy_summary())
 else:
     st.caption("Not one of the paper's six models: no paper reference numbers for it.")
 

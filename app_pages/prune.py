@@ -1,4 +1,5 @@
-"""Live prune-and-evaluate: a strategy, a task; the instant preview, then the exact result; bias."""
+"""Live prune-and-evaluate: the paper's comparison (original, high, low, random on every task, the
+concept matrix, accuracy vs bias) by default; single runs (a strategy, a task, preview then exact)."""
 import pandas as pd
 import streamlit as st
 
@@ -15,6 +16,53 @@ table = ex.ccs_table(scores, spans.layers)
 st.caption("Soft pruning zeroes a head's output in the image tower (the shared model is never "
            "changed). The preview subtracts the heads' direct effects (approximate, instant); the "
            "exact result re-runs the affected layers.")
+
+
+@st.fragment
+@ui.guarded
+def comparison_panel() -> None:
+    """The paper's comparison, run without any setting changed (cached: instant on a warm start)."""
+    if table is None:
+        st.info("The comparison needs CCS scores; " + pipeline.scores_note())
+        return
+    folder = ctx.image_set if ctx.choices.images != "toy" else None
+    n = int(st.session_state.get("compare_n") or ex.COMPARE_N)
+    job = pipeline.experiment_job(ctx, "compare", {"kind": "paper-comparison", "n": n}, lambda p: ex.comparison(
+        ctx.loaded, table, ctx.choices.images, folder, ctx.store, p, n=n))
+    res = ui.await_job(job, wait_s=90, key="prune_compare")
+    if res is None:
+        return
+    st.session_state.compare_result = res
+    for why in res["skipped"]:
+        st.warning(why)
+    sets = res["styles"]
+    c1, c2 = st.columns([3, 2])
+    set_name = c1.radio("Images", sets, index=sets.index("hard") if "hard" in sets else 0, horizontal=True,
+                        key="compare_set", format_func=lambda s: ex.SET_NAMES.get(s, s))
+    metric = c2.radio("Metric", list(ex.METRICS), horizontal=True, key="compare_metric",
+                      format_func=ex.METRICS.get)
+    rows = res["rows"]
+    st.altair_chart(charts.strategy_bars(ex.comparison_frame(rows, set_name, metric), ex.METRICS[metric]),
+                    width="stretch", key="compare_chart")
+    tab = ex.table3_frame(rows, set_name, metric)
+    st.markdown(f"**Table 3 layout** ({res['n_images']} images per style; random = mean ± std of 5 seeds)")
+    st.dataframe(tab, hide_index=True, width="stretch", key="compare_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in tab.columns if c != "task"})
+    c1, c2 = st.columns(2)
+    conc = ex.concept_frame(rows, set_name, metric)
+    if conc.empty:
+        c1.caption("No concept has CCS-5 heads: no concept-specific matrix.")
+    else:
+        c1.altair_chart(charts.concept_heatmap(conc), width="stretch", key="compare_concepts")
+        c1.caption("Each row prunes the CCS-5 heads with that label (paper section 4.4); cells are the "
+                   "drop of each task's accuracy.")
+    trade = ex.tradeoff_frame(rows, res["bias"], set_name)
+    if trade.empty:
+        c2.caption("No bias set for these images (the toy world has one; image folders use the CLI).")
+    else:
+        c2.altair_chart(charts.strategy_tradeoff(trade), width="stretch", key="compare_tradeoff")
+        c2.caption("Mean accuracy over the tasks shown against MaxSkew@K on the group-balanced bias set "
+                   "(shapes over backgrounds); one point per configuration, each random seed its own.")
 
 
 @st.fragment
@@ -121,4 +169,8 @@ def show_accuracy(rows: list[dict], key: str, preview: list[dict] | None = None)
     return acc
 
 
+st.subheader("The paper's comparison")
+comparison_panel()
+st.subheader("Single run")
+st.caption("One strategy on one task, with the instant preview and the bias view.")
 prune_panel()

@@ -89,11 +89,11 @@ def test_unknown_model_is_a_readable_error_not_a_traceback(app):
 
 
 def test_grid_follows_the_selected_head(app):
-    at = page(app, "app_pages/grid.py", selected_head="L5.H2")
+    at = page(app, "app_pages/grid.py", selected_head="L3.H2")
     assert_clean(at)
-    assert "L5.H2" in [s.value for s in at.subheader]
+    assert "L3.H2" in [s.value for s in at.subheader]
     table = at.table[0].value
-    assert list(table["span"]) == spans_of("L5.H2")
+    assert list(table["span"]) == spans_of("L3.H2")
     assert at.get("vega_lite_chart")  # the grid (and the CCS@K histogram)
     at.session_state["selected_head"] = "L3.H0"
     at.run()
@@ -116,17 +116,17 @@ def test_grid_colour_modes_and_ccs_at_k(app):
 def test_grid_stale_selection_falls_back_to_an_analysed_head(app):
     at = page(app, "app_pages/grid.py", selected_head="L0.H0", n_layers=2)
     assert_clean(at)
-    assert at.session_state["selected_head"].startswith(("L4.", "L5."))
+    assert at.session_state["selected_head"].startswith(("L2.", "L3."))
 
 
 def test_inspector_shows_verdicts_images_and_saves_human_answers(app):
-    at = page(app, "app_pages/inspector.py", selected_head="L4.H1")
+    at = page(app, "app_pages/inspector.py", selected_head="L2.H1")
     assert_clean(at)
-    assert at.selectbox(key="inspector_head").value == "L4.H1"
+    assert at.selectbox(key="inspector_head").value == "L2.H1"
     assert len(at.get("image")) == 5  # one row of top images per span
     assert at.expander  # one expander per judge with its rationales
     for i in range(5):
-        at.radio(key=f"human_L4.H1_{i}").set_value("yes" if i % 2 == 0 else "no")
+        at.radio(key=f"human_L2.H1_{i}").set_value("yes" if i % 2 == 0 else "no")
     at.button[0].click().run()  # the form's submit button
     assert_clean(at)
     assert "Saved." in [s.value for s in at.success]
@@ -135,7 +135,7 @@ def test_inspector_shows_verdicts_images_and_saves_human_answers(app):
 
 
 def test_judges_rescoring_of_the_selected_head(app):
-    at = page(app, "app_pages/judges.py", selected_head="L5.H0")
+    at = page(app, "app_pages/judges.py", selected_head="L3.H0")
     assert_clean(at)
     judges = at.dataframe[0].value
     assert "available" in set(judges["status"])
@@ -149,11 +149,11 @@ def test_judges_rescoring_of_the_selected_head(app):
 
 
 def test_prune_custom_heads_exact_and_bias(app):
-    at = page(app, "app_pages/prune.py", selected_head="L5.H3")
+    at = page(app, "app_pages/prune.py", selected_head="L3.H3")
     assert_clean(at)
     at.selectbox(key="prune_strategy").set_value("custom")
     at.run()
-    assert at.multiselect(key="prune_heads").value == ["L5.H3"]
+    assert at.multiselect(key="prune_heads").value == ["L3.H3"]
     at.number_input(key="prune_n").set_value(64)
     at.button(key="prune_run").click().run()
     assert_clean(at)
@@ -206,3 +206,16 @@ def test_prune_random_heads_shows_the_spread_over_five_seeds(app):
     assert list(exact["config"]) == ["original", "random"]
     rnd = exact.set_index("config").loc["random"]
     assert rnd["runs"] == 5 and rnd["lo"] <= rnd["accuracy"] <= rnd["hi"]
+
+
+def test_prune_page_runs_the_paper_comparison_by_default(app):
+    at = page(app, "app_pages/prune.py", compare_n=48)
+    assert_clean(at)
+    tab = next(d.value for d in at.dataframe if "task" in d.value)
+    assert list(tab["task"]) == ["colour", "shape", "size", "position", "count", "background", "mean"]
+    assert {"original", "high"} <= set(tab.columns)
+    assert any(c.startswith("random") for c in tab.columns)
+    assert at.radio(key="compare_set").value == "hard"
+    at.radio(key="compare_set").set_value("outline").run()
+    assert_clean(at)
+    assert at.session_state["compare_result"]["styles"] == ["normal", "hard", "outline"]

@@ -137,8 +137,18 @@ def drive(page, server: str, out: Path) -> None:
     page.wait_for_timeout(300)
     page.screenshot(path=str(out / "grid.png"), full_page=True)
 
-    # prune the high-CCS heads on the toy task; wait for the exact result table
+    # the Prune page runs the paper's comparison by default: high-CCS pruning beside low and random
     page.get_by_role("link", name="Prune & evaluate").click()  # same session
+    compare = page.locator('.st-key-compare_chart [data-testid="stVegaLiteChart"]')
+    compare.locator('g.mark-rect path[aria-label*="strategy: high"]').first.wait_for(timeout=240_000)
+    for strategy in ("original", "low", "random"):
+        assert compare.locator(f'g.mark-rect path[aria-label*="strategy: {strategy}"]').count() >= 6
+    page.locator('.st-key-compare_concepts [data-testid="stVegaLiteChart"]').wait_for()
+    page.locator('.st-key-compare_tradeoff [data-testid="stVegaLiteChart"]').wait_for()
+    assert not page.locator('[data-testid="stException"]').count()
+    page.screenshot(path=str(out / "compare.png"), full_page=True)
+
+    # a single run: prune the high-CCS heads on one toy task; wait for the exact result table
     page.get_by_text("Strategy").first.wait_for()
     page.locator(".st-key-prune_run button").click()
     page.get_by_text("Exact result").wait_for(timeout=80_000)

@@ -1,0 +1,43 @@
+"""The README's headless commands run as written on the bundled toy model (every strategy non-empty)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def readme_commands() -> list[str]:
+    """The commands of the README's 'Headless commands' block, continuation lines joined."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## Headless commands.*?```bash\n(.*?)```", text, re.S).group(1)
+    lines, cur = [], ""
+    for raw in block.splitlines():
+        line = raw.split("  #")[0].rstrip()  # drop trailing comments
+        cur += line.rstrip("\\").strip() + " "
+        if not line.endswith("\\"):
+            if cur.strip():
+                lines.append(cur.strip())
+            cur = ""
+    return lines
+
+
+def test_readme_headless_commands_run_as_written(tmp_path):
+    cmds = readme_commands()
+    assert [c.split()[2] for c in cmds[:4]] == ["spans", "score", "prune-eval", "bias"]
+    env = dict(os.environ, CCS_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
+    for cmd in cmds:
+        argv = shlex.split(cmd)
+        assert argv[0] == ".venv/bin/python"
+        argv[0] = sys.executable  # the same interpreter, wherever the venv is
+        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, (cmd, done.stderr[-2000:])
+    prune = json.loads((tmp_path / "prune.json").read_text())
+    rows = prune["rows"] if isinstance(prune, dict) else prune
+    strategies = {r["strategy"] for r in rows}
+    assert {"original", "high", "low"} <= strategies and any(s.startswith("random") for s in strategies)
+    assert all(r["n_heads"] > 0 for r in rows if r["strategy"] != "original")
