@@ -147,6 +147,9 @@ def tradeoff(df: pd.DataFrame) -> alt.Chart:
     ).properties(height=260, title="Accuracy versus bias")
 
 
+SVG = {"embedOptions": {"renderer": "svg"}}  # marks as DOM nodes (crisp; a browser test can find them)
+
+
 def _strategy_color(domain: list[str]) -> alt.Color:
     from .experiments import STRATEGY_COLORS
 
@@ -169,19 +172,22 @@ def strategy_bars(df: pd.DataFrame, metric: str = "accuracy") -> alt.LayerChart:
                  alt.Tooltip("hi:Q", title="max over seeds", format=".1%")])
     err = base.transform_filter("isValid(datum.lo)").mark_rule(color="black", strokeWidth=1.5).encode(
         y="lo:Q", y2="hi:Q")
-    return alt.layer(bars, err).properties(height=300, title=f"Zero-shot {metric} per task: original vs pruned")
+    return alt.layer(bars, err).properties(height=300, title=f"Zero-shot {metric} per task: original vs pruned",
+                                           usermeta=SVG)
 
 
 def concept_heatmap(df: pd.DataFrame) -> alt.LayerChart:
     """Concept X's CCS-5 heads pruned (rows) x task Y (columns): accuracy drop (columns concept, task, drop)."""
     base = alt.Chart(df).encode(x=alt.X("task:N", title="task", sort=list(dict.fromkeys(df["task"])),
-                                        axis=alt.Axis(labelAngle=0)),
-                                y=alt.Y("concept:N", title="heads pruned"))
+                                        axis=alt.Axis(labelAngle=-30)),
+                                y=alt.Y("concept:N", title="heads pruned", axis=alt.Axis(labelLimit=220)))
     cells = base.mark_rect().encode(
         color=alt.Color("drop:Q", title="accuracy drop", scale=alt.Scale(scheme="reds", domainMin=0)),
         tooltip=["concept", "task", alt.Tooltip("drop:Q", format="+.1%")])
     text = base.mark_text(fontSize=12).encode(text=alt.Text("drop:Q", format="+.0%"))
-    return alt.layer(cells, text).properties(height=alt.Step(34), title="Concept-specific pruning")
+    return alt.layer(cells, text).properties(height=alt.Step(34), width=alt.Step(52),
+                                             title="Concept-specific pruning",
+                                             usermeta=SVG)
 
 
 def strategy_tradeoff(df: pd.DataFrame) -> alt.Chart:
@@ -194,4 +200,4 @@ def strategy_tradeoff(df: pd.DataFrame) -> alt.Chart:
                 scale=alt.Scale(domain=[0, 1])),
         color=_strategy_color(order), shape=alt.Shape("strategy:N", sort=order, title=None),
         tooltip=["config", alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("maxskew:Q", format=".3f")],
-    ).properties(height=300, title="Accuracy versus bias")
+    ).properties(height=300, title="Accuracy versus bias", usermeta=SVG)

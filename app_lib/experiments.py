@@ -193,7 +193,7 @@ def table3_frame(rows: list[dict], set_name: str, metric: str = "accuracy"):
     if df.empty:
         return df
     df["task"] = df["task"].str.removeprefix("toy-")
-    mean = df.drop(columns=["task"]).mean(numeric_only=True)
+    mean = df[[c for c in df.columns if c != "task" and not c.endswith("_std")]].mean(numeric_only=True)
     return pd.concat([df, pd.DataFrame([{"task": "mean", **mean.to_dict()}])], ignore_index=True)
 
 

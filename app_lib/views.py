@@ -139,11 +139,11 @@ def toy_summary() -> str:
         m = json.loads(TOY_CARD.read_text())["miniature"]
         k, acc = m["ccs_at_k"], m["hard_mean_accuracy"]
         low = float(k["0"]) + float(k["1"])
+        low_text = (f"{acc['low']:.1%} with the low-CCS heads pruned, " if "low" in acc else "")
         return (f"Measured: {float(k['5']):.0%} of the analysed heads have CCS 5 and {low:.0%} CCS ≤ 1. "
                 f"On the hard (fine-grained) factor tasks, pruning the {m['n_high']} high-CCS heads lowers "
-                f"mean accuracy from {acc['original']:.1%} to {acc['high']:.1%}, against "
-                f"{acc.get('low', float('nan')):.1%} with the low-CCS heads pruned and "
-                f"{acc.get('random', float('nan')):.1%} with as many random heads (mean of 5 seeds) — "
-                "the paper's effect, shown on the Prune & evaluate page.")
+                f"mean accuracy from {acc['original']:.1%} to {acc['high']:.1%}, against {low_text}"
+                f"{acc['random']:.1%} with as many random heads (mean of 5 seeds); the Prune & evaluate "
+                "page shows it per task and per concept.")
     except (OSError, KeyError, TypeError, ValueError):
         return "(Its model card has no measured summary yet: run `python -m ccs_core.toyworld.report --update-card`.)"

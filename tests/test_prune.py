@@ -212,7 +212,7 @@ def test_exact_on_bundled_toy_model():
 
     toy = load_model("toy")
     x = images(toy, 4, seed=6)
-    heads = ["L5.H0", "L4.H3", "L2.H1"]
+    heads = ["L3.H0", "L2.H3", "L0.H1"]
     with torch.no_grad():
         want = zeroed_copy(toy.model, heads)(x)
     assert rel(prune.pruned_image_features(toy, x, heads), want) < 1e-5

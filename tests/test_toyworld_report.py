@@ -58,3 +58,23 @@ def test_saturated_tasks_miss_the_performance_target():
                 {"rows": _rows(drop, base=0.99), "bias": [], "skipped": [], "n_images": 8})
     assert t["3 performance"]["value"]["tasks<=0.97"] == 0  # every original above 0.97
     assert not t["3 performance"]["met"]
+
+
+PIN = {"ccs5": 0.15, "drop_high": 0.06, "big_drops": 1, "vs_random": 1.3, "concepts": 2}
+
+
+def test_bundled_model_shows_the_paper_effect():
+    """A quick report on the bundled checkpoint (the app's analysis, 256 held-out images per style):
+    the measured levels of targets 2-4, pinned with a margin (the full numbers are in the card)."""
+    from ccs_core.models import load_model
+    from ccs_core.toyworld.report import measure
+
+    m = measure(load_model("toy"), heldout_n=200, eval_n=256, log=lambda *a: None)
+    t = m["targets"]
+    assert t["1 factors learned"]["met"]
+    assert t["2 CCS spread"]["value"]["ccs5"] >= PIN["ccs5"]
+    v3 = t["3 performance"]["value"]
+    assert v3["drop_high"] >= PIN["drop_high"] and v3["tasks_drop>=10pt"] >= PIN["big_drops"]
+    assert v3["drop_high"] >= PIN["vs_random"] * max(v3["drop_random"], 0)
+    met = [c for c, r in t["4 concept-specific"]["value"].items() if r["met"]]
+    assert len(met) >= PIN["concepts"], t["4 concept-specific"]
