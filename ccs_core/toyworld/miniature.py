@@ -32,13 +32,10 @@ def analyse(loaded, store=None, n_images: int = APP_IMAGES["n"], pool=None,
     spans = run_spans(loaded, images, pool or toy_pool(), params, store,
                       progress=progress or (lambda m, f: None))
     scores = run_scores(spans, ToyLabeller(), [ToyJudge()], store)
-    return spans, scores, CCSTable.from_json(scores) if scores.get("heads") else None
-
-
-def table_of(scores: dict, layers) -> CCSTable:
-    table = CCSTable.from_json(scores)
-    table.layers = list(layers)
-    return table
+    table = CCSTable.from_json(scores) if scores.get("heads") else None
+    if table is not None:
+        table.layers = list(spans.layers)  # random heads come from the analysed layers
+    return spans, scores, table
 
 
 def compare(loaded, table: CCSTable, store=None, n: int = EVAL_IMAGES["n"], seed: int = EVAL_IMAGES["seed"],

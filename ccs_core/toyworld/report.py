@@ -112,7 +112,6 @@ def measure(loaded, control=None, heldout_n: int = 2000, eval_n: int = 512, stor
 
     held = heldout_accuracy(loaded, heldout_n)
     spans, scores, table = miniature.analyse(loaded, store)
-    table.layers = list(spans.layers)
     result = miniature.compare(loaded, table, store, n=eval_n,
                                progress=lambda m, f: log(f"  {m}") if f == 0 or "MaxSkew" in m else None)
     control_skew = control_group = None
