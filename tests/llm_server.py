@@ -130,6 +130,7 @@ class FakeLLMServer:
             def _send(self, status: int, payload: "dict | bytes", headers: dict | None = None,
                       ctype: str = "application/json") -> None:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self._leave()  # before the client can see the answer and send its next request
                 try:
                     self.send_response(status)
                     self.send_header("content-type", ctype)
@@ -144,6 +145,7 @@ class FakeLLMServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
                 mode = server._next(body, self.path)
+                self._counted = True
                 try:
                     time.sleep(server.delay)
                     if mode == "slow":
@@ -167,6 +169,12 @@ class FakeLLMServer:
                         return self._send(200, server.anthropic_reply(body, mode))
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
                 finally:
+                    self._leave()
+
+            def _leave(self) -> None:
+                """Count this request out of ``in_flight`` once (a request counted in by ``_next``)."""
+                if getattr(self, "_counted", False):
+                    self._counted = False
                     with server.lock:
                         server.in_flight -= 1
 
