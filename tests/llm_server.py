@@ -41,6 +41,7 @@ class FakeLLMServer:
         self.paths: Counter = Counter()
         self.bodies: list[dict] = []
         self.in_flight = self.max_in_flight = 0
+        self.generation = 0  # reset() starts a new one; in_flight counts this generation's requests
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -64,19 +65,22 @@ class FakeLLMServer:
         self.httpd.server_close()
 
     def reset(self) -> None:
+        """Forget the last test: also its requests still in flight (a slow answer whose client gave
+        up keeps its handler asleep into the next test), which then no longer count."""
         with self.lock:
             self.script, self.calls, self.bodies = [], 0, []
             self.paths.clear()
-            self.max_in_flight = 0
+            self.max_in_flight = self.in_flight = 0
+            self.generation += 1
 
-    def _next(self, body: dict, path: str) -> str:
+    def _next(self, body: dict, path: str) -> tuple[str, int]:
         with self.lock:
             self.calls += 1
             self.paths[path] += 1
             self.bodies.append(body)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            return self.script.pop(0) if self.script else "ok"
+            return (self.script.pop(0) if self.script else "ok"), self.generation
 
     # ---- answers -----------------------------------------------------------------------------
     @staticmethod
@@ -144,8 +148,7 @@ class FakeLLMServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-                mode = server._next(body, self.path)
-                self._counted = True
+                mode, self._counted = server._next(body, self.path)
                 try:
                     time.sleep(server.delay)
                     if mode == "slow":
@@ -173,9 +176,9 @@ class FakeLLMServer:
 
             def _leave(self) -> None:
                 """Count this request out of ``in_flight`` once (a request counted in by ``_next``)."""
-                if getattr(self, "_counted", False):
-                    self._counted = False
-                    with server.lock:
+                with server.lock:
+                    if getattr(self, "_counted", None) == server.generation:
                         server.in_flight -= 1
+                    self._counted = None
 
         return Handler
