@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .evaluate import ZeroShotTask, logit_scale, pruned_features, text_classifier, zero_shot_metrics
-from .strategies import CCSTable, EmptyStrategyError, PruneConfig, strategy_configs
+from .strategies import CCSTable, PruneConfig, build_configs
 
 PAPER_STRATEGIES = ("high", "low", "random")
 
@@ -33,15 +33,7 @@ def paper_configs(table: CCSTable, n_layers: int, n_heads: int, n_seeds: int = 5
     """original, high (every CCS >= high head), low (every CCS <= low head), random x n_seeds (as many
     heads as high, from the analysed layers minus the high heads). An empty strategy is noted in
     ``skipped`` (or raises EmptyStrategyError when ``skipped`` is None)."""
-    out = [PruneConfig("original")]
-    for s in PAPER_STRATEGIES:
-        try:
-            out += strategy_configs(s, table, n_layers, n_heads, n_seeds)
-        except EmptyStrategyError as err:
-            if skipped is None:
-                raise
-            skipped.append(str(err))
-    return out
+    return build_configs(PAPER_STRATEGIES, table, n_layers, n_heads, n_seeds, skipped=skipped)
 
 
 def concept_configs(table: CCSTable) -> list[PruneConfig]:
