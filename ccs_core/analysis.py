@@ -68,12 +68,14 @@ class SpansResult:
         return {h.head: h for h in self.heads}
 
 
-def text_embeddings(loaded, pool, store: Store | None = None) -> torch.Tensor:
-    """Normalised text embeddings of a pool, cached per (model, pool). # [M, embed_dim]"""
+def text_embeddings(loaded, pool, store: Store | None = None, progress=None) -> torch.Tensor:
+    """Normalised text embeddings of a pool, cached per (model, pool). # [M, embed_dim]
+
+    ``progress(done, total)`` is called after every batch."""
     key = cache_key(model=loaded.key, pool=pool.key)
     if store is not None and (hit := store.get_arrays("text_emb", key)) is not None:
         return torch.from_numpy(hit["emb"])
-    emb = loaded.encode_texts(list(pool.texts))
+    emb = loaded.encode_texts(list(pool.texts), batch_size=128, progress=progress)
     if store is not None:
         store.set_arrays("text_emb", key, {"emb": emb.numpy()})
     return emb
@@ -117,8 +119,12 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
     dec = decompose_image_set(loaded, image_set, n_layers=params.n_layers, store=store,
                               progress=lambda d, t: progress(f"Decomposing images {d}/{t}",
                                                              0.8 * d / max(t, 1)))
-    progress("Embedding the text pool", 0.85)
-    texts = text_embeddings(loaded, pool, store)
+    from .textenc import Rate
+
+    rate = Rate()
+    progress("Embedding the text pool", 0.8)
+    texts = text_embeddings(loaded, pool, store, progress=lambda d, t: progress(
+        f"Embedding the text pool: {rate.text(d, t)}", 0.8 + 0.1 * d / max(t, 1)))
     progress("Running TEXTSPAN on every head", 0.9)
     results = textspan_heads(dec.heads, texts, n_spans=params.n_spans, rank=params.rank)
     heads = []

@@ -41,16 +41,12 @@ class LoadedModel:
     key: str = ""
     extras: dict = field(default_factory=dict)
 
-    @torch.no_grad()
-    def encode_texts(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
-        """L2-normalised text embeddings. # [M, embed_dim]"""
-        out = []
-        for i in range(0, len(texts), batch_size):
-            tokens = self.tokenizer(list(texts[i:i + batch_size])).to(self.device)
-            out.append(self.model.encode_text(tokens, normalize=True).float())
-        if not out:
-            return torch.zeros(0, self.spec.embed_dim)
-        return torch.cat(out).cpu()
+    def encode_texts(self, texts: list[str], batch_size: int = 256, progress=None) -> torch.Tensor:
+        """L2-normalised text embeddings, each batch cut to its longest text (``textenc``). # [M, embed_dim]"""
+        from .textenc import encode_texts
+
+        return encode_texts(self.model, self.tokenizer, list(texts), self.spec.embed_dim, self.device,
+                            batch_size=batch_size, progress=progress)
 
     @torch.no_grad()
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
