@@ -6,12 +6,16 @@ can run a page without this entry point on a fresh server.)
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="CCS Explorer", page_icon=":material/grid_view:", layout="wide")
+# A local icon file: a material or emoji page_icon makes the browser fetch it from a CDN (fails offline).
+ICON = Path(__file__).resolve().parent / "app_lib" / "icon.png"
+st.set_page_config(page_title="CCS Explorer", page_icon=str(ICON), layout="wide")
 
 from app_lib import context as cx  # noqa: E402  (after set_page_config)
-from app_lib import ui  # noqa: E402
+from app_lib import pipeline, ui, views  # noqa: E402
 from ccs_core.errors import CCSError  # noqa: E402
 
 PAGES = [
@@ -24,7 +28,8 @@ PAGES = [
 ]
 
 
-def sidebar() -> None:
+def sidebar():
+    """Draw the session's choices; return the loaded model (None if it cannot load)."""
     s = st.session_state
     st.header("Session")
     st.text_input("Model", key="model_name",
@@ -37,10 +42,10 @@ def sidebar() -> None:
             loaded = cx.get_model(s.model_name.strip() or "toy", s.pretrained.strip())
     except CCSError as err:
         st.error(str(err), icon=":material/error:")
-        return
+        return None
     except Exception as err:
         ui.show_error(err)
-        return
+        return None
     spec = loaded.spec
     st.caption(f"Loaded **{loaded.name}** · {spec.n_layers} layers × {spec.n_heads} heads")
 
@@ -65,10 +70,21 @@ def sidebar() -> None:
         s.n_layers = spec.n_layers
     st.number_input("Layers analysed (the last N)", min_value=1, max_value=spec.n_layers, key="n_layers")
     st.number_input("Spans per head", min_value=1, max_value=10, key="n_spans")
+    s.th_high = min(int(s.th_high), max(4, int(s.n_spans)))
+    with st.expander(f"CCS bands: high ≥ {s.th_high}, low ≤ {s.th_low}"):
+        st.number_input("High: CCS at least", min_value=4, max_value=max(4, int(s.n_spans)), key="th_high",
+                        help="The paper's high-CCS heads have CCS 5 (all five spans accepted).")
+        st.number_input("Low: CCS at most", min_value=0, max_value=2, key="th_low",
+                        help="The paper's low-CCS heads have CCS ≤ 1.")
+        st.caption(views.bands_legend(pipeline.thresholds()) + ". Shared by the grid, inspector and "
+                   "Prune & evaluate; changing them asks no judge again.")
 
-    with st.expander("Judges", expanded=False):
+    cx.follow_model(loaded.name)
+    labeller, defaults, why = cx.default_scoring(loaded.name)
+    with st.expander(f"Judges: {', '.join(s.judges or defaults)}", expanded=False):
         if s.judges is None:
-            s.judges = cx.default_judges(loaded.name)
+            s.judges = defaults
+        st.caption(f"Default for {why}.")
         chosen = []
         for name, title, why in cx.judge_options():
             k = f"judge_{name}"
@@ -79,12 +95,13 @@ def sidebar() -> None:
             st.checkbox(title, key=k, disabled=why is not None, help=why)
             if s[k]:
                 chosen.append(name)
-        s.judges = chosen or cx.default_judges(loaded.name)
+        s.judges = chosen or defaults
 
     jobs = cx.get_board().running()
     if jobs:
         st.divider()
         ui.running_jobs_note(jobs)
+    return loaded
 
 
 cx.init_state()
@@ -92,7 +109,12 @@ st.session_state.setdefault("images_kind", "toy")
 st.session_state.setdefault("pool_kind", "")
 page = st.navigation(PAGES)
 with st.sidebar:
-    sidebar()
+    loaded = sidebar()
+if loaded is not None and loaded.random_init:
+    st.warning(f"**{loaded.name} has random weights: architecture only — its heads are meaningless.** "
+               "Labels, verdicts and CCS are computed as for a trained model, but they describe noise. "
+               "Give a pretrained tag (e.g. openai) or a checkpoint path in the sidebar for real heads.",
+               icon=":material/warning:")
 try:
     page.run()
 except Exception as err:  # the last line of defence: a message, never a traceback

@@ -4,22 +4,27 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-CATEGORY_ORDER = ["high", "moderate", "low", "other", "unscored"]
-CATEGORY_COLORS = ["#1a9850", "#fdae61", "#d73027", "#bdbdbd", "#f0f0f0"]
+CATEGORY_ORDER = ["high", "moderate", "low", "other", "incomplete", "unscored"]
+CATEGORY_COLORS = ["#1a9850", "#fdae61", "#d73027", "#bdbdbd", "#e6e6e6", "#f0f0f0"]
+UNKNOWN = "#e6e6e6"  # a cell whose CCS is unknown: drawn, hoverable and clickable, never a hole
 COLOR_BY = {"ccs": "CCS (spans all judges accept)", "category": "Category (high / moderate / low)",
-            "explained": "Variance explained by the spans"}
+            "explained": "Variance explained by the spans (%)"}
 SELECTION = "cell"
 
 
 def grid_frame(rows: list[dict]) -> pd.DataFrame:
     """One row per head (from ``analysis.head_table``) with display columns filled in."""
     df = pd.DataFrame(rows)
-    for col in ("label", "ccs", "category", "explained", "top_span"):
+    for col in ("label", "ccs", "category", "explained", "top_span", "note"):
         if col not in df:
             df[col] = None
     df["category"] = df["category"].fillna("unscored")
     df["label"] = df["label"].fillna("")
-    df["cell_text"] = [("" if pd.isna(c) else f"{int(c)}") for c in df["ccs"]]
+    df["note"] = df["note"].fillna("")
+    df["status"] = [n or "scored" for n in df["note"]]
+    df["cell_text"] = [("?" if pd.isna(c) else f"{int(c)}") for c in df["ccs"]]
+    # two digits fit a 16-px cell; the tooltip has the exact share
+    df["explained_text"] = [("" if pd.isna(e) else f"{round(100 * float(e))}") for e in df["explained"]]
     return df
 
 
@@ -27,8 +32,10 @@ def _color(color_by: str) -> alt.Color:
     if color_by == "category":
         return alt.Color("category:N", title="Category",
                          scale=alt.Scale(domain=CATEGORY_ORDER, range=CATEGORY_COLORS))
-    if color_by == "ccs":
-        return alt.Color("ccs:Q", title="CCS", scale=alt.Scale(domain=[0, 5], scheme="viridis"))
+    if color_by == "ccs":  # unknown CCS: grey, not a hole (a null on a colour scale draws nothing)
+        return alt.when("isValid(datum.ccs)").then(
+            alt.Color("ccs:Q", title="CCS", scale=alt.Scale(domain=[0, 5], scheme="viridis"))
+        ).otherwise(alt.value(UNKNOWN))
     return alt.Color("explained:Q", title="Variance explained", scale=alt.Scale(scheme="blues"))
 
 
@@ -43,7 +50,7 @@ def head_grid(df: pd.DataFrame, color_by: str = "ccs", selected: str | None = No
     tooltip = [alt.Tooltip("head:N", title="Head"), alt.Tooltip("label:N", title="Label"),
                alt.Tooltip("ccs:Q", title="CCS"), alt.Tooltip("category:N", title="Category"),
                alt.Tooltip("explained:Q", title="Variance explained", format=".2f"),
-               alt.Tooltip("top_span:N", title="First span")]
+               alt.Tooltip("top_span:N", title="First span"), alt.Tooltip("status:N", title="Status")]
     base = alt.Chart(df).encode(x=x, y=y)
     rect = base.mark_rect(stroke="white", strokeWidth=1).encode(color=_color(color_by), tooltip=tooltip)
     if selectable:
@@ -51,10 +58,11 @@ def head_grid(df: pd.DataFrame, color_by: str = "ccs", selected: str | None = No
                                    clear=False, empty=False)
         rect = rect.add_params(pick).encode(
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.85)))
-    text_field = "cell_text" if color_by != "explained" else "explained"
-    text = base.mark_text(fontSize=11).encode(
-        text=alt.Text(f"{text_field}:N") if color_by != "explained" else alt.Text("explained:Q", format=".2f"),
-        color=alt.value("black"), tooltip=tooltip)
+    text_field = "cell_text" if color_by != "explained" else "explained_text"
+    text = base.mark_text(fontSize=11 if cell >= 24 else 9).encode(
+        text=alt.Text(f"{text_field}:N"), tooltip=tooltip,
+        color=(alt.when("isValid(datum.ccs) && datum.ccs <= 2").then(alt.value("white")).otherwise(alt.value("black"))
+               if color_by == "ccs" else alt.value("black")))
     layers_ = [rect, text]
     if selected and selected in set(df["head"]):
         ring = alt.Chart(df[df["head"] == selected]).mark_rect(

@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "pool": "",               # "" = default for the model; "toy", "bundled" or a .txt path
     "n_layers": 4,
     "n_spans": 5,
+    "th_high": 5,             # CCS bands (paper: high = 5, low <= 1)
+    "th_low": 1,
     "judges": None,           # None = the offline default for the model
     "selected_head": None,    # "L5.H3", mirrored from the grid's click
 }
@@ -128,14 +130,28 @@ def judge_options() -> list[tuple[str, str, str | None]]:
     return out
 
 
-def default_judges(model_name: str) -> list[str]:
-    """The offline judge that fits the model: exact toy-world judge for the toy model."""
-    from ccs_core.judges import offline_defaults
+def default_scoring(model_name: str) -> tuple[str, list[str], str]:
+    """(labeller, judges, why) that fit the model (``ccs_core.judges.default_scoring``)."""
+    from ccs_core.judges import default_scoring as core
 
-    return list(offline_defaults(model_name == TOY_MODEL_NAME)[1])
+    return core(model_name, ready=[k for k, _, why in judge_options() if why is None])
+
+
+def default_judges(model_name: str) -> list[str]:
+    return default_scoring(model_name)[1]
 
 
 def default_labeller(model_name: str) -> str:
-    from ccs_core.judges import offline_defaults
+    return default_scoring(model_name)[0]
 
-    return offline_defaults(model_name == TOY_MODEL_NAME)[0]
+
+def follow_model(model_name: str) -> None:
+    """When the session's model changes, its judges and labeller go back to the defaults for the new
+    model (the toy judge cannot judge a real model's spans); choices made for this model are kept."""
+    s = st.session_state
+    if s.get("_scoring_model") == model_name:
+        return
+    s["_scoring_model"] = model_name
+    s["judges"] = None
+    for k in [k for k in s if str(k).startswith("judge_")] + ["labeller", "labeller_pending"]:
+        s.pop(k, None)

@@ -2,7 +2,7 @@
 ``ccs_core.analysis`` (the one orchestrator). Pages never chain core calls themselves."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import streamlit as st
@@ -84,12 +84,62 @@ def scores_note() -> str:
 
 
 def scores(ctx: Ctx, spans, wait_s: float = 30.0) -> dict | None:
-    """Labels, verdicts and CCS for every head under the session's settings; None while running."""
+    """Labels, verdicts and CCS for every head under the session's settings and CCS bands; None while
+    running. A failed scoring job raises its error (see ``scores_or_error``)."""
     if not scores_available():
         return None
     from .ui import await_job
 
-    return await_job(scores_job(ctx, spans), wait_s=wait_s, key="scores")
+    return with_thresholds(await_job(scores_job(ctx, spans), wait_s=wait_s, key="scores"))
+
+
+def scores_or_error(ctx: Ctx, spans, wait_s: float = 30.0) -> tuple[dict | None, CCSError | None]:
+    """``scores``, or (None, the error) when scoring failed: the page still draws what it can."""
+    try:
+        return scores(ctx, spans, wait_s), None
+    except CCSError as err:
+        return None, err
+
+
+def thresholds():
+    """The session's CCS bands (sidebar): high >= th_high, low <= th_low, moderate 3, other between."""
+    from ccs_core.ccs import Thresholds
+
+    s = st.session_state
+    return Thresholds(high_min=int(s.get("th_high") or 5), low_max=int(s.get("th_low", 1)))
+
+
+def with_thresholds(result: dict | None, th=None) -> dict | None:
+    """A copy of a scoring result with categories under ``th`` (default: the session's bands); the
+    shared result is never changed and no judge is asked again."""
+    if not result:
+        return result
+    import copy
+
+    from ccs_core.judges import summarise
+
+    th = th or thresholds()
+    if result.get("thresholds") == asdict(th):
+        return result
+    return summarise(copy.deepcopy(result), result.get("used_judges"), th)
+
+
+def coverage(scores: dict | None, spans) -> str:
+    """"over 45 of 48 heads; 3 incomplete": what a CCS@K share is computed over."""
+    n_all = len(spans.heads)
+    heads = (scores or {}).get("heads") or {}
+    done = sum(1 for h in spans.heads if (heads.get(h.head) or {}).get("ccs") is not None)
+    missing = n_all - done
+    return (f"over all {n_all} analysed heads" if not missing else
+            f"over {done} of {n_all} heads; {missing} incomplete (no CCS: a label or verdict is missing)")
+
+
+def reask(ctx: Ctx, spans) -> Job:
+    """Score again, asking only what is missing: failed requests are never cached, so every label and
+    verdict already received is read from the verdict cache and only the failed ones are re-sent."""
+    old = scores_job(ctx, spans, submit=False)
+    ctx.board.forget(old)
+    return scores_job(ctx, spans, fresh=True)
 
 
 def score_settings(ctx: Ctx) -> dict:
@@ -100,10 +150,12 @@ def score_settings(ctx: Ctx) -> dict:
             "examples": s.get("fewshot_rows")}  # None = the labeller's defaults
 
 
-def scores_job(ctx: Ctx, spans, settings: dict | None = None, heads: list[str] | None = None) -> Job:
+def scores_job(ctx: Ctx, spans, settings: dict | None = None, heads: list[str] | None = None,
+               fresh: bool = False, submit: bool = True) -> "Job | str":
     """``analysis.run_scores`` in the background, for all heads (or ``heads``) under ``settings``.
 
-    A warm start reads the stored result (``analysis.cached_scores``) without re-scoring."""
+    A warm start reads the stored result (``analysis.cached_scores``) without re-scoring, unless
+    ``fresh`` (re-ask). ``submit=False`` returns the job's key only."""
     settings = dict(settings or score_settings(ctx))
     examples = settings.get("examples") or None
     extra = {k: v for k, v in (("heads", heads), ("examples", examples)) if v}
@@ -114,6 +166,8 @@ def scores_job(ctx: Ctx, spans, settings: dict | None = None, heads: list[str] |
     key = "scores/" + analysis.cache_key(
         spans=analysis.spans_key(ctx.loaded, ctx.image_set, ctx.pool, ctx.span_params),
         labeller=lab_kind, judges=kinds, **extra)
+    if not submit:
+        return key
 
     def run(progress):
         from ccs_core.judges import make_judges
@@ -124,7 +178,7 @@ def scores_job(ctx: Ctx, spans, settings: dict | None = None, heads: list[str] |
         if disabled:
             raise JudgeError("Some chosen judges are unavailable — " +
                              "; ".join(f"{k}: {why}" for k, why in disabled.items()))
-        hit = analysis.cached_scores(spans, labeller, judges, store)
+        hit = None if fresh else analysis.cached_scores(spans, labeller, judges, store)
         if hit is not None:
             progress("Scores loaded from cache", 1.0)
             return hit
@@ -178,7 +232,7 @@ def experiment_job(ctx: Ctx, kind: str, request: Any, fn) -> Job:
     key = f"{kind}/" + analysis.cache_key(
         model=ctx.loaded.key, images=ctx.choices.images,
         spans=analysis.spans_key(ctx.loaded, ctx.image_set, ctx.pool, ctx.span_params),
-        scores=score_settings(ctx) if scores_available() else None, request=req)
+        scores=score_settings(ctx) if scores_available() else None, bands=asdict(thresholds()), request=req)
     label = {"exact": "Exact pruned evaluation", "bias": "MaxSkew before and after",
              "compare": "Paper comparison: original, high, low, random on every task"}.get(kind, kind)
     return ctx.board.submit(key, label, fn)

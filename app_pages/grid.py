@@ -9,14 +9,20 @@ ctx = pipeline.current()
 spans = pipeline.spans(ctx)
 if spans is None:
     st.stop()  # still computing: the progress box above reruns the page when it is done
-scores = pipeline.scores(ctx, spans)
+scores, error = pipeline.scores_or_error(ctx, spans)
+views.score_problems(ctx, spans, scores, error)
 
+# The colour mode is the user's: kept in a key of its own, so a page drawn while scoring runs (only
+# "explained" available) or a long job on another page never changes it.
+s = st.session_state
 modes = ["ccs", "category", "explained"] if scores else ["explained"]
-if st.session_state.get("grid_color") not in modes:
-    st.session_state["grid_color"] = modes[0]
-st.radio("Colour by", modes, key="grid_color", horizontal=True, format_func=charts.COLOR_BY.get)
-if not scores:
+s["grid_color"] = s.get("grid_color_pref", modes[0]) if s.get("grid_color_pref", modes[0]) in modes else modes[0]
+st.radio("Colour by", modes, key="grid_color", horizontal=True, format_func=charts.COLOR_BY.get,
+         on_change=lambda: s.__setitem__("grid_color_pref", s["grid_color"]))
+if not scores and error is None:
     st.caption(pipeline.scores_note())
+elif scores:
+    st.caption(views.bands_legend(pipeline.thresholds()))
 
 # A click arrives as the chart's selection state; mirror it into the session's selected head.
 clicked = charts.picked_head(st.session_state.get("grid_chart"))
@@ -32,7 +38,8 @@ with left:
                              title=f"{ctx.loaded.name}: last {len(spans.layers)} layers")
     st.altair_chart(chart, on_select="rerun", selection_mode=charts.SELECTION, key="grid_chart",
                     width="content", theme=None)
-    st.caption("Click a cell to inspect that head. Hover for its label and first span.")
+    st.caption("Click a cell to inspect that head. Hover for its label, first span and status"
+               + (" (grey ? = no CCS, hover for why)." if scores and scores.get("n_incomplete") else "."))
     if ctx.paper_model:
         ref = charts.paper_grid_frame(df, paper.head_categories(ctx.paper_model))
         st.altair_chart(charts.head_grid(ref, "category", selected, selectable=False,
@@ -55,6 +62,8 @@ paper_row = paper.ccs_at_k(ctx.paper_model) if ctx.paper_model else (
 computed = pipeline.ccs_at_k(scores) if scores else None
 hist = charts.ccs_at_k_frame(computed, paper_row)
 if len(hist):
+    if computed:
+        st.caption(f"Computed CCS@K is the share of heads with CCS = K, {pipeline.coverage(scores, spans)}.")
     c1, c2 = st.columns([2, 3])
     c1.dataframe(hist.pivot(index="K", columns="source", values="share").reset_index(),
                  hide_index=True, width="stretch")

@@ -11,7 +11,8 @@ ctx = pipeline.current()
 spans = pipeline.spans(ctx)
 if spans is None:
     st.stop()
-scores = pipeline.scores(ctx, spans)
+scores, error = pipeline.scores_or_error(ctx, spans)
+views.score_problems(ctx, spans, scores, error)
 table = ex.ccs_table(scores, spans.layers)
 st.caption("Soft pruning zeroes a head's output in the image tower (the shared model is never "
            "changed). The preview subtracts the heads' direct effects (approximate, instant); the "

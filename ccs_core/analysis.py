@@ -122,9 +122,9 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
     from .textenc import Rate
 
     rate = Rate()
-    progress("Embedding the text pool", 0.8)
+    progress("Embedding the text pool", 0.81)
     texts = text_embeddings(loaded, pool, store, progress=lambda d, t: progress(
-        f"Embedding the text pool: {rate.text(d, t)}", 0.8 + 0.1 * d / max(t, 1)))
+        f"Embedding the text pool: {rate.text(d, t)}", 0.81 + 0.09 * d / max(t, 1)))
     progress("Running TEXTSPAN on every head", 0.9)
     results = textspan_heads(dec.heads, texts, n_spans=params.n_spans, rank=params.rank)
     heads = []
@@ -169,9 +169,28 @@ def head_table(spans: SpansResult, scores: dict[str, Any] | None = None) -> list
         row = {"head": hs.head, "layer": hid.layer, "index": hid.head,
                "explained": hs.explained_share, "top_span": hs.texts[0] if hs.texts else ""}
         s = per_head.get(hs.head, {})
-        row.update({"label": s.get("label"), "ccs": s.get("ccs"), "category": s.get("category")})
+        row.update({"label": s.get("label"), "ccs": s.get("ccs"), "category": s.get("category"),
+                    "note": head_note(scores, hs.head)})
         rows.append(row)
     return rows
+
+
+def head_note(scores: dict[str, Any] | None, head: str) -> str:
+    """Why a head has no CCS ('' when it has one): not judged yet, or which request failed and how."""
+    rec = ((scores or {}).get("heads") or {}).get(head)
+    if not rec:
+        return "not labelled or judged yet"
+    if rec.get("ccs") is not None:
+        return ""
+    errs = [e for e in (scores or {}).get("errors") or [] if e.get("head") == head]
+    first = f": {errs[0]['error'][:160]}" if errs else ""
+    if rec.get("label") is None:
+        who = errs[0].get("agent", "the labeller") if errs else "the labeller"
+        return f"no label ({who} failed{first}); re-ask to retry"
+    missing = [j for j in (scores or {}).get("used_judges") or [] if j not in (rec.get("verdicts") or {})]
+    if missing or errs:
+        return f"no verdict from {', '.join(missing) or errs[0].get('agent')}{first}; re-ask to retry"
+    return "a judge's answer could not be read for some span; re-ask to retry"
 
 
 def explained_matrix(spans: SpansResult) -> np.ndarray:

@@ -92,7 +92,7 @@ def add_score(sub) -> None:
 def cmd_score(args) -> int:
     from .analysis import SpansResult, run_scores
     from .errors import DataError
-    from .judges import make_judges, offline_defaults
+    from .judges import default_scoring, make_judges
     from .labels import make_labeller
     from .store import open_store
 
@@ -101,7 +101,9 @@ def cmd_score(args) -> int:
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise DataError(f"Cannot read spans from {args.spans_file}: {err}. Write it with "
                         "'python -m ccs_core spans ... --out FILE.json'.") from err
-    default_labeller, default_judges = offline_defaults(spans.model_name == "toy")
+    default_labeller, default_judges, why = default_scoring(spans.model_name)
+    if not (args.labeller and args.judges):
+        print(f"default labeller/judges for {why}", file=sys.stderr)
     labeller = make_labeller(args.labeller or default_labeller)
     kinds = [k.strip() for k in (args.judges or ",".join(default_judges)).split(",") if k.strip()]
     judges, disabled = make_judges(kinds)

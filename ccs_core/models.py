@@ -41,6 +41,11 @@ class LoadedModel:
     key: str = ""
     extras: dict = field(default_factory=dict)
 
+    @property
+    def random_init(self) -> bool:
+        """An open_clip architecture with random weights (no tag, no checkpoint): its heads mean nothing."""
+        return bool(self.extras.get("random_init"))
+
     def encode_texts(self, texts: list[str], batch_size: int = 256, progress=None) -> torch.Tensor:
         """L2-normalised text embeddings, each batch cut to its longest text (``textenc``). # [M, embed_dim]"""
         from .textenc import encode_texts
@@ -136,6 +141,11 @@ def _tag_cached(name: str, tag: str) -> bool:
     return any(isinstance(try_to_load_from_cache(repo, n), str) for n in names)
 
 
+def _is_path(pretrained: str) -> bool:
+    """A local checkpoint file rather than an open_clip tag."""
+    return os.path.sep in pretrained or Path(pretrained).suffix in {".pt", ".pth", ".bin", ".safetensors", ".ckpt"}
+
+
 def load_model(name: str, pretrained: str | None = None, device: str = "cpu",
                quick_gelu: bool | None = None) -> LoadedModel:
     """Load ``name`` (an open_clip architecture, or "toy") with ``pretrained`` (tag or local file)."""
@@ -143,9 +153,15 @@ def load_model(name: str, pretrained: str | None = None, device: str = "cpu",
     if name == TOY_MODEL_NAME:
         from .toyworld.model import load_toy
 
-        model, preprocess, tokenizer, key = load_toy()
+        tag = (pretrained or "").strip()
+        if tag and not _is_path(tag):
+            raise ModelLoadError(
+                f"The toy model has its own bundled weights; {tag!r} is an open_clip pretrained tag, which "
+                "belongs to an architecture such as ViT-B-32. Leave the pretrained field empty, or give the "
+                "path of a toy checkpoint (.pt) written by `python -m ccs_core.toyworld.train`.")
+        model, preprocess, tokenizer, key = load_toy(Path(tag).expanduser() if tag else None)
         return from_model(model, preprocess, tokenizer, name=name, key=key, device=device,
-                          toy=True)
+                          pretrained=tag or None, toy=True)
     import open_clip
 
     known = open_clip.list_models()
@@ -157,8 +173,7 @@ def load_model(name: str, pretrained: str | None = None, device: str = "cpu",
             "bundled offline model."
         )
     pretrained = (pretrained or "").strip() or None
-    is_path = pretrained is not None and (os.path.sep in pretrained or Path(pretrained).suffix in
-                                          {".pt", ".pth", ".bin", ".safetensors", ".ckpt"})
+    is_path = pretrained is not None and _is_path(pretrained)
     if is_path:
         path = Path(pretrained).expanduser()
         if not path.is_file():
@@ -202,4 +217,4 @@ def load_model(name: str, pretrained: str | None = None, device: str = "cpu",
         raise ModelLoadError(f"Could not load {where}: {err.__class__.__name__}: {str(err)[:300]}. "
                              f"{hint}") from err
     return from_model(model, preprocess, tokenizer, name=arch, key=cache_key(**key_parts),
-                      pretrained=pretrained, device=device)
+                      pretrained=pretrained, device=device, random_init=pretrained is None)

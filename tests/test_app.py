@@ -113,6 +113,36 @@ def test_grid_colour_modes_and_ccs_at_k(app):
     assert list(shares["K"]) == list(range(6)) and abs(shares["computed"].sum() - 1) < 1e-6
 
 
+def test_grid_colour_mode_survives_a_page_without_it_and_bands_follow_the_sidebar(app):
+    at = page(app, "app_pages/grid.py")
+    at.radio(key="grid_color").set_value("category").run()
+    at.switch_page("app_pages/home.py").run()   # the radio is not drawn here
+    at.switch_page("app_pages/grid.py").run()
+    assert at.radio(key="grid_color").value == "category"
+    assert any("**high** CCS ≥ 5" in c.value for c in at.caption)
+    at.session_state["th_high"], at.session_state["th_low"] = 4, 2
+    at.run()
+    assert_clean(at)
+    assert any("**high** CCS ≥ 4" in c.value and "**low** ≤ 2" in c.value for c in at.caption)
+    assert any("over all 64 analysed heads" in c.value for c in at.caption)  # CCS@K coverage
+
+
+def test_a_real_architecture_gets_its_own_judges_and_a_random_weights_banner(app, monkeypatch):
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    at = page(app)
+    assert at.session_state["judges"] == ["toy"] and not at.warning
+    at.session_state["model_name"] = "ViT-B-32"
+    at.run()
+    assert not at.exception
+    assert at.session_state["judges"] == ["embedding"]
+    assert any("random weights" in w.value for w in at.warning)
+    assert any("no LLM API key" in c.value for c in at.sidebar.caption)
+    at.session_state["model_name"] = "toy"
+    at.run()
+    assert at.session_state["judges"] == ["toy"] and not at.warning
+
+
 def test_grid_stale_selection_falls_back_to_an_analysed_head(app):
     at = page(app, "app_pages/grid.py", selected_head="L0.H0", n_layers=2)
     assert_clean(at)

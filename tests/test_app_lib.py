@@ -165,3 +165,54 @@ def test_paper_tables_load_with_their_columns():
     t = paper.table("ccs_at_k")
     t.loc[0, "model"] = "changed"  # callers get copies
     assert paper.ccs_at_k()["model"][0] != "changed"
+
+
+def scored(ccs_by_head: dict, errors=()):
+    """A scoring result as ``score_heads`` writes it, for heads L0.H<i> with the given CCS (None =
+    a verdict missing)."""
+    from ccs_core.judges import summarise
+
+    heads = {}
+    for h, c in ccs_by_head.items():
+        fits = None if c is None else [i < c for i in range(5)]
+        heads[h] = {"spans": [f"s{i}" for i in range(5)], "label": "red",
+                    "verdicts": {} if fits is None else {"toy": {"fits": fits}}}
+    return summarise({"n_spans": 5, "judges": [{"name": "toy"}], "heads": heads, "errors": list(errors)})
+
+
+def test_bands_recategorise_a_copy_and_coverage_counts_incomplete_heads():
+    from types import SimpleNamespace
+
+    from app_lib import pipeline
+    from ccs_core.ccs import Thresholds
+
+    res = scored({"L0.H0": 5, "L0.H1": 4, "L0.H2": 2, "L0.H3": None},
+                 errors=[{"head": "L0.H3", "stage": "judge", "agent": "toy", "error": "HTTP 500"}])
+    assert res["heads"]["L0.H1"]["category"] == "other"
+    wide = pipeline.with_thresholds(res, Thresholds(high_min=4, low_max=2))
+    assert wide["heads"]["L0.H1"]["category"] == "high" and wide["heads"]["L0.H2"]["category"] == "low"
+    assert res["heads"]["L0.H1"]["category"] == "other"  # the shared result is untouched
+    assert pipeline.with_thresholds(res, Thresholds()) is res
+    spans = SimpleNamespace(heads=[SimpleNamespace(head=h) for h in ["L0.H0", "L0.H1", "L0.H2", "L0.H3"]])
+    assert pipeline.coverage(res, spans) == "over 3 of 4 heads; 1 incomplete (no CCS: a label or verdict is missing)"
+    assert pipeline.coverage(scored({"L0.H0": 5}), SimpleNamespace(heads=spans.heads[:1])) == "over all 1 analysed heads"
+
+
+def test_unknown_ccs_cells_are_drawn_grey_with_the_reason_in_the_tooltip():
+    from ccs_core.analysis import head_note
+
+    res = scored({"L0.H0": 3, "L0.H1": None},
+                 errors=[{"head": "L0.H1", "stage": "judge", "agent": "openai", "error": "429 Too Many Requests"}])
+    res["used_judges"] = ["toy", "openai"]
+    assert head_note(res, "L0.H0") == ""
+    assert "no verdict from toy, openai: 429 Too Many Requests; re-ask" in head_note(res, "L0.H1")
+    assert head_note(None, "L0.H0") == "not labelled or judged yet"
+    rows = [{"head": h, "layer": 0, "index": i, "explained": 0.5, "ccs": res["heads"][h]["ccs"],
+             "category": res["heads"][h]["category"], "note": head_note(res, h)} for i, h in enumerate(res["heads"])]
+    df = charts.grid_frame(rows)
+    assert list(df["cell_text"]) == ["3", "?"] and df["status"][0] == "scored"
+    spec = charts.head_grid(df, "ccs").to_dict()
+    rect = spec["layer"][0]
+    assert rect["encoding"]["color"]["condition"]["test"] == "isValid(datum.ccs)"
+    assert rect["encoding"]["color"]["value"] == charts.UNKNOWN  # not a hole: a grey, clickable cell
+    assert "Status" in [t.get("title") for t in rect["encoding"]["tooltip"]]

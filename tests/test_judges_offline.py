@@ -90,3 +90,18 @@ def test_offline_defaults_for_other_models(emb, tmp_path):
     assert head["label"] and res["judges"][0]["approximate"] is True
     assert head["verdicts"]["embedding"]["fits"][4] is False
     assert 1 <= res["ccs"]["L11.H3"] <= 4
+
+
+def test_default_scoring_follows_the_model(monkeypatch):
+    from ccs_core.judges import default_scoring
+
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    assert default_scoring("toy")[:2] == ("toy", ["toy"])
+    lab, judges, why = default_scoring("ViT-B-32")
+    assert (lab, judges) == ("embedding", ["embedding"]) and "no LLM API key" in why
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    lab, judges, why = default_scoring("ViT-B-32")
+    assert (lab, judges) == ("anthropic", ["anthropic"]) and "Claude" in why
+    assert default_scoring("ViT-B-32", ready=["gemini", "openai"])[1] == ["openai", "gemini"]
+    assert default_scoring("toy", ready=["openai"])[1] == ["toy"]

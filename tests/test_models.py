@@ -115,3 +115,19 @@ def test_random_init_is_reproducible_and_leaves_the_callers_rng_alone(tiny_arch)
     b = load_model(tiny_arch)
     assert a.key == b.key and all(torch.equal(x, y) for x, y in zip(a.model.parameters(),
                                                                      b.model.parameters()))
+
+
+def test_toy_with_a_tag_is_refused_and_with_a_checkpoint_path_loads_it():
+    from ccs_core.errors import ModelLoadError
+    from ccs_core.models import load_model
+    from ccs_core.toyworld.model import TOY_DIR
+
+    with pytest.raises(ModelLoadError, match="own bundled weights"):
+        load_model("toy", "openai")
+    bundled, control = load_model("toy"), load_model("toy", str(TOY_DIR / "toy_control.pt"))
+    assert control.key != bundled.key and control.pretrained.endswith("toy_control.pt")
+    assert not bundled.random_init and not control.random_init
+
+
+def test_random_init_is_flagged(vitb32):
+    assert vitb32.random_init

@@ -6,13 +6,13 @@ Public API (see each module): ``JudgeSettings``, ``make_judge``/``make_judges``,
 from __future__ import annotations
 
 from .base import Judge, JudgeResult, Labeller, LabelResult, LLMJudge, load_prompt
-from .factory import DEFAULT_JUDGES, make_judge, make_judges, offline_defaults
+from .factory import DEFAULT_JUDGES, default_scoring, make_judge, make_judges, offline_defaults
 from .human import HumanAnnotations, agreement_table, human_agreement
 from .offline import EmbeddingJudge, ToyJudge
 from .score import score_heads, summarise
 from .settings import OFFLINE, PROVIDERS, JudgeSettings, api_key
 
 __all__ = ["Judge", "JudgeResult", "Labeller", "LabelResult", "LLMJudge", "load_prompt",
-           "DEFAULT_JUDGES", "make_judge", "make_judges", "offline_defaults", "HumanAnnotations",
+           "DEFAULT_JUDGES", "default_scoring", "make_judge", "make_judges", "offline_defaults", "HumanAnnotations",
            "agreement_table", "human_agreement", "EmbeddingJudge", "ToyJudge", "score_heads",
            "summarise", "OFFLINE", "PROVIDERS", "JudgeSettings", "api_key"]

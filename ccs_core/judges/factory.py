@@ -41,3 +41,24 @@ def make_judges(kinds: Sequence[str] = DEFAULT_JUDGES, settings: "JudgeSettings 
 def offline_defaults(toy: bool) -> tuple[str, list[str]]:
     """(labeller kind, judge kinds) to use with no API keys: exact for the toy model, else approximate."""
     return ("toy", ["toy"]) if toy else ("embedding", ["embedding"])
+
+
+def default_scoring(model_name: str, ready: "Sequence[str] | None" = None,
+                    settings: "JudgeSettings | None" = None) -> tuple[str, list[str], str]:
+    """(labeller, judges, why) that fit the model: the exact toy judge for the toy model; for any other
+    model the LLM judges whose keys are present (the paper's setup), else the offline embedding judge.
+
+    ``ready``: the LLM providers known to be available (None = check each one now)."""
+    from .settings import TITLES
+
+    if model_name == "toy":
+        return "toy", ["toy"], "the toy model: its world's judge is exact"
+    if ready is None:
+        ready = [k for k in PROVIDERS if make_judge(k, settings).available()[0]]
+    ready = [k for k in PROVIDERS if k in ready]
+    if ready:
+        return ready[0], ready, (f"{model_name}: the LLM judges with an API key "
+                                 f"({', '.join(TITLES[k] for k in ready)})")
+    return "embedding", ["embedding"], (
+        f"{model_name}: no LLM API key is set (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY), so the "
+        "offline embedding judge (the toy judge only knows the toy world)")
