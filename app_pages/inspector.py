@@ -32,8 +32,11 @@ for judge, rec in (info.get("verdicts") or {}).items():
         if rec.get("problem"):
             st.warning(rec["problem"])
 
-# The images that project most strongly onto each span's direction.
+# The images each span explains most, along the direction TEXTSPAN used for it.
 st.subheader("Top images per span")
+st.caption("Each row ranks the images by how far this head's output moves along the span's direction "
+           "as TEXTSPAN chose it: the span's text without the directions of the spans before it, so a "
+           "span shows what it adds, not what it shares with the first one.")
 n_top = st.slider("Images per span", 1, 8, 4, key="inspector_topk")
 top = pipeline.top_images(ctx, spans, head, n_top)
 images = ctx.image_set

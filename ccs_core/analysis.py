@@ -146,16 +146,19 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
 
 def top_images(loaded, image_set, pool, spans: SpansResult, head: "str | HeadId", k: int = 4,
                store: Store | None = None) -> list[list[int]]:
-    """For each span of ``head``: indices of the k images whose head contribution projects most
-    strongly onto the span's text direction (the decomposition is read from the cache)."""
+    """For each span of ``head``: indices of the k images whose (centred) head contribution goes
+    furthest along the span's direction as TEXTSPAN chose it (``textspan.span_directions``: the text
+    without the earlier spans' directions, sign kept). The decomposition is read from the cache."""
     from .decompose import decompose_image_set
+    from .textspan import span_directions
 
     head = HeadId.parse(head)
     hs = spans.by_head()[str(head)]
     dec = decompose_image_set(loaded, image_set, n_layers=spans.params["n_layers"], store=store)
-    contrib = dec.heads[:, dec.layers.index(head.layer), head.head]       # [N, d]
-    texts = text_embeddings(loaded, pool, store)[hs.indices]               # [S, d]
-    scores = (contrib - contrib.mean(0, keepdim=True)) @ texts.T           # [N, S]
+    contrib = dec.heads[:, dec.layers.index(head.layer), head.head].double()  # [N, d]
+    dirs = span_directions(contrib, text_embeddings(loaded, pool, store), hs.indices,
+                           rank=int(spans.params.get("rank", 80)))           # [S, d]
+    scores = (contrib - contrib.mean(0, keepdim=True)) @ dirs.T             # [N, S]
     k = min(k, scores.shape[0])
     return [torch.topk(scores[:, s], k).indices.tolist() for s in range(scores.shape[1])]
 

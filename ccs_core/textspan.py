@@ -103,6 +103,29 @@ def textspan_heads(heads, text_embeddings, n_spans: int = 5, rank: int = 80,
     return [out[l * H:(l + 1) * H] for l in range(L)]
 
 
+@torch.no_grad()
+def span_directions(contributions, text_embeddings, indices: list[int], rank: int = 80) -> torch.Tensor:
+    """The direction each chosen span had when TEXTSPAN picked it: the text projected onto the head's
+    top-``rank`` right singular directions, minus its components along the spans picked before it (the
+    removal step, i.e. Gram-Schmidt without normalising). # [S, d]
+
+    ``contributions @ direction`` (centred over images) is what that span explains in each image, so
+    it ranks the images a span describes; two spans with similar texts get different rankings once
+    the earlier span's direction is removed."""
+    C = _as_tensor(contributions).double()                                  # [N, d]
+    T = _as_tensor(text_embeddings).double()[list(indices)]                 # [S, d]
+    r = max(1, min(rank, C.shape[0], C.shape[1]))
+    _, vecs = torch.linalg.eigh(C.T @ C / C.shape[0])                       # uncentred, as TEXTSPAN
+    V = vecs[:, -r:]                                                        # [d, r]
+    dirs = T @ V @ V.T                                                      # [S, d] in the span
+    out = []
+    for t in dirs:
+        for u in out:
+            t = t - (t @ u) / (u @ u).clamp_min(1e-30) * u
+        out.append(t)
+    return torch.stack(out) if out else torch.zeros(0, C.shape[1], dtype=torch.float64)
+
+
 def textspan_reference(contributions, text_embeddings, n_spans: int = 5, rank: int = 80,
                        dtype: torch.dtype = torch.float64) -> SpanResult:
     """The direct algorithm (as in Gandelsman et al.'s code): SVD of C, N x M projections. Slow."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ccs_core.textspan import SpanResult, textspan, textspan_heads, textspan_reference
+from ccs_core.textspan import SpanResult, span_directions, textspan, textspan_heads, textspan_reference
 
 
 def make(seed: int, n: int, d: int, m: int):
@@ -86,3 +86,40 @@ def test_shape_errors():
         textspan(torch.zeros(10, 8), torch.zeros(5, 7))
     with pytest.raises(ValueError, match=r"\[N, L, H, d\]"):
         textspan_heads(torch.zeros(10, 8), torch.zeros(5, 8))
+
+
+def test_span_directions_are_the_residual_texts_textspan_picked():
+    """Replay the direct algorithm and keep the residual text at each pick: span_directions equals it."""
+    g = torch.Generator().manual_seed(3)
+    C = torch.randn(200, 16, generator=g, dtype=torch.float64) @ torch.randn(16, 16, generator=g, dtype=torch.float64)
+    T = torch.randn(60, 16, generator=g, dtype=torch.float64)
+    rank = 10
+    ref = textspan_reference(C, T, n_spans=4, rank=rank)
+    _, _, vh = torch.linalg.svd(C, full_matrices=False)
+    R = T @ vh[:rank].T @ vh[:rank]
+    want = []
+    for b in ref.indices:  # the reference's own removal loop, on the texts only
+        t = R[b].clone()
+        want.append(t)
+        R = R - (R @ t / (t @ t))[:, None] * t[None]
+    got = span_directions(C, T, ref.indices, rank=rank)
+    assert torch.allclose(got, torch.stack(want), atol=1e-8)
+
+
+def test_two_similar_spans_rank_different_images():
+    """Span 2's text overlaps span 1's; ranking by the raw texts gives the same images for both, by the
+    directions TEXTSPAN used it does not."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.eye(8, dtype=torch.float64)[0], torch.eye(8, dtype=torch.float64)[1]
+    C = 3.0 * torch.randn(300, 1, generator=g, dtype=torch.float64) * a + \
+        1.0 * torch.randn(300, 1, generator=g, dtype=torch.float64) * b + \
+        0.05 * torch.randn(300, 8, generator=g, dtype=torch.float64)
+    T = torch.nn.functional.normalize(torch.stack([a, a + 0.5 * b, torch.eye(8, dtype=torch.float64)[2]]), dim=-1)
+    res = textspan(C, T, n_spans=2, rank=8)
+    assert res.indices == [0, 1]
+    Cc = C - C.mean(0)
+    top = lambda scores: [set(torch.topk(scores[:, s], 10).indices.tolist()) for s in range(2)]  # noqa: E731
+    raw = top(Cc @ T[res.indices].T)
+    used = top(Cc @ span_directions(C, T, res.indices, rank=8).T)
+    assert len(raw[0] & raw[1]) >= 7          # the old ranking: mostly the same images
+    assert len(used[0] & used[1]) <= 2        # TEXTSPAN's directions: different images
