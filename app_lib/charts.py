@@ -86,6 +86,21 @@ def paper_grid_frame(computed: pd.DataFrame, paper_heads: pd.DataFrame) -> pd.Da
     return grid_frame(out.to_dict("records"))
 
 
+def for_slides(chart, width: int = 1100) -> tuple:
+    """(chart, PNG scale factor) at slide size: >= 1200 px wide, labels readable and apart. A chart
+    with a fixed pixel width (the head grid) keeps its shape and is scaled up instead."""
+    fixed = chart.to_dict().get("width")
+    if isinstance(fixed, (int, float)):
+        return chart, max(1.25, 1250 / max(float(fixed), 1.0))
+    try:
+        chart = chart.properties(width=width)
+    except Exception:  # concatenated charts have no single width
+        pass
+    return (chart.configure_axis(labelFontSize=14, titleFontSize=16, labelLimit=320)
+            .configure_title(fontSize=20).configure_legend(labelFontSize=14, titleFontSize=14, labelLimit=320)
+            ), 1.25
+
+
 def picked_head(event: object) -> str | None:
     """The head clicked in ``st.altair_chart(..., on_select="rerun")``'s event, as "L5.H3"."""
     try:
@@ -127,7 +142,7 @@ def accuracy_bars(df: pd.DataFrame, metric: str = "accuracy") -> alt.LayerChart:
     bars = alt.Chart(df).mark_bar().encode(
         x=alt.X("config:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)),
         y=alt.Y("value:Q", title=metric, axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("config:N", legend=None),
+        color=_strategy_color(order, "config", legend=False),
         tooltip=["config", alt.Tooltip("value:Q", title=metric, format=".2%"), "detail"])
     err = alt.Chart(df.dropna(subset=["lo", "hi"])).mark_rule(strokeWidth=2).encode(
         x=alt.X("config:N", sort=order), y="lo:Q", y2="hi:Q")
@@ -139,7 +154,7 @@ def maxskew_bars(df: pd.DataFrame) -> alt.Chart:
     return alt.Chart(df).mark_bar().encode(
         x=alt.X("attribute:N", title=None, axis=alt.Axis(labelAngle=0)), xOffset="config:N",
         y=alt.Y("maxskew:Q", title="MaxSkew (mean over prompts)"),
-        color=alt.Color("config:N", title=None),
+        color=_strategy_color(list(dict.fromkeys(df["config"])), "config"),
         tooltip=["attribute", "config", alt.Tooltip("maxskew:Q", format=".3f")],
     ).properties(height=240, title="Bias (MaxSkew@K)")
 
@@ -147,10 +162,10 @@ def maxskew_bars(df: pd.DataFrame) -> alt.Chart:
 def tradeoff(df: pd.DataFrame) -> alt.Chart:
     """Accuracy versus MaxSkew, one point per configuration (columns config, accuracy, maxskew)."""
     return alt.Chart(df).mark_point(size=120, filled=True).encode(
-        x=alt.X("maxskew:Q", title="MaxSkew (lower = less biased)", scale=alt.Scale(zero=False, padding=12)),
-        y=alt.Y("accuracy:Q", title="accuracy", axis=alt.Axis(format=".1%"),
-                scale=alt.Scale(zero=False, padding=12)),
-        color=alt.Color("config:N", title=None), shape="config:N",
+        # axes from zero (accuracy 0..1): a 0.004 difference must not look large
+        x=alt.X("maxskew:Q", title="MaxSkew (lower = less biased)", scale=alt.Scale(zero=True, nice=True)),
+        y=alt.Y("accuracy:Q", title="accuracy", axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, 1])),
+        color=_strategy_color(list(dict.fromkeys(df["config"])), "config"), shape="config:N",
         tooltip=["config", alt.Tooltip("accuracy:Q", format=".2%"), alt.Tooltip("maxskew:Q", format=".3f")],
     ).properties(height=260, title="Accuracy versus bias")
 
@@ -158,11 +173,17 @@ def tradeoff(df: pd.DataFrame) -> alt.Chart:
 SVG = {"embedOptions": {"renderer": "svg"}}  # marks as DOM nodes (crisp; a browser test can find them)
 
 
-def _strategy_color(domain: list[str]) -> alt.Color:
+OTHER_COLORS = ["#9467bd", "#2ca02c", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+
+
+def _strategy_color(domain: list[str], field: str = "strategy", legend: bool = True) -> alt.Color:
+    """One colour per strategy on every chart ("original" is always grey, "high" red, ...)."""
     from .experiments import STRATEGY_COLORS
 
-    return alt.Color("strategy:N", title=None, sort=domain,
-                     scale=alt.Scale(domain=domain, range=[STRATEGY_COLORS.get(s, "#9467bd") for s in domain]))
+    others = iter(OTHER_COLORS * 4)
+    colors = [STRATEGY_COLORS.get(s.split(" (")[0]) or STRATEGY_COLORS.get(s) or next(others) for s in domain]
+    return alt.Color(f"{field}:N", title=None, sort=domain, legend=alt.Legend() if legend else None,
+                     scale=alt.Scale(domain=domain, range=colors))
 
 
 def strategy_bars(df: pd.DataFrame, metric: str = "accuracy") -> alt.LayerChart:
@@ -203,7 +224,7 @@ def strategy_tradeoff(df: pd.DataFrame) -> alt.Chart:
     order = list(dict.fromkeys(df["strategy"]))
     return alt.Chart(df).mark_point(size=110, filled=True).encode(
         x=alt.X("maxskew:Q", title="MaxSkew, sum over prompts (lower = less biased)",
-                scale=alt.Scale(zero=False, padding=14)),
+                scale=alt.Scale(zero=True, nice=True)),
         y=alt.Y("accuracy:Q", title="mean accuracy", axis=alt.Axis(format=".0%"),
                 scale=alt.Scale(domain=[0, 1])),
         color=_strategy_color(order), shape=alt.Shape("strategy:N", sort=order, title=None),

@@ -112,9 +112,15 @@ def download_json(value: Any, name: str, key: str, label: str | None = None) -> 
 
 
 def chart_bytes(chart: Any, fmt: str) -> bytes:
-    """An altair chart rendered to PNG or SVG (vl-convert; offline)."""
+    """An altair chart rendered at slide size to PNG (>= 1200 px wide) or SVG (vl-convert; offline)."""
+    from .charts import for_slides
+
     buf = io.BytesIO() if fmt == "png" else io.StringIO()
-    chart.save(buf, format=fmt)
+    chart, scale = for_slides(chart)
+    if fmt == "png":
+        chart.save(buf, format=fmt, scale_factor=scale)
+    else:
+        chart.save(buf, format=fmt)
     data = buf.getvalue()
     return data if isinstance(data, bytes) else data.encode("utf-8")
 

@@ -77,9 +77,12 @@ def prune_panel() -> None:
     c1, c2, c3 = st.columns([2, 2, 1])
     strategy = c1.selectbox("Strategy", strategies, key="prune_strategy", format_func=ex.STRATEGIES.get)
     task = c2.selectbox("Task", ex.task_names(ctx.choices.images), key="prune_task")
-    s.setdefault("prune_n", ctx.choices.n_images)
-    n_eval = c3.number_input("Images", 16, 4096, step=32, key="prune_n",
-                             disabled=ctx.choices.images != "toy")
+    if ctx.choices.images == "toy":
+        s.setdefault("prune_n", ctx.choices.n_images)
+        n_eval = c3.number_input("Images", 16, 4096, step=32, key="prune_n")
+    else:  # a folder is evaluated whole
+        n_eval = len(ctx.image_set)
+        c3.metric("Images", n_eval)
     concept, custom = "", ()
     if strategy == "concept":
         concept = st.selectbox("Concept", table.labels() if table else [], key="prune_concept")
@@ -92,9 +95,16 @@ def prune_panel() -> None:
     req = s.get("prune_request")
     if req is None:
         return
-    st.markdown(f"**{ex.STRATEGIES[req.strategy]}** on **{req.task}** ({req.n_images} images)")
+    # one slot for the whole result: a new run replaces the previous one at once (no greyed copy below)
+    with st.empty().container():
+        single_run(req)
+
+
+def single_run(req) -> None:
+    s = st.session_state
     folder = ctx.image_set if ctx.choices.images != "toy" else None
     zs_task, eval_set = ex.resolve_task(ctx.choices.images, req.task, req.n_images, folder)
+    st.markdown(f"**{ex.STRATEGIES[req.strategy]}** on **{req.task}** ({len(eval_set)} images)")
     cfgs = ex.configs(req, table, ctx.loaded.spec.n_layers, ctx.loaded.spec.n_heads)
 
     exact_job = pipeline.experiment_job(ctx, "exact", req, lambda p: ex.exact(

@@ -128,6 +128,23 @@ class ToyLabeller(Labeller):
                            problem="" if label else "no span carries a toy-world factor tag")
 
 
+def _form(label: str) -> str:
+    """"Backgrounds", "background", "Colours", "color", "Counting" -> one key per concept."""
+    w = label.strip().lower().replace("colour", "color")
+    w = {"counting": "count", "numbers": "number"}.get(w, w)
+    return w[:-1] if w.endswith("s") and not w.endswith("ss") else w
+
+
+def one_form(vocabulary: "Sequence[str]") -> list[str]:
+    """The vocabulary with one spelling per concept (the first listed), so a labeller never gives
+    "Backgrounds" to one head and "background" to the next."""
+    seen: dict[str, str] = {}
+    for v in vocabulary:
+        if v.strip():
+            seen.setdefault(_form(v), v.strip())
+    return list(seen.values())
+
+
 class EmbeddingLabeller(Labeller):
     """Approximate offline labeller: the vocabulary label that most spans are similar to."""
     name = provider = "embedding"
@@ -137,7 +154,7 @@ class EmbeddingLabeller(Labeller):
     def __init__(self, vocabulary: "Sequence[str] | None" = None, threshold: "float | None" = None,
                  template: "str | None" = None):
         cal = load_calibration()
-        self.vocabulary = list(load_vocabulary() if vocabulary is None else vocabulary)
+        self.vocabulary = one_form(load_vocabulary() if vocabulary is None else vocabulary)
         self.threshold = float(cal["threshold"] if threshold is None else threshold)
         self.template = template or cal.get("template", "{label}")
         self.prompt_version = f"emb_v3_t{self.threshold:.4f}_{self.template}"

@@ -216,3 +216,31 @@ def test_unknown_ccs_cells_are_drawn_grey_with_the_reason_in_the_tooltip():
     assert rect["encoding"]["color"]["condition"]["test"] == "isValid(datum.ccs)"
     assert rect["encoding"]["color"]["value"] == charts.UNKNOWN  # not a hole: a grey, clickable cell
     assert "Status" in [t.get("title") for t in rect["encoding"]["tooltip"]]
+
+
+def test_charts_export_at_slide_size():
+    import struct
+
+    from app_lib import ui
+
+    bars = charts.accuracy_bars(pd.DataFrame([{"config": "original", "value": 0.9, "lo": None, "hi": None,
+                                               "detail": ""}, {"config": "high", "value": 0.5, "lo": None,
+                                                               "hi": None, "detail": ""}]))
+    grid = charts.head_grid(charts.grid_frame([{"head": f"L{l}.H{i}", "layer": l, "index": i,
+                                                "explained": 0.3, "ccs": i % 6} for l in range(2) for i in range(12)]))
+    for chart in (bars, grid):
+        png = ui.chart_bytes(chart, "png")
+        width, height = struct.unpack(">II", png[16:24])
+        assert width >= 1200 and height >= 150, (width, height)
+    assert b"<svg" in ui.chart_bytes(bars, "svg")[:400]
+
+
+def test_original_has_one_colour_on_every_chart():
+    bars = charts.accuracy_bars(pd.DataFrame([{"config": c, "value": 0.5, "lo": None, "hi": None, "detail": ""}
+                                              for c in ("high", "original", "random")]))
+    scale = bars.to_dict()["layer"][0]["encoding"]["color"]["scale"]
+    assert dict(zip(scale["domain"], scale["range"]))["original"] == "#7f7f7f"
+    skew = charts.maxskew_bars(pd.DataFrame([{"attribute": "group", "config": c, "maxskew": 1.0}
+                                             for c in ("original", "high")]))
+    scale = skew.to_dict()["encoding"]["color"]["scale"]
+    assert dict(zip(scale["domain"], scale["range"]))["original"] == "#7f7f7f"

@@ -105,3 +105,12 @@ def test_default_scoring_follows_the_model(monkeypatch):
     assert (lab, judges) == ("anthropic", ["anthropic"]) and "Claude" in why
     assert default_scoring("ViT-B-32", ready=["gemini", "openai"])[1] == ["openai", "gemini"]
     assert default_scoring("toy", ready=["openai"])[1] == ["toy"]
+
+
+def test_embedding_labeller_has_one_spelling_per_concept():
+    from ccs_core.labels import EmbeddingLabeller, _form, one_form
+
+    assert one_form(["Backgrounds", "Colors", "background", "colour", "Glass", "Counting", "count"]) == \
+        ["Backgrounds", "Colors", "Glass", "Counting"]
+    forms = [_form(v) for v in EmbeddingLabeller().vocabulary]
+    assert len(forms) == len(set(forms))
