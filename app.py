@@ -107,7 +107,10 @@ def sidebar():
 cx.init_state()
 st.session_state.setdefault("images_kind", "toy")
 st.session_state.setdefault("pool_kind", "")
+linked_page = cx.read_link()  # ?head=L3.H5&model=toy&page=inspector: a link opens the same view
 page = st.navigation(PAGES)
+if linked_page and cx.PAGE_URLS[linked_page] != page.url_path:
+    st.switch_page(cx.PAGE_PATHS[linked_page])
 with st.sidebar:
     loaded = sidebar()
 if loaded is not None and loaded.random_init:
@@ -119,3 +122,5 @@ try:
     page.run()
 except Exception as err:  # the last line of defence: a message, never a traceback
     ui.show_error(err)
+finally:  # also when a page stops early (st.stop while a job runs)
+    cx.write_link()

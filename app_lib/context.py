@@ -155,3 +155,50 @@ def follow_model(model_name: str) -> None:
     s["judges"] = None
     for k in [k for k in s if str(k).startswith("judge_")] + ["labeller", "labeller_pending"]:
         s.pop(k, None)
+
+
+# ---- deep links: ?head=L3.H5&model=toy (and &page=inspector) ------------------------------------
+
+LINK_KEYS = {"model": "model_name", "pretrained": "pretrained", "head": "selected_head",
+             "layers": "n_layers", "spans": "n_spans", "high": "th_high", "low": "th_low"}
+PAGE_PATHS = {"overview": "app_pages/home.py", "grid": "app_pages/grid.py",
+              "inspector": "app_pages/inspector.py", "judges": "app_pages/judges.py",
+              "prune": "app_pages/prune.py", "export": "app_pages/export.py"}
+PAGE_URLS = {name: ("" if name == "overview" else name) for name in PAGE_PATHS}  # st.Page url_path
+
+
+def read_link() -> str | None:
+    """Once per session, before the widgets: the link's choices into the session. Returns the page
+    name a ``page=`` parameter asks for (None if none or unknown). Bad values are ignored."""
+    s = st.session_state
+    if s.get("_link_read"):
+        return None
+    s["_link_read"] = True
+    q = st.query_params
+    for param, key in LINK_KEYS.items():
+        value = q.get(param)
+        if value is None:
+            continue
+        if isinstance(DEFAULTS.get(key), int):
+            try:
+                s[key] = int(value)
+            except ValueError:
+                continue
+        else:
+            s[key] = value.strip()
+    name = (q.get("page") or "").strip().lower()
+    return name if name in PAGE_PATHS else None
+
+
+def write_link() -> None:
+    """Keep the address bar a link to what the session shows (copy it to share the same head)."""
+    s = st.session_state
+    want = {"model": s.get("model_name") or TOY_MODEL_NAME, "head": s.get("selected_head") or ""}
+    if s.get("pretrained"):
+        want["pretrained"] = s["pretrained"]
+    for param, key in (("layers", "n_layers"), ("spans", "n_spans"), ("high", "th_high"), ("low", "th_low")):
+        if s.get(key) is not None and s.get(key) != DEFAULTS[key]:
+            want[param] = str(s[key])
+    want = {k: v for k, v in want.items() if v}
+    if dict(st.query_params) != want:
+        st.query_params.from_dict(want)

@@ -151,14 +151,14 @@ def score_settings(ctx: Ctx) -> dict:
 
 
 def scores_job(ctx: Ctx, spans, settings: dict | None = None, heads: list[str] | None = None,
-               fresh: bool = False, submit: bool = True) -> "Job | str":
+               fresh: bool = False, submit: bool = True, labels: dict[str, str] | None = None) -> "Job | str":
     """``analysis.run_scores`` in the background, for all heads (or ``heads``) under ``settings``.
 
     A warm start reads the stored result (``analysis.cached_scores``) without re-scoring, unless
     ``fresh`` (re-ask). ``submit=False`` returns the job's key only."""
     settings = dict(settings or score_settings(ctx))
     examples = settings.get("examples") or None
-    extra = {k: v for k, v in (("heads", heads), ("examples", examples)) if v}
+    extra = {k: v for k, v in (("heads", heads), ("examples", examples), ("labels", labels)) if v}
     if extra:  # a part of the heads, or edited examples: a result of its own in the store
         spans = replace(spans, heads=[h for h in spans.heads if not heads or h.head in heads],
                         params={**spans.params, "app": analysis.cache_key(**extra)})
@@ -182,7 +182,7 @@ def scores_job(ctx: Ctx, spans, settings: dict | None = None, heads: list[str] |
         if hit is not None:
             progress("Scores loaded from cache", 1.0)
             return hit
-        return analysis.run_scores(spans, labeller, judges, store=store, progress=progress)
+        return analysis.run_scores(spans, labeller, judges, store=store, progress=progress, labels=labels)
 
     label = "Labelling and judging " + (", ".join(heads) if heads else "every head")
     return ctx.board.submit(key, label, run)

@@ -40,6 +40,22 @@ def head_picker(spans, key: str) -> str:
     return st.session_state["selected_head"]
 
 
+def head_stepper(spans, key: str) -> None:
+    """Previous / next head buttons, also on the keyboard (P and N)."""
+    names = head_names(spans)
+    current = selected_head(spans)
+
+    def step(by: int) -> None:
+        i = names.index(current) if current in names else 0
+        st.session_state["selected_head"] = names[(i + by) % len(names)]
+
+    c1, c2 = st.columns(2)
+    c1.button("Previous head", key=f"{key}_prev", icon=":material/chevron_left:", shortcut="P",
+              on_click=step, args=(-1,), width="stretch", help="Keyboard: P")
+    c2.button("Next head", key=f"{key}_next", icon=":material/chevron_right:", shortcut="N",
+              on_click=step, args=(1,), width="stretch", help="Keyboard: N")
+
+
 def head_scores(scores: dict | None, head: str) -> dict:
     return ((scores or {}).get("heads") or {}).get(head) or {}
 

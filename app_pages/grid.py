@@ -51,6 +51,7 @@ with left:
         st.caption(f"The paper lists {len(listed)} of these heads as high, moderate or low; "
                    f"{same} have the same category here ('other' = not in the paper's tables).")
 with right:
+    views.head_stepper(spans, key="grid_step")
     views.head_summary(spans, scores, selected)
     st.page_link("app_pages/inspector.py", label="Open in the inspector", icon=":material/search:")
 

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from app_lib import pipeline, views
+from app_lib import pipeline, ui, views
 
 st.title("Span & label inspector")
 ctx = pipeline.current()
@@ -11,12 +11,47 @@ if spans is None:
     st.stop()
 scores, error = pipeline.scores_or_error(ctx, spans)
 views.score_problems(ctx, spans, scores, error)
-head = views.head_picker(spans, key="inspector_head")
-views.head_summary(spans, scores, head)
+c1, c2 = st.columns([2, 3])
+with c1:
+    head = views.head_picker(spans, key="inspector_head")
+with c2:
+    views.head_stepper(spans, key="inspector_step")
+other = st.session_state.get("compare_head")
+if st.toggle("Compare with another head", key="compare_on"):
+    names = [n for n in views.head_names(spans) if n != head]
+    if other not in names:
+        st.session_state["compare_head"] = names[0]
+    st.selectbox("Second head", names, key="compare_head")
+    left, right = st.columns(2, gap="large")
+    with left:
+        views.head_summary(spans, scores, head)
+    with right:
+        views.head_summary(spans, scores, st.session_state["compare_head"])
+else:
+    views.head_summary(spans, scores, head)
 info = views.head_scores(scores, head)
 hs = spans.by_head()[head]
 if not scores:
     st.caption(pipeline.scores_note())
+
+# The user's own label for this head, judged by the same judges as the labeller's.
+if scores:
+    with st.expander("Your own label for this head", expanded=bool(st.session_state.get("own_label"))):
+        with st.form(f"own_label_form_{head}"):
+            mine = st.text_input("Label", key=f"own_label_{head}", placeholder=info.get("label") or "")
+            asked = st.form_submit_button("Judge the spans against my label")
+        if asked and mine.strip():
+            st.session_state["own_label"] = {"head": head, "label": mine.strip()}
+        own = st.session_state.get("own_label")
+        if own and own["head"] == head:
+            res = ui.await_job(pipeline.scores_job(ctx, spans, heads=[head], labels={head: own["label"]}),
+                               wait_s=60, key="own_label")
+            if res is not None:
+                mine_rec = views.head_scores(res, head)
+                st.markdown(f"With **{own['label']}**: CCS **{mine_rec.get('ccs', '—')} / {len(hs.texts)}** "
+                            f"(the labeller's **{info.get('label') or '—'}**: {info.get('ccs', '—')}).")
+                verdicts = views.spans_frame(spans, head, res).drop(columns=["variance", "share of spans' variance"])
+                st.table(verdicts.set_index("#"))
 
 # Each judge's verdict and rationale per span.
 for judge, rec in (info.get("verdicts") or {}).items():

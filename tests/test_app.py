@@ -157,7 +157,7 @@ def test_inspector_shows_verdicts_images_and_saves_human_answers(app):
     assert at.expander  # one expander per judge with its rationales
     for i in range(5):
         at.radio(key=f"human_L2.H1_{i}").set_value("yes" if i % 2 == 0 else "no")
-    at.button[0].click().run()  # the form's submit button
+    at.button[[b.label for b in at.button].index("Save my verdicts")].click().run()  # the form's submit
     assert_clean(at)
     assert "Saved." in [s.value for s in at.success]
     agreement = at.dataframe[-1].value
@@ -249,3 +249,32 @@ def test_prune_page_runs_the_paper_comparison_by_default(app):
     at.radio(key="compare_set").set_value("outline").run()
     assert_clean(at)
     assert at.session_state["compare_result"]["styles"] == ["normal", "hard", "outline"]
+
+
+def test_inspector_steps_compares_and_judges_an_own_label(app):
+    at = page(app, "app_pages/inspector.py", selected_head="L3.H0")
+    assert_clean(at)
+    at.button(key="inspector_step_next").click().run()
+    assert at.session_state["selected_head"] == "L3.H1"
+    at.button(key="inspector_step_prev").click().run()
+    at.button(key="inspector_step_prev").click().run()
+    assert at.session_state["selected_head"] == "L2.H15"
+    at.toggle(key="compare_on").set_value(True).run()
+    assert_clean(at)
+    heads = [s.value for s in at.subheader]
+    assert "L2.H15" in heads and at.session_state["compare_head"] in heads
+    at.text_input(key="own_label_L2.H15").input("colour")
+    at.button[[b.label for b in at.button].index("Judge the spans against my label")].click().run()
+    assert_clean(at)
+    assert any("With **colour**: CCS" in m.value for m in at.markdown)
+
+
+def test_a_link_opens_the_same_head_on_the_same_page(app):
+    app.query_params["head"] = "L2.H7"
+    app.query_params["page"] = "inspector"
+    app.query_params["high"] = "4"
+    app.run()
+    assert_clean(app)
+    assert app.session_state["selected_head"] == "L2.H7" and app.session_state["th_high"] == 4
+    assert app.selectbox(key="inspector_head").value == "L2.H7"
+    assert app.query_params["head"] in ("L2.H7", ["L2.H7"]) and app.query_params["model"] in ("toy", ["toy"])
