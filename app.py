@@ -47,7 +47,8 @@ def sidebar():
         ui.show_error(err)
         return None
     spec = loaded.spec
-    st.caption(f"Loaded **{loaded.name}** · {spec.n_layers} layers × {spec.n_heads} heads")
+    st.caption(f"**{loaded.name}** · {spec.n_layers} layers × {spec.n_heads} heads"
+               + ("" if loaded.is_loaded else " · weights load when a step needs them"))
 
     st.selectbox("Images", ["toy", "folder"], key="images_kind",
                  format_func=lambda v: {"toy": "Toy world (bundled)", "folder": "Image folder"}[v])

@@ -6,13 +6,15 @@ through ``st.cache_resource``; everything a session chooses lives in ``st.sessio
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import streamlit as st
 
 from ccs_core.errors import CacheError
-from ccs_core.models import TOY_MODEL_NAME, LoadedModel, load_model
+from ccs_core.modelref import TOY_MODEL_NAME, ModelRef, read_manifest, write_manifest
 
 from .jobs import JobBoard
 
@@ -69,10 +71,63 @@ def choices() -> Choices:
 
 # ---- shared resources (one per process; never mutated) ------------------------------------------
 
-@st.cache_resource(show_spinner=False, max_entries=3)
-def get_model(name: str, pretrained: str) -> LoadedModel:
-    """One loaded model per (name, pretrained) for the whole process."""
-    return load_model(name, pretrained or None)
+_LOADED: "OrderedDict[tuple[str, str], Any]" = OrderedDict()  # (name, pretrained) -> LoadedModel
+_LOAD_LOCK = threading.Lock()
+MAX_LOADED = 3
+
+
+def load_full(name: str, pretrained: str, store=None):
+    """The process's one LoadedModel per (name, pretrained), loaded on first use from any thread (a
+    page or a background job); its manifest goes to the store so the next start needs no load."""
+    from ccs_core.models import load_model  # torch and open_clip: only when weights are needed
+
+    req = (name, pretrained)
+    with _LOAD_LOCK:  # one load at a time; a second caller waits for it
+        if req not in _LOADED:
+            loaded = load_model(name, pretrained or None)
+            _LOADED[req] = loaded
+            while len(_LOADED) > MAX_LOADED:
+                _LOADED.popitem(last=False)
+            try:
+                write_manifest(store, name, pretrained, loaded)
+            except CacheError as err:
+                log.warning("model manifest not saved: %s", err)
+        _LOADED.move_to_end(req)
+        return _LOADED[req]
+
+
+class LazyModel:
+    """A model known by its manifest (name, key, spec) that loads its weights on first use of anything
+    else (``.model``, ``.encode_texts``, ...): the grid, inspector and CCS views of a warm start draw
+    from cached artifacts without importing torch. Never mutated; shared by sessions."""
+
+    def __init__(self, ref: ModelRef, request: tuple[str, str], store=None):
+        self.ref, self.request, self._store = ref, request, store
+        self.name, self.pretrained, self.key, self.spec = ref.name, ref.pretrained, ref.key, ref.spec
+        self.random_init = ref.random_init
+
+    @property
+    def is_loaded(self) -> bool:
+        return self.request in _LOADED
+
+    def full(self):
+        return load_full(*self.request, store=self._store)
+
+    def __getattr__(self, attr: str):  # only for what the manifest does not hold
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self.full(), attr)
+
+
+def get_model(name: str, pretrained: str) -> LazyModel:
+    """The session's model: from its manifest when it was loaded here before (no torch), else loaded
+    now (raises ModelLoadError with what to do)."""
+    store = get_store()
+    ref = read_manifest(store, name, pretrained)
+    if ref is None:
+        full = load_full(name, pretrained, store)
+        ref = ModelRef(full.name, full.pretrained, full.key, full.spec, full.random_init)
+    return LazyModel(ref, (name, pretrained), store)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -109,9 +164,11 @@ def get_board() -> JobBoard:
 
 
 def clear_caches() -> None:
-    """Forget every cached resource (used by tests between runs)."""
+    """Forget every cached resource and loaded model (used by tests between runs)."""
     st.cache_resource.clear()
     st.cache_data.clear()
+    with _LOAD_LOCK:
+        _LOADED.clear()
 
 
 @st.cache_resource(show_spinner=False, ttl=60)

@@ -9,7 +9,6 @@ import streamlit as st
 
 from ccs_core import analysis
 from ccs_core.errors import CCSError, JudgeError
-from ccs_core.models import LoadedModel
 
 from . import context as cx
 from .jobs import Job, JobBoard
@@ -18,7 +17,7 @@ from .jobs import Job, JobBoard
 @dataclass
 class Ctx:
     choices: cx.Choices
-    loaded: LoadedModel
+    loaded: cx.LazyModel  # name, key and spec without torch; the weights load on first use
     store: Any
     board: JobBoard
 

@@ -149,7 +149,7 @@ def toy_summary() -> str:
     (written by ``python -m ccs_core.toyworld.report --update-card``)."""
     import json
 
-    from ccs_core.toyworld.model import TOY_CARD
+    from ccs_core.toyworld import TOY_CARD
 
     try:
         m = json.loads(TOY_CARD.read_text())["miniature"]

@@ -7,13 +7,15 @@ never compute a result twice, and a warm start reads everything from cache/. Pro
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
 
 from .heads import HeadId
 from .store import Store, cache_key
+
+if TYPE_CHECKING:  # torch is imported where it is used: a warm start reads cached results without it
+    import torch
 
 Progress = Callable[[str, float], None]
 SPANS_VERSION = "spans-v1"
@@ -72,6 +74,8 @@ def text_embeddings(loaded, pool, store: Store | None = None, progress=None) -> 
     """Normalised text embeddings of a pool, cached per (model, pool). # [M, embed_dim]
 
     ``progress(done, total)`` is called after every batch."""
+    import torch
+
     key = cache_key(model=loaded.key, pool=pool.key)
     if store is not None and (hit := store.get_arrays("text_emb", key)) is not None:
         return torch.from_numpy(hit["emb"])
@@ -107,14 +111,13 @@ def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_
 def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store: Store | None = None,
               progress: Progress = _quiet) -> SpansResult:
     """Decompose the image set by head and find every analysed head's TEXTSPAN descriptions."""
-    from .decompose import decompose_image_set
-    from .textspan import textspan_heads
-
     store = store if store is not None else Store(None)
     key = spans_key(loaded, image_set, pool, params)
-    if (hit := store.get("spans", key)) is not None:
+    if (hit := store.get("spans", key)) is not None:  # a warm start: no torch import
         progress("Spans loaded from cache", 1.0)
         return SpansResult.from_json(hit)
+    from .decompose import decompose_image_set
+    from .textspan import textspan_heads
     check_span_params(params, loaded.spec.n_layers, len(image_set), len(pool))
     dec = decompose_image_set(loaded, image_set, n_layers=params.n_layers, store=store,
                               progress=lambda d, t: progress(f"Decomposing images {d}/{t}",
@@ -149,6 +152,8 @@ def top_images(loaded, image_set, pool, spans: SpansResult, head: "str | HeadId"
     """For each span of ``head``: indices of the k images whose (centred) head contribution goes
     furthest along the span's direction as TEXTSPAN chose it (``textspan.span_directions``: the text
     without the earlier spans' directions, sign kept). The decomposition is read from the cache."""
+    import torch
+
     from .decompose import decompose_image_set
     from .textspan import span_directions
 

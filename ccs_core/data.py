@@ -11,12 +11,14 @@ import hashlib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-import torch
 from PIL import Image
 
 from .errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
@@ -53,8 +55,10 @@ class ImageSet:
             raise IndexError(f"image {i} of {self.size}")
         return _rgb(self.loader(i % self.size))
 
-    def batches(self, preprocess: Callable, batch_size: int = 64) -> Iterator[torch.Tensor]:
+    def batches(self, preprocess: Callable, batch_size: int = 64) -> "Iterator[torch.Tensor]":
         """Preprocessed images in order, batch_size at a time. # [b, 3, H, W]"""
+        import torch  # here, not at import: the explorer's warm start reads image sets without torch
+
         for start in range(0, self.size, batch_size):
             yield torch.stack([preprocess(self.image(i))
                                for i in range(start, min(start + batch_size, self.size))])

@@ -14,20 +14,8 @@ from typing import Callable
 import torch
 
 from .errors import ModelLoadError
+from .modelref import TOY_MODEL_NAME, ModelSpec  # noqa: F401  (defined there: importable without torch)
 from .store import cache_key, file_digest
-
-TOY_MODEL_NAME = "toy"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    n_layers: int    # residual blocks of the image tower
-    n_heads: int     # attention heads per block
-    head_dim: int    # width of one head
-    width: int       # residual stream width of the image tower
-    embed_dim: int   # joint image-text embedding width
-    image_size: int  # input side in pixels
-
 
 @dataclass
 class LoadedModel:

@@ -13,17 +13,9 @@ import torch
 from PIL import Image
 
 from ..errors import ModelLoadError
-from .world import FACTORS, IMAGE_SIZE, PLURAL, PREFIXES, VALUES
+from . import TOY_CARD, TOY_CHECKPOINT, TOY_DIR  # noqa: F401  (re-exported)
+from .world import DISTRACTOR_WORDS, FACTORS, IMAGE_SIZE, PLURAL, PREFIXES, VALUES
 
-TOY_DIR = Path(__file__).resolve().parent
-TOY_CHECKPOINT = TOY_DIR / "toy_clip.pt"
-TOY_CARD = TOY_DIR / "model_card.json"
-
-# Words outside the world: in the vocabulary (so distractor texts get distinct embeddings) but never
-# in a training caption.
-DISTRACTOR_WORDS = ["dog", "cat", "tree", "car", "house", "river", "music", "happy", "city", "night",
-                    "sunset", "flower", "person", "book", "mountain", "bird", "boat", "food", "rain",
-                    "bright", "old", "quiet", "photo", "with", "and", "the"]
 
 TOY_CONFIG: dict = {
     "embed_dim": 64,

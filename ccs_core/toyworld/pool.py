@@ -13,8 +13,7 @@ import re
 
 import numpy as np
 
-from .model import DISTRACTOR_WORDS
-from .world import FACTORS, PLURAL, PREFIXES, VALUES, phrase
+from .world import DISTRACTOR_WORDS, FACTORS, PLURAL, PREFIXES, VALUES, phrase
 
 DISTRACTOR = "distractor"
 # Words for a factor in a label ("colour", "the shape of things", "where it is", ...).

@@ -28,6 +28,35 @@ def toy_tasks() -> dict:
     return tasks
 
 
+def _samples_key(samples: list[Sample], style: str) -> str:
+    """The images' identity without drawing them: the samples, the style and the renderer's source
+    (``world.py``), so a change to the drawing code is a new key."""
+    import hashlib
+    from pathlib import Path
+
+    from . import world
+
+    h = hashlib.sha256(Path(world.__file__).read_bytes())
+    h.update(style.encode())
+    for smp in samples:
+        h.update(f"{smp.values}:{smp.seed};".encode())
+    return h.hexdigest()
+
+
+class _Renderer:
+    """i -> the i-th sample drawn in a style, drawn on first use and kept (a set is drawn at most once)."""
+
+    def __init__(self, samples: list[Sample], style: str):
+        self.samples, self.style = samples, style
+        self._drawn: dict[int, Image.Image] = {}
+
+    def __call__(self, i: int) -> Image.Image:
+        im = self._drawn.get(i)
+        if im is None:
+            im = self._drawn[i] = render(self.samples[i], style=self.style)
+        return im
+
+
 def _image_set(name: str, samples: list[Sample], factor: str, groups: list[str] | None = None,
                style: str = "normal"):
     from ..data import ImageSet
@@ -37,9 +66,9 @@ def _image_set(name: str, samples: list[Sample], factor: str, groups: list[str] 
     if style not in STYLES:
         raise DataError(f"Unknown toy style {style!r}; use one of {', '.join(STYLES)}.")
     classnames = zero_shot_prompts(factor)[0]
-    images = [render(s, style=style) for s in samples]
-    iset = ImageSet.from_images(name, images, labels=[s.index(factor) for s in samples],
-                                classes=classnames, groups=groups)
+    iset = ImageSet(name=name, key=_samples_key(samples, style), loader=_Renderer(samples, style),
+                    size=len(samples), labels=[s.index(factor) for s in samples], classes=classnames,
+                    groups=None if groups is None else [str(g) for g in groups])
     iset.samples = samples
     iset.factor_labels = {f: [s.index(f) for s in samples] for f in FACTORS}
     iset.factor_classes = {f: zero_shot_prompts(f)[0] for f in FACTORS}

@@ -231,3 +231,10 @@ def zero_shot_prompts(factor: str) -> tuple[list[str], list[str]]:
     if factor == "count":
         classnames = [phrase({"count": v}) for v in VALUES["count"]]
     return classnames, [f"{p} {body}".strip() for p in PREFIXES]
+
+
+# Words outside the world: in the vocabulary (so distractor texts get distinct embeddings) but never
+# in a training caption.
+DISTRACTOR_WORDS = ["dog", "cat", "tree", "car", "house", "river", "music", "happy", "city", "night",
+                    "sunset", "flower", "person", "book", "mountain", "bird", "boat", "food", "rain",
+                    "bright", "old", "quiet", "photo", "with", "and", "the"]
