@@ -28,8 +28,9 @@ PAGES = [
 ]
 
 
-def sidebar():
-    """Draw the session's choices; return the loaded model (None if it cannot load)."""
+def sidebar(boot):
+    """Draw the session's choices; return the loaded model (None if it cannot load). ``boot``: a slot
+    in the main area for the staged progress of a first load (the page shell is already drawn)."""
     s = st.session_state
     st.header("Session")
     st.text_input("Model", key="model_name",
@@ -37,13 +38,24 @@ def sidebar():
     st.text_input("Pretrained tag or checkpoint path", key="pretrained",
                   placeholder="e.g. openai, laion2b_s34b_b79k, /path/model.pt",
                   help="Empty: the toy model's own weights, or random init for an open_clip name.")
+    name, pretrained = s.model_name.strip() or "toy", s.pretrained.strip()
     try:
-        with st.spinner("Loading the model…"):
-            loaded = cx.get_model(s.model_name.strip() or "toy", s.pretrained.strip())
+        if cx.needs_load(name, pretrained):  # first start with this model: say what takes the time
+            with boot.status(f"Loading {name} (the first time on this server)", expanded=True) as status:
+                st.write("1/2 Importing torch and open_clip…")
+                cx.import_backend()
+                st.write("2/2 Building the model and reading its weights…")
+                loaded = cx.get_model(name, pretrained)
+                status.update(label=f"{name} loaded", state="complete", expanded=False)
+            boot.empty()
+        else:
+            loaded = cx.get_model(name, pretrained)
     except CCSError as err:
+        boot.empty()
         st.error(str(err), icon=":material/error:")
         return None
     except Exception as err:
+        boot.empty()
         ui.show_error(err)
         return None
     spec = loaded.spec
@@ -112,8 +124,9 @@ linked_page = cx.read_link()  # ?head=L3.H5&model=toy&page=inspector: a link ope
 page = st.navigation(PAGES)
 if linked_page and cx.PAGE_URLS[linked_page] != page.url_path:
     st.switch_page(cx.PAGE_PATHS[linked_page])
+boot = st.empty()
 with st.sidebar:
-    loaded = sidebar()
+    loaded = sidebar(boot)
 if loaded is not None and loaded.random_init:
     st.warning(f"**{loaded.name} has random weights: architecture only — its heads are meaningless.** "
                "Labels, verdicts and CCS are computed as for a trained model, but they describe noise. "

@@ -119,6 +119,17 @@ class LazyModel:
         return getattr(self.full(), attr)
 
 
+def needs_load(name: str, pretrained: str) -> bool:
+    """True when drawing this model needs its weights now: not loaded and no manifest in the store."""
+    return (name, pretrained) not in _LOADED and read_manifest(get_store(), name, pretrained) is None
+
+
+def import_backend() -> None:
+    """Import torch and open_clip (the slow part of a first load: seconds)."""
+    import ccs_core.models  # noqa: F401
+    import open_clip  # noqa: F401
+
+
 def get_model(name: str, pretrained: str) -> LazyModel:
     """The session's model: from its manifest when it was loaded here before (no torch), else loaded
     now (raises ModelLoadError with what to do)."""
