@@ -84,7 +84,7 @@ def sidebar(boot):
     st.number_input("Layers analysed (the last N)", min_value=1, max_value=spec.n_layers, key="n_layers")
     st.number_input("Spans per head", min_value=1, max_value=10, key="n_spans")
     s.th_high = min(int(s.th_high), max(4, int(s.n_spans)))
-    with st.expander(f"CCS bands: high ≥ {s.th_high}, low ≤ {s.th_low}"):
+    with st.expander(f"CCS bands: high ≥ {s.th_high}, low ≤ {s.th_low}", key="bands_box"):
         st.number_input("High: CCS at least", min_value=4, max_value=max(4, int(s.n_spans)), key="th_high",
                         help="The paper's high-CCS heads have CCS 5 (all five spans accepted).")
         st.number_input("Low: CCS at most", min_value=0, max_value=2, key="th_low",
@@ -94,7 +94,7 @@ def sidebar(boot):
 
     cx.follow_model(loaded.name)
     labeller, defaults, why = cx.default_scoring(loaded.name)
-    with st.expander(f"Judges: {', '.join(s.judges or defaults)}", expanded=False):
+    with st.expander(f"Judges: {', '.join(s.judges or defaults)}", expanded=False, key="judges_box"):
         if s.judges is None:
             s.judges = defaults
         st.caption(f"Default for {why}.")

@@ -228,7 +228,7 @@ def follow_model(model_name: str) -> None:
 # ---- deep links: ?head=L3.H5&model=toy (and &page=inspector) ------------------------------------
 
 LINK_KEYS = {"model": "model_name", "pretrained": "pretrained", "head": "selected_head",
-             "layers": "n_layers", "spans": "n_spans", "high": "th_high", "low": "th_low"}
+             "n": "n_images", "layers": "n_layers", "spans": "n_spans", "high": "th_high", "low": "th_low"}
 PAGE_PATHS = {"overview": "app_pages/home.py", "grid": "app_pages/grid.py",
               "inspector": "app_pages/inspector.py", "judges": "app_pages/judges.py",
               "prune": "app_pages/prune.py", "export": "app_pages/export.py"}
@@ -243,6 +243,11 @@ def read_link() -> str | None:
         return None
     s["_link_read"] = True
     q = st.query_params
+    images = (q.get("images") or "").strip()
+    if images:
+        s["images_kind"] = "toy" if images == "toy" else "folder"
+        if images != "toy":
+            s["images_path"] = images
     for param, key in LINK_KEYS.items():
         value = q.get(param)
         if value is None:
@@ -264,7 +269,10 @@ def write_link() -> None:
     want = {"model": s.get("model_name") or TOY_MODEL_NAME, "head": s.get("selected_head") or ""}
     if s.get("pretrained"):
         want["pretrained"] = s["pretrained"]
-    for param, key in (("layers", "n_layers"), ("spans", "n_spans"), ("high", "th_high"), ("low", "th_low")):
+    if (s.get("images") or "toy") != "toy":
+        want["images"] = s["images"]
+    for param, key in (("n", "n_images"), ("layers", "n_layers"), ("spans", "n_spans"), ("high", "th_high"),
+                       ("low", "th_low")):
         if s.get(key) is not None and s.get(key) != DEFAULTS[key]:
             want[param] = str(s[key])
     want = {k: v for k, v in want.items() if v}

@@ -162,3 +162,111 @@ def drive(page, server: str, out: Path) -> None:
     keep = os.environ.get("CCS_E2E_SCREENSHOT")
     if keep:
         shutil.copyfile(out / "grid.png", keep)
+
+
+def small_folder(root: Path, n: int = 12) -> Path:
+    """``n`` toy images as PNG files, one sub-folder per shape: a user's own small folder."""
+    from ccs_core.toyworld.world import render, sample_world
+
+    for i, sample in enumerate(sample_world(n, seed=11)):
+        d = root / sample.value("shape")
+        d.mkdir(parents=True, exist_ok=True)
+        render(sample).save(d / f"{i:03d}.png")
+    return root
+
+
+def settle(page, quiet_ms: int = 600) -> None:
+    """Wait until the script run is over (no "Running" widget for ``quiet_ms``): a screenshot shows
+    the finished page, not the previous run's greyed elements."""
+    running = page.locator('[data-testid="stStatusWidget"]')
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(quiet_ms)
+        if not running.count() or not running.first.is_visible():
+            return
+
+
+def set_text(page, key: str, value: str) -> None:
+    box = page.locator(f".st-key-{key} input")
+    box.fill(value)
+    box.press("Enter")
+
+
+def test_real_architecture_thresholds_and_a_deep_link(server, browser, tmp_path):
+    """Issue 12's walk: deep link into the toy inspector; a random-init ViT-B-32 on a small folder
+    (banner, embedding judge, every cell drawn, coverage stated); CCS bands changed; the address bar
+    is a link that opens the same head in a new session. No request leaves the machine."""
+    out = out_dir(tmp_path)
+    outside: list[str] = []
+
+    def watch(page):
+        page.on("request", lambda r: None if re.match(r"^(https?://127\.0\.0\.1[:/]|data:|blob:)", r.url)
+                else outside.append(r.url))
+        page.set_default_timeout(60_000)
+        return page
+
+    page = watch(browser.new_page(viewport={"width": 1400, "height": 1000}))
+    try:
+        # a link straight to one toy head in the inspector
+        page.goto(f"{server}/?page=inspector&head=L2.H7&model=toy")
+        page.get_by_role("heading", name="Span & label inspector").wait_for()
+        page.get_by_role("heading", name="L2.H7").wait_for()
+        settle(page)
+        page.screenshot(path=str(out / "deeplink_toy.png"), full_page=True)
+
+        # the grid, then a random-init ViT-B-32 on the user's own small folder
+        page.get_by_role("link", name="Head grid").click()
+        page.locator('[data-testid="stVegaLiteChart"] g.mark-rect path[aria-label*="Head: L"]').first.wait_for()
+        page.locator(".st-key-images_kind").click()
+        page.get_by_role("option", name="Image folder").click()
+        set_text(page, "images_path", str(small_folder(tmp_path / "images")))
+        set_text(page, "model_name", "ViT-B-32")
+        page.get_by_text("has random weights").first.wait_for(timeout=120_000)
+        cells = page.locator('[data-testid="stVegaLiteChart"]').first.locator(
+            'g.mark-rect path[aria-label*="Head: L"]')
+        page.locator('[data-testid="stVegaLiteChart"] path[aria-label*="Head: L11.H11"]').first.wait_for(
+            timeout=300_000)
+        assert cells.count() == 4 * 12  # every analysed head is a drawn cell: no holes
+        assert page.get_by_text("Judges: embedding").count()  # the judge follows the model
+        page.get_by_text(re.compile(r"analysed heads|incomplete \(no CCS")).first.wait_for()  # coverage
+        assert not page.locator('[data-testid="stException"]').count()
+        page.mouse.move(5, 5)
+        settle(page)
+        page.screenshot(path=str(out / "grid_vitb32.png"), full_page=True)
+
+        # CCS bands: high from 5 to 4; the legend follows
+        page.get_by_text("CCS bands").first.click()
+        set_text(page, "th_high", "4")
+        page.get_by_text(re.compile("CCS ≥ 4")).locator("visible=true").first.wait_for()
+        assert page.locator(".st-key-th_high input").is_visible()  # the box stays open as its label changes
+        settle(page)
+        page.screenshot(path=str(out / "bands.png"), full_page=True)
+
+        # click a head; the address bar is now a link to it
+        target = next(c for c in (cells.nth(i) for i in range(cells.count()))
+                      if "Head: L10.H3;" in (c.get_attribute("aria-label") or ""))
+        target.click(position={"x": 3, "y": 3})
+        page.get_by_role("heading", name="L10.H3").wait_for()
+        deadline = time.monotonic() + 20
+        while "head=L10.H3" not in page.url and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        link = page.url
+        assert "head=L10.H3" in link and "model=ViT-B-32" in link and "high=4" in link, link
+    except BaseException:
+        page.screenshot(path=str(out / "failure_real.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+
+    again = watch(browser.new_page(viewport={"width": 1400, "height": 1000}))  # a new session
+    try:
+        again.goto(link)
+        again.get_by_role("heading", name="L10.H3").wait_for(timeout=240_000)
+        again.get_by_text("has random weights").first.wait_for()
+        again.get_by_text(re.compile("CCS ≥ 4")).locator("visible=true").first.wait_for()
+        again.locator('[data-testid="stVegaLiteChart"] path[aria-label*="Head: L10.H3"]').first.wait_for()
+        settle(again)
+        again.screenshot(path=str(out / "deeplink_vitb32.png"), full_page=True)
+    finally:
+        again.close()
+    assert not outside, outside[:5]
