@@ -182,16 +182,42 @@ def clear_caches() -> None:
         _LOADED.clear()
 
 
-@st.cache_resource(show_spinner=False, ttl=60)
+def judge_settings():
+    """The session's effective judge settings: files < environment < the Judge page's settings panel;
+    keys typed there live in this session only (``JudgeSettings.api_keys``: never stored or keyed)."""
+    from ccs_core.judges.config import load_settings
+
+    s = st.session_state
+    return load_settings(s.get("judge_overrides") or {}, api_keys=s.get("judge_keys") or {})
+
+
+def settings_fingerprint(settings) -> dict:
+    """What of the settings a scoring job's key holds: every field, and which keys are present (never
+    their values)."""
+    from ccs_core.judges.config import FIELDS
+    from ccs_core.judges.settings import PROVIDERS, api_key
+
+    return {**{k: getattr(settings, k) for k in FIELDS},
+            "keys": [p for p in PROVIDERS if api_key(p, settings)]}
+
+
 def judge_options() -> list[tuple[str, str, str | None]]:
-    """(kind, title, why it is disabled or None) for every judge backend (re-checked each minute)."""
+    """(kind, title, why it is disabled or None) for every judge backend under the session's settings
+    (cheap: a key lookup and an import check, so checked on every run)."""
     from ccs_core.judges import OFFLINE, PROVIDERS, make_judge
     from ccs_core.judges.settings import TITLES
 
+    try:
+        settings = judge_settings()
+    except Exception as err:  # a bad ccs.toml / variable: every LLM judge says why
+        settings, bad = None, str(err)
     out = []
     for kind in OFFLINE + PROVIDERS:
+        if settings is None and kind in PROVIDERS:
+            out.append((kind, TITLES.get(kind, kind), bad))
+            continue
         try:
-            ok, why = make_judge(kind).available()
+            ok, why = make_judge(kind, settings).available()
         except Exception as err:  # a broken backend disables itself, never the page
             ok, why = False, str(err)
         out.append((kind, TITLES.get(kind, kind), None if ok else why))

@@ -136,8 +136,6 @@ def coverage(scores: dict | None, spans) -> str:
 def reask(ctx: Ctx, spans) -> Job:
     """Score again, asking only what is missing: failed requests are never cached, so every label and
     verdict already received is read from the verdict cache and only the failed ones are re-sent."""
-    old = scores_job(ctx, spans, submit=False)
-    ctx.board.forget(old)
     return scores_job(ctx, spans, fresh=True)
 
 
@@ -154,7 +152,8 @@ def scores_job(ctx: Ctx, spans, settings: dict | None = None, heads: list[str] |
     """``analysis.run_scores`` in the background, for all heads (or ``heads``) under ``settings``.
 
     A warm start reads the stored result (``analysis.cached_scores``) without re-scoring, unless
-    ``fresh`` (re-ask). ``submit=False`` returns the job's key only."""
+    ``fresh``: a new run that re-sends only what is not in the verdict cache (failed requests are never
+    cached), replacing a finished job of the same key. ``submit=False`` returns the job's key only."""
     settings = dict(settings or score_settings(ctx))
     examples = settings.get("examples") or None
     extra = {k: v for k, v in (("heads", heads), ("examples", examples), ("labels", labels)) if v}
@@ -162,18 +161,23 @@ def scores_job(ctx: Ctx, spans, settings: dict | None = None, heads: list[str] |
         spans = replace(spans, heads=[h for h in spans.heads if not heads or h.head in heads],
                         params={**spans.params, "app": analysis.cache_key(**extra)})
     store, kinds, lab_kind = ctx.store, list(settings["judges"]), settings["labeller"]
+    judge_settings = cx.judge_settings()
     key = "scores/" + analysis.cache_key(
         spans=analysis.spans_key(ctx.loaded, ctx.image_set, ctx.pool, ctx.span_params),
-        labeller=lab_kind, judges=kinds, **extra)
+        labeller=lab_kind, judges=kinds, settings=cx.settings_fingerprint(judge_settings), **extra)
     if not submit:
         return key
+    old = ctx.board.get(key) if fresh else None
+    if old is not None and not old.running:  # a new run (never a second one beside a running one)
+        ctx.board.forget(key)
 
     def run(progress):
         from ccs_core.judges import make_judges
         from ccs_core.labels import examples_from_rows, make_labeller
 
-        labeller = make_labeller(lab_kind, examples=examples_from_rows(examples) if examples else None)
-        judges, disabled = make_judges(kinds)
+        labeller = make_labeller(lab_kind, judge_settings,
+                                 examples=examples_from_rows(examples) if examples else None)
+        judges, disabled = make_judges(kinds, judge_settings)
         if disabled:
             raise JudgeError("Some chosen judges are unavailable — " +
                              "; ".join(f"{k}: {why}" for k, why in disabled.items()))

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from app_lib import context as cx
-from app_lib import pipeline, ui, views
+from app_lib import judge_panel, pipeline, ui, views
 
 st.title("Judge re-scoring")
 ctx = pipeline.current()
@@ -23,6 +23,9 @@ st.dataframe(pd.DataFrame([{"judge": title, "kind": kind, "in use": kind in appl
                            for kind, title, why in options]), hide_index=True, width="stretch")
 st.caption("Tick judges in the sidebar (▸ Judges); a judge without its API key is disabled there. "
            "CCS counts the spans that every chosen judge accepts.")
+judge_panel.settings_panel()
+current, error = pipeline.scores_or_error(ctx, spans)
+views.score_problems(ctx, spans, current, error)  # "Re-ask the failed": only the failed requests
 
 st.subheader("Labeller")
 available = [k for k, _, why in options if why is None]
@@ -46,17 +49,20 @@ scope = st.radio("Heads", ["selected", "all"], horizontal=True, key="rescore_sco
                  format_func={"selected": "The selected head", "all": "All analysed heads"}.get)
 head = views.head_picker(spans, key="judges_head") if scope == "selected" else None
 if st.button("Run", type="primary", key="rescore_run"):
-    s.rescore_request = {"settings": pending, "heads": [head] if head else None,
-                         "previous": applied}
+    # one click = one job: submitted here, found again by its key on every later rerun
+    job = pipeline.scores_job(ctx, spans, pending, [head] if head else None, fresh=True)
+    s.rescore_request = {"job": job.key, "previous": current}
     if scope == "all":  # the new settings become the session's: the grid follows
         s.labeller, s.fewshot_rows = pending["labeller"], pending["examples"]
 
 request = s.get("rescore_request")
-if request:
-    previous = ui.await_job(pipeline.scores_job(ctx, spans, request["previous"]), key="previous")
-    job = pipeline.scores_job(ctx, spans, request["settings"], request["heads"])
+job = ctx.board.get(request["job"]) if request else None
+if request and job is None:
+    st.caption("That run is no longer in memory (the server restarted); press Run again.")
+elif job is not None:
+    previous = request["previous"]
     result = ui.await_job(job, wait_s=60, key="rescore")
-    if result is not None and previous is not None:
+    if result is not None:
         counts = views.call_counts(result)
         c1, c2, c3 = st.columns(3)
         c1.metric("New calls", counts["new calls"])

@@ -177,6 +177,10 @@ def make_labeller(kind: str = "openai", settings: "JudgeSettings | None" = None,
     """A labeller by kind: "openai", "anthropic", "gemini", "toy" or "embedding".
 
     Check ``labeller.available()`` before use: a missing key disables it with a message."""
+    if settings is None and kind in PROVIDERS:
+        from .judges.config import load_settings
+
+        settings = load_settings()
     settings = settings or JudgeSettings()
     if kind in PROVIDERS:
         return LLMLabeller(make_backend(kind, settings), examples, settings.label_prompt)

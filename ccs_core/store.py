@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import CacheError
 
-DEFAULT_ROOT = Path(os.environ.get("CCS_CACHE_DIR", Path(__file__).resolve().parent.parent / "cache"))
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "cache"  # without CCS_CACHE_DIR
 
 
 def canonical_json(obj: Any) -> str:
@@ -153,5 +153,7 @@ class Store:
 
 
 def open_store(root: "str | Path | None" = None) -> Store:
-    """The default store (``CCS_CACHE_DIR`` or ``cache/``)."""
-    return Store(DEFAULT_ROOT if root is None else root)
+    """The default store: ``CCS_CACHE_DIR`` as set now (not at import), else ``cache/``."""
+    if root is None:
+        root = os.environ.get("CCS_CACHE_DIR") or DEFAULT_ROOT
+    return Store(root)

@@ -1,7 +1,8 @@
 """A fake LLM server on 127.0.0.1 speaking OpenAI chat-completions and Anthropic messages.
 
 The real ``openai`` / ``anthropic`` clients are pointed at it with ``base_url``. Each request takes
-the next behaviour from ``server.script`` (default "ok"): ok, slow, 429, 500, malformed, refusal,
+the behaviour of the first matching ``server.rules`` entry, else the next of ``server.script``
+(default "ok"): ok, slow, 429, 500, malformed, refusal,
 wrong_count, 400_schema (an endpoint without json_schema), bad_body / html_body (a 200 that is not JSON). A correct answer follows fixed rules:
 label = the most common word (> 2 letters) of the spans; a span fits iff it contains the label.
 """
@@ -36,6 +37,9 @@ def _parse_prompt(text: str) -> tuple[str | None, list[str]]:
 class FakeLLMServer:
     def __init__(self, slow_s: float = 0.5, retry_after: str = "0.01", delay: float = 0.0):
         self.script: list[str] = []
+        # (predicate(body, path), mode): checked before the script, e.g. a judge that always fails
+        # for one head, or an endpoint that refuses every json_schema request
+        self.rules: list = []
         self.slow_s, self.retry_after, self.delay = slow_s, retry_after, delay
         self.calls = 0
         self.paths: Counter = Counter()
@@ -68,7 +72,7 @@ class FakeLLMServer:
         """Forget the last test: also its requests still in flight (a slow answer whose client gave
         up keeps its handler asleep into the next test), which then no longer count."""
         with self.lock:
-            self.script, self.calls, self.bodies = [], 0, []
+            self.script, self.rules, self.calls, self.bodies = [], [], 0, []
             self.paths.clear()
             self.max_in_flight = self.in_flight = 0
             self.generation += 1
@@ -80,6 +84,9 @@ class FakeLLMServer:
             self.bodies.append(body)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            for when, mode in self.rules:
+                if when(body, path):
+                    return mode, self.generation
             return (self.script.pop(0) if self.script else "ok"), self.generation
 
     # ---- answers -----------------------------------------------------------------------------
@@ -160,6 +167,10 @@ class FakeLLMServer:
                         return self._send(400, {"error": {
                             "message": "Invalid value for 'response_format': json_schema is not "
                                        "supported by this endpoint", "type": "invalid_request_error"}})
+                    if mode == "400_google":  # Google's OpenAI-compatible endpoint: a list-shaped body
+                        data = json.dumps([{"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                                                      "message": "API key not valid. Please pass a valid API key."}}])
+                        return self._send(400, data.encode())
                     if mode == "500":
                         return self._send(500, {"error": {"message": "boom", "type": "server"}},
                                           {"retry-after-ms": "10"})

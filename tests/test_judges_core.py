@@ -57,8 +57,10 @@ def test_prompts_are_versioned_files_and_part_of_the_key():
     judge = make_judge("openai", s)
     k1 = cache_key(**judge.cache_parts("Animals", ["a", "b"]))
     assert k1 == cache_key(**make_judge("openai", s).cache_parts("Animals", ["a", "b"]))
-    judge.prompt_version = "judge_v2"
+    judge.prompt_version = "judge_v1"
     assert cache_key(**judge.cache_parts("Animals", ["a", "b"])) != k1
+    assert "Be strict" in load_prompt("judge_v1").system and "Be strict" not in load_prompt("judge_v2").system
+    assert make_judge("openai", s).prompt_version == "judge_v2"  # the default: strictness is unanimity
     assert cache_key(**make_judge("gemini", JudgeSettings()).cache_parts("Animals", ["a", "b"])) != k1
 
 

@@ -59,7 +59,7 @@ def test_three_judges_score_heads_then_cached_rerun_makes_no_call(srv, tmp_path)
     assert head["label"] == "Red" and head["accepted"] == [True, True, True, False, True]
     for name, v in head["verdicts"].items():
         assert v["status"] == "ok" and v["fits"] == [True, True, True, False, True]
-        assert v["provider"] == name and v["prompt_version"] == "judge_v1" and v["time"]
+        assert v["provider"] == name and v["prompt_version"] == "judge_v2" and v["time"]
         assert v["raw"] and len(v["rationales"]) == 5 and v["cached"] is False
     assert head["verdicts"]["anthropic"]["model"] == s.anthropic_model
     assert head["verdicts"]["gemini"]["model"] == s.gemini_model

@@ -68,21 +68,44 @@ class ChatBackend:
         raise NotImplementedError
 
     def _fail(self, err: Exception) -> JudgeError:
+        """The SDK's error after its retries, with the provider's own text and a hint that matches
+        what happened (refused and never retried, vs retried and given up)."""
         status = getattr(err, "status_code", None)
+        env = self.provider.upper()
         if status in (401, 403):
-            hint = f"check the API key in {KEY_VARS[self.provider][0]}"
+            hint = f"check the API key in {KEY_VARS[self.provider][0]} (not retried)"
         elif status == 404:
-            hint = f"check the model name {self.model!r} and the endpoint {self.base_url}"
+            hint = (f"check the model name {self.model!r} (CCS_{env}_MODEL) and the endpoint {self.base_url} "
+                    f"({env}_BASE_URL) (not retried)")
+        elif status is not None and 400 <= status < 500 and status not in (408, 409, 429):
+            hint = (f"the request was refused and is not retried; check the model {self.model!r} and "
+                    f"max_tokens={self.settings.max_tokens} (CCS_MAX_TOKENS / --max-tokens; some reasoning "
+                    "models refuse max_tokens)")
         else:
-            hint = (f"gave up after {self.settings.max_retries} retries; try again later or raise "
-                    "the timeout / retries in the judge settings")
+            hint = (f"gave up after {self.settings.max_retries} retries with a {self.settings.timeout:g} s "
+                    "timeout; try again later, or raise CCS_MAX_RETRIES / --retries or CCS_TIMEOUT / --timeout")
         return JudgeError(f"{self.title} request failed ({err.__class__.__name__}"
-                          f"{f' {status}' if status else ''}: {str(err)[:200]}); {hint}.")
+                          f"{f' {status}' if status else ''}: {provider_text(err)[:240]}); {hint}.")
 
     def _not_json(self, detail: str) -> JudgeError:
         """A 200 whose body is not the API's JSON (e.g. an HTML page): usually a wrong endpoint."""
         return JudgeError(f"{self.title} answered with something that is not its API's JSON "
                           f"({detail[:200]}); check the endpoint {self.base_url} and the model name.")
+
+
+def provider_text(err: Exception) -> str:
+    """The provider's own error message: OpenAI/Anthropic {"error": {"message"}}, Google's list-shaped
+    body [{"error": {...}}] (which the openai SDK reduces to "Error code: 400"), else ``str(err)``."""
+    body = getattr(err, "body", None)
+    if isinstance(body, list) and body:
+        body = body[0]
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(inner, str) and inner:
+            return inner
+    return str(err)
 
 
 class OpenAIBackend(ChatBackend):
@@ -107,16 +130,18 @@ class OpenAIBackend(ChatBackend):
                   "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
         create = self.client().chat.completions.create
         try:
+            json_mode = self._json_mode  # what *this* request sends: the fallback is per request
             try:
                 resp = create(model=self.model, messages=messages, max_tokens=self.settings.max_tokens,
-                              response_format={"type": "json_object"} if self._json_mode else strict,
+                              response_format={"type": "json_object"} if json_mode else strict,
                               **kwargs)
             except openai.BadRequestError as err:
-                msg = str(err).lower()
-                if self._json_mode or not ("response_format" in msg or "schema" in msg):
+                msg = provider_text(err).lower() + " " + str(err).lower()
+                if json_mode or not ("response_format" in msg or "schema" in msg):
                     raise
                 # an OpenAI-compatible endpoint without json_schema support: plain JSON mode
-                # (the prompt spells out the format; the answer is validated all the same)
+                # (the prompt spells out the format; the answer is validated all the same). Every
+                # request that sent json_schema falls back itself, also those in flight meanwhile.
                 self._json_mode = True
                 resp = create(model=self.model, messages=messages, max_tokens=self.settings.max_tokens,
                               response_format={"type": "json_object"}, **kwargs)

@@ -153,19 +153,34 @@ def ask_structured(backend: ChatBackend, messages: list[dict], schema_name: str,
             return parse(reply.data), raws, attempt, ""
         except AnswerError as err:
             problem = str(err)
-        answer = reply.data if isinstance(reply.data, str) else str(reply.data)
-        messages = messages + [
-            {"role": "assistant", "content": answer or "(no answer)"},
+        messages = messages + reask_turns(reply, problem)
+    return None, raws, 2, problem
+
+
+def reask_turns(reply, problem: str) -> list[dict]:
+    """The turns that ask again: the model's real previous answer (its text, or its tool input as
+    JSON, or its refusal) and why it could not be used. With no answer at all, none: the same
+    request is simply sent again (never a made-up previous answer)."""
+    import json
+
+    if isinstance(reply.data, str) and reply.data.strip():
+        answer = reply.data
+    elif isinstance(reply.data, (dict, list)):
+        answer = json.dumps(reply.data, ensure_ascii=False)
+    else:
+        answer = reply.refusal or ""
+    if not answer:
+        return []
+    return [{"role": "assistant", "content": answer},
             {"role": "user", "content": f"That answer could not be used ({problem}). Answer again, "
                                         "only with JSON that follows the requested format."}]
-    return None, raws, 2, problem
 
 
 class LLMJudge(Judge):
     """A judge backed by an LLM provider: one request per head, all spans at once."""
     calls_api = True
 
-    def __init__(self, backend: ChatBackend, prompt_version: str = "judge_v1",
+    def __init__(self, backend: ChatBackend, prompt_version: str = "judge_v2",
                  name: "str | None" = None):
         self.backend = backend
         self.provider, self.model = backend.provider, backend.model

@@ -13,7 +13,12 @@ DEFAULT_JUDGES = PROVIDERS  # the paper's three: GPT-4o, Claude, Gemini
 
 
 def make_judge(kind: str, settings: "JudgeSettings | None" = None) -> Judge:
-    """A judge by kind: "openai", "anthropic", "gemini", "toy" or "embedding"."""
+    """A judge by kind: "openai", "anthropic", "gemini", "toy" or "embedding" (LLM judges: with
+    ``settings``, default the effective ones of ``config.load_settings``: files, environment)."""
+    if settings is None and kind in PROVIDERS:
+        from .config import load_settings
+
+        settings = load_settings()
     settings = settings or JudgeSettings()
     if kind in PROVIDERS:
         return LLMJudge(make_backend(kind, settings), settings.judge_prompt)

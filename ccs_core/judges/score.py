@@ -131,61 +131,88 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
         found = [a.backend.settings.max_workers for a in [labeller, *judges] if hasattr(a, "backend")]
         max_workers = max(found, default=4)
     pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="judge")
+    # One loop over every request in flight: a head's verdict requests start as soon as its label
+    # arrives (a slow label delays only its own head). Identical requests are sent once.
+    pending: dict = {}                  # future -> ("label", key) | ("verdict", (judge name, key))
+    waiting: dict = {}                  # the same keys -> heads that wait for that request
+    failed: dict = {}                   # (judge name, key) -> error of a request that failed
+
+    def verdict_error(h: str, name: str, err: str) -> None:
+        result["errors"].append({"head": h, "stage": "judge", "agent": name, "error": err})
+
+    def start_verdicts(h: str) -> None:
+        if recs[h]["label"] is None:  # an unparseable label: no verdict is asked
+            for _ in judges:
+                tick()
+            return
+        for judge in judges:
+            key = cache_key(**judge.cache_parts(recs[h]["label"], heads[h]))
+            tag = ("verdict", (judge.name, key))
+            hit = cached(VERDICT_KIND, key)
+            if hit is not None:
+                recs[h]["verdicts"][judge.name] = {**hit, "cached": True}
+                tick()
+            elif tag[1] in failed:
+                verdict_error(h, judge.name, failed[tag[1]])
+                tick()
+            elif tag in waiting:  # same label and spans as another head: one request serves both
+                waiting[tag].append(h)
+            else:
+                waiting[tag] = [h]
+                pending[pool.submit(run_judge, judge, h, key)] = tag
+
     try:
-        # phase 1: labels
-        futures = {}
         for h in heads:
             if h in overrides:
                 recs[h].update(label=overrides[h], label_record={"status": "user", "label": overrides[h]})
                 tick()
+                start_verdicts(h)
                 continue
             key = cache_key(**labeller.cache_parts(heads[h]))
             hit = cached(LABEL_KIND, key)
             if hit is not None:
                 recs[h].update(label=hit["label"], label_record={**hit, "cached": True})
                 tick()
-            elif key in futures:  # same spans as another head: one request serves both
-                futures[key][1].append(h)
+                start_verdicts(h)
+            elif ("label", key) in waiting:
+                waiting["label", key].append(h)
             else:
-                futures[key] = (pool.submit(run_label, h, key), [h])
-        for fut, _, hs in _as_done(futures):
-            try:
-                res = fut.result()
-                result["calls"] += 1
-                for h in hs:
-                    recs[h].update(label=res.label, label_record={**res.to_json(), "cached": False})
-            except JudgeError as err:
-                result["errors"] += [{"head": h, "stage": "label", "agent": labeller.name,
-                                      "error": str(err)} for h in hs]
-            for _ in hs:
-                tick()
-        # phase 2: verdicts
-        futures = {}
-        for h in heads:
-            for judge in judges:
-                if recs[h]["label"] is None:
-                    tick()
+                waiting["label", key] = [h]
+                pending[pool.submit(run_label, h, key)] = ("label", key)
+        while pending:
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                tag = pending.pop(fut)
+                hs = waiting.pop(tag)
+                if tag[0] == "label":
+                    try:
+                        res = fut.result()
+                        result["calls"] += 1
+                    except JudgeError as err:
+                        for h in hs:
+                            result["errors"].append({"head": h, "stage": "label", "agent": labeller.name,
+                                                     "error": str(err)})
+                            tick()
+                            for _ in judges:  # no label: its verdicts are not asked
+                                tick()
+                        continue
+                    for h in hs:
+                        recs[h].update(label=res.label, label_record={**res.to_json(), "cached": False})
+                        tick()
+                        start_verdicts(h)
                     continue
-                key = cache_key(**judge.cache_parts(recs[h]["label"], heads[h]))
-                hit = cached(VERDICT_KIND, key)
-                if hit is not None:
-                    recs[h]["verdicts"][judge.name] = {**hit, "cached": True}
+                name = tag[1][0]
+                try:
+                    res = fut.result()
+                    result["calls"] += 1
+                    for h in hs:
+                        recs[h]["verdicts"][name] = {**res.to_json(), "cached": False}
+                except JudgeError as err:
+                    failed[tag[1]] = str(err)
+                    for h in hs:
+                        verdict_error(h, name, str(err))
+                for _ in hs:
                     tick()
-                elif (judge.name, key) in futures:
-                    futures[judge.name, key][1].append(h)
-                else:
-                    futures[judge.name, key] = (pool.submit(run_judge, judge, h, key), [h])
-        for fut, (name, _), hs in _as_done(futures):
-            try:
-                res = fut.result()
-                result["calls"] += 1
-                for h in hs:
-                    recs[h]["verdicts"][name] = {**res.to_json(), "cached": False}
-            except JudgeError as err:
-                result["errors"] += [{"head": h, "stage": "judge", "agent": name, "error": str(err)}
-                                     for h in hs]
-            for _ in hs:
-                tick()
     finally:
         # on an interruption, drop queued work; requests in flight finish and are saved
         pool.shutdown(wait=True, cancel_futures=True)
@@ -193,13 +220,3 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
         recs[h]["verdicts"] = {j.name: recs[h]["verdicts"][j.name] for j in judges
                                if j.name in recs[h]["verdicts"]}
     return summarise(result, [j.name for j in judges], thresholds)
-
-
-def _as_done(futures: dict):
-    """``futures``: {key: (future, heads)}. Yield (future, key, heads) as they complete."""
-    tags = {fut: (key, hs) for key, (fut, hs) in futures.items()}
-    pending = set(tags)
-    while pending:
-        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-        for fut in finished:
-            yield fut, *tags[fut]

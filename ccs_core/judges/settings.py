@@ -38,7 +38,7 @@ class JudgeSettings:
     max_workers: int = 4           # concurrent requests across heads and judges
     max_tokens: int = 1024
     temperature: float = 0.0
-    judge_prompt: str = "judge_v1"
+    judge_prompt: str = "judge_v2"  # judge_v1 adds "Be strict"
     label_prompt: str = "label_v1"
     api_keys: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
