@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from .cli_score import INCOMPLETE, add_score  # noqa: F401  (the score command: its own module)
 from .errors import CCSError
 
 
@@ -73,84 +74,6 @@ def cmd_spans(args) -> int:
     out["skipped_images"] = [{"path": p, "reason": r} for p, r in images.skipped]
     write_json(args.out, out)
     print(f"wrote {len(result.heads)} heads to {args.out}", file=sys.stderr)
-    return 0
-
-
-def add_score(sub) -> None:
-    p = sub.add_parser("score", help="label and judge every head's spans: CCS and CCS@K")
-    p.add_argument("--spans", dest="spans_file", required=True, help="JSON written by 'spans'")
-    p.add_argument("--labeller", default=None,
-                   help="openai|anthropic|gemini|toy|embedding (default: offline for the model)")
-    p.add_argument("--judges", default=None,
-                   help="comma-separated: openai,anthropic,gemini,toy,embedding (default: offline)")
-    p.add_argument("--retry-unparseable", action="store_true", help="ask again where cached "
-                   "answers were unparseable")
-    p.add_argument("--allow-missing-judges", default="", metavar="KINDS",
-                   help="comma-separated judges that may be unavailable (no key) without failing the run")
-    p.add_argument("--out", required=False, help="output JSON file (required unless --show-settings)")
-    from .judges.config import add_flags
-
-    add_flags(p)
-    p.set_defaults(func=cmd_score)
-
-
-INCOMPLETE = 3  # exit status of 'score' when a head has no CCS or a requested judge is unavailable
-
-
-def cmd_score(args) -> int:
-    """Label and judge; exit 0 only when every head is complete and every requested judge answered
-    (else ``INCOMPLETE``, with the output still written with everything received)."""
-    from .analysis import SpansResult, run_scores
-    from .errors import DataError
-    from .judges import default_scoring, make_judges
-    from .judges.config import describe, settings_from_args
-    from .labels import make_labeller
-    from .store import open_store
-
-    settings = settings_from_args(args)
-    if args.show_settings:
-        print(json.dumps(describe(settings), indent=2))
-        return 0
-    if not args.out:
-        raise DataError("score needs --out FILE.json (where the labels, verdicts and CCS go).")
-    try:
-        spans = SpansResult.from_json(json.loads(Path(args.spans_file).read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DataError(f"Cannot read spans from {args.spans_file}: {err}. Write it with "
-                        "'python -m ccs_core spans ... --out FILE.json'.") from err
-    default_labeller, default_judges, why = default_scoring(spans.model_name, settings=settings)
-    if not (args.labeller and args.judges):
-        print(f"default labeller/judges for {why}", file=sys.stderr)
-    labeller = make_labeller(args.labeller or default_labeller, settings)
-    kinds = [k.strip() for k in (args.judges or ",".join(default_judges)).split(",") if k.strip()]
-    judges, disabled = make_judges(kinds, settings)
-    allowed = {k.strip() for k in args.allow_missing_judges.split(",") if k.strip()}
-    for kind, reason in disabled.items():
-        print(f"judge {kind} unavailable{' (allowed)' if kind in allowed else ''}: {reason}", file=sys.stderr)
-    missing = sorted(set(disabled) - allowed)
-    if not judges:
-        raise DataError("No requested judge is available: " + "; ".join(disabled.values()))
-    bar = progress_printer("score")
-    result = run_scores(spans, labeller, judges, store=open_store(),
-                        progress=lambda msg, f: bar(int(100 * f), 100),
-                        retry_unparseable=args.retry_unparseable)
-    result["unavailable_judges"] = {k: disabled[k] for k in sorted(disabled)}
-    write_json(args.out, result)
-    n, done = result["n_heads"], result["n_complete"]
-    unparseable = sum(1 for rec in result["heads"].values()
-                      if any(v.get("status") == "unparseable" for v in rec["verdicts"].values())
-                      or (rec.get("label_record") or {}).get("status") == "unparseable")
-    at_k = ", ".join(f"CCS@{k}={v:.3f}" for k, v in result["ccs_at_k"].items())
-    print(f"wrote {n} heads to {args.out}: {done} complete, {result['n_incomplete']} incomplete, "
-          f"{unparseable} with an unparseable answer; {result['calls']} new calls, {len(result['errors'])} "
-          f"failed requests; {at_k} (over the {done} complete heads)", file=sys.stderr)
-    if result["n_incomplete"] or missing:
-        why = ([f"{result['n_incomplete']} head(s) incomplete (re-run the same command to re-ask only "
-                "the failed requests)"] if result["n_incomplete"] else []) + \
-              ([f"judge(s) {', '.join(missing)} unavailable (--allow-missing-judges {','.join(missing)} "
-                "to accept)"] if missing else [])
-        print(f"score: exit {INCOMPLETE}: " + "; ".join(why), file=sys.stderr)
-        return INCOMPLETE
     return 0
 
 

@@ -8,6 +8,7 @@ also refreshes the README's screenshot.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -270,3 +271,51 @@ def test_real_architecture_thresholds_and_a_deep_link(server, browser, tmp_path)
     finally:
         again.close()
     assert not outside, outside[:5]
+
+
+def test_llm_judge_settings_panel_and_reask_in_the_browser(server, browser, tmp_path):
+    """Issue 11 in the browser: an OpenAI judge pointed at the fake server from the Judge page's
+    settings panel (key typed there), a failed request shown on the grid, one click re-asks only it."""
+    from llm_server import FakeLLMServer
+
+    fake = FakeLLMServer().start()
+    out = out_dir(tmp_path)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{server}/judges")
+        page.get_by_text("Endpoints, models, timeouts and keys").first.click()
+        set_text(page, "js_openai_base_url", fake.openai_url)
+        page.locator(".st-key-js_openai_key input").fill("sk-typed-in-the-browser")
+        set_text(page, "js_max_retries", "0")
+        page.get_by_role("button", name="Apply to this session").click()
+        page.get_by_text(fake.openai_url).first.wait_for(state="attached")  # the effective settings table
+        assert not page.get_by_text("sk-typed-in-the-browser").count()
+        first: dict = {}
+
+        def same_as_first(body, path) -> bool:  # the first request, and every repeat of it, fails
+            return first.setdefault("messages", json.dumps(body.get("messages"))) == json.dumps(body.get("messages"))
+
+        fake.rules.append((same_as_first, "500"))
+        page.get_by_text(re.compile("^Judges: ")).first.click()  # the sidebar's judge choice
+        page.locator(".st-key-judge_openai label").click()
+        page.locator(".st-key-judge_toy label").click()
+        page.get_by_role("link", name="Head grid").click()
+        page.get_by_text(re.compile("have no CCS")).first.wait_for(timeout=120_000)
+        settle(page)
+        page.screenshot(path=str(out / "judge_failed.png"), full_page=True)
+        fake.reset()
+        page.get_by_role("button", name="Re-ask the failed").click()
+        deadline = time.monotonic() + 60
+        while page.get_by_text(re.compile("have no CCS")).count() and time.monotonic() < deadline:
+            page.wait_for_timeout(300)
+        assert not page.get_by_text(re.compile("have no CCS")).count()
+        assert fake.calls == 1  # exactly the missing verdict
+        settle(page)
+        page.screenshot(path=str(out / "judge_reasked.png"), full_page=True)
+    except BaseException:
+        page.screenshot(path=str(out / "failure_llm.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+        fake.stop()

@@ -167,3 +167,26 @@ def test_a_reask_shows_the_models_real_previous_answer(srv):
     assert second[1]["role"] == "assistant"
     assert json.loads(second[1]["content"]) == {"verdicts": "all of them fit"}  # the tool input, as JSON
     assert "None" not in second[1]["content"]
+
+
+def test_score_takes_own_labels_and_few_shot_examples_from_csv(srv, tmp_path):
+    from ccs_core.analysis import HeadSpans, SpansResult
+    from ccs_core.cli import main
+
+    spans = SpansResult("m", "ViT-B-32", "x", "x", "p", "p", {"n_layers": 1, "n_spans": 5, "rank": 80}, [10], 4, 10,
+                        [HeadSpans(h, SPANS[h], list(range(5)), [1.0] * 5, 0.5) for h in ("L10.H0", "L10.H1")])
+    path = tmp_path / "spans.json"
+    path.write_text(json.dumps(spans.to_json()))
+    (tmp_path / "labels.csv").write_text("head,label\nL10.H1,dog\n")
+    (tmp_path / "examples.csv").write_text("example,label,span\n1,Zebras,a striped zebra\n1,Zebras,zebra herd\n")
+    assert main(["score", "--spans", str(path), "--labeller", "openai", "--judges", "openai", "--labels",
+                 str(tmp_path / "labels.csv"), "--examples", str(tmp_path / "examples.csv"),
+                 "--out", str(tmp_path / "s.json")]) == 0
+    out = json.loads((tmp_path / "s.json").read_text())
+    assert out["heads"]["L10.H1"]["label"] == "dog" and out["heads"]["L10.H1"]["ccs"] == 4
+    assert out["heads"]["L10.H0"]["label_record"]["status"] == "ok"
+    label_requests = [b for b in srv.bodies if "Concept label:" not in json.dumps(b)]
+    assert len(label_requests) == 1 and "a striped zebra" in json.dumps(label_requests[0])
+    (tmp_path / "bad.csv").write_text("heads;labels\n")
+    assert main(["score", "--spans", str(path), "--labels", str(tmp_path / "bad.csv"), "--out",
+                 str(tmp_path / "s.json")]) == 2
