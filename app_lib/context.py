@@ -198,6 +198,7 @@ def settings_fingerprint(settings) -> dict:
     from ccs_core.judges.settings import PROVIDERS, api_key
 
     return {**{k: getattr(settings, k) for k in FIELDS},
+            "compatible": [[c.name, c.base_url, c.model] for c in settings.compatible],
             "keys": [p for p in PROVIDERS if api_key(p, settings)]}
 
 
@@ -212,7 +213,7 @@ def judge_options() -> list[tuple[str, str, str | None]]:
     except Exception as err:  # a bad ccs.toml / variable: every LLM judge says why
         settings, bad = None, str(err)
     out = []
-    for kind in OFFLINE + PROVIDERS:
+    for kind in OFFLINE + PROVIDERS + tuple(settings.compatible_names() if settings else ()):
         if settings is None and kind in PROVIDERS:
             out.append((kind, TITLES.get(kind, kind), bad))
             continue

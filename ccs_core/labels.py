@@ -177,12 +177,12 @@ def make_labeller(kind: str = "openai", settings: "JudgeSettings | None" = None,
     """A labeller by kind: "openai", "anthropic", "gemini", "toy" or "embedding".
 
     Check ``labeller.available()`` before use: a missing key disables it with a message."""
-    if settings is None and kind in PROVIDERS:
+    if settings is None and kind not in ("toy", "embedding"):
         from .judges.config import load_settings
 
         settings = load_settings()
     settings = settings or JudgeSettings()
-    if kind in PROVIDERS:
+    if kind in PROVIDERS or kind in settings.compatible_names():
         return LLMLabeller(make_backend(kind, settings), examples, settings.label_prompt)
     if kind == "toy":
         return ToyLabeller()

@@ -190,3 +190,27 @@ def test_score_takes_own_labels_and_few_shot_examples_from_csv(srv, tmp_path):
     (tmp_path / "bad.csv").write_text("heads;labels\n")
     assert main(["score", "--spans", str(path), "--labels", str(tmp_path / "bad.csv"), "--out",
                  str(tmp_path / "s.json")]) == 2
+
+
+def test_a_named_openai_compatible_endpoint_is_a_judge_of_its_own(srv, monkeypatch, tmp_path):
+    from ccs_core.judges import make_judge
+
+    monkeypatch.setenv("CCS_COMPATIBLE_LOCAL_BASE_URL", f"http://127.0.0.1:{srv.port}/local/v1")
+    monkeypatch.setenv("CCS_COMPATIBLE_LOCAL_MODEL", "llama-3.1-70b")
+    judges, disabled = make_judges(["openai", "local"])  # no LOCAL_API_KEY: a local server needs none
+    assert not disabled and [j.name for j in judges] == ["openai", "local"]
+    res = score_heads({"L10.H0": SPANS["L10.H0"]}, make_labeller("local"), judges, Store(None))
+    assert res["n_complete"] == 1 and set(res["heads"]["L10.H0"]["verdicts"]) == {"openai", "local"}
+    assert srv.paths == {"/local/v1/chat/completions": 2, "/v1/chat/completions": 1}
+    assert [b["model"] for b in srv.bodies].count("llama-3.1-70b") == 2
+    # the same model name on another server is another cache entry
+    monkeypatch.setenv("CCS_COMPATIBLE_LOCAL_BASE_URL", "http://elsewhere/v1")
+    assert make_judge("local").cache_parts("red", ["a"]) != judges[1].cache_parts("red", ["a"])
+    (tmp_path / "ccs.toml").write_text('[judges.compatible.vllm]\nbase_url = "http://h/v1"\n')
+    with pytest.raises(JudgeError, match="needs a base_url and a model"):
+        load_settings()
+    from ccs_core.cli import main
+
+    (tmp_path / "ccs.toml").unlink()
+    assert main(["score", "--spans", "x.json", "--show-settings", "--compatible",
+                 "mine=http://127.0.0.1:9/v1,qwen"]) == 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import JudgeError
-from .settings import KEY_VARS, TITLES, JudgeSettings, api_key, missing_key_message
+from .settings import KEY_VARS, JudgeSettings, lookup_key, missing_key_message
 
 
 @dataclass
@@ -29,29 +29,32 @@ class ChatBackend:
     provider = ""
 
     def __init__(self, settings: JudgeSettings, provider: "str | None" = None,
-                 model: "str | None" = None):
-        self.provider = provider or self.provider
-        self.settings = settings
-        self.model = model or settings.model_for(self.provider)
-        self.base_url = settings.base_url_for(self.provider)
-        self._key = api_key(self.provider, settings)
+                 model: "str | None" = None, kind: "str | None" = None):
+        ep = settings.endpoint(kind or provider or self.provider)
+        self.kind, self.provider, self.settings = ep.kind, ep.provider, settings
+        self.model = model or ep.model
+        self.base_url, self.key_vars, self._title = ep.base_url, ep.key_vars, ep.title
+        self._key = lookup_key(ep.key_vars, settings) or (None if ep.key_required else "no-key")
         self._client = None
         self._lock = threading.Lock()
 
     @property
     def title(self) -> str:
-        return TITLES.get(self.provider, self.provider)
+        return self._title
 
     def available(self, purpose: str = "judge") -> tuple[bool, str]:
         if not self._key:
-            return False, missing_key_message(self.provider, purpose)
+            return False, missing_key_message(self.kind, purpose)
         return True, f"{self.title} {self.model}"
 
     def request_parts(self) -> dict:
         """What besides the messages and schema determines the answer (for cache keys)."""
         s = self.settings
-        return {"provider": self.provider, "model": self.model, "temperature": s.temperature,
-                "max_tokens": s.max_tokens}
+        parts = {"provider": self.provider, "model": self.model, "temperature": s.temperature,
+                 "max_tokens": s.max_tokens}
+        if self.provider == "openai-compatible":  # the same model name on two servers: two caches
+            parts["base_url"] = self.base_url
+        return parts
 
     def client(self):
         with self._lock:
@@ -71,9 +74,9 @@ class ChatBackend:
         """The SDK's error after its retries, with the provider's own text and a hint that matches
         what happened (refused and never retried, vs retried and given up)."""
         status = getattr(err, "status_code", None)
-        env = self.provider.upper()
+        env = self.kind.upper() if self.kind in KEY_VARS else f"COMPATIBLE_{self.kind.upper()}"
         if status in (401, 403):
-            hint = f"check the API key in {KEY_VARS[self.provider][0]} (not retried)"
+            hint = f"check the API key in {self.key_vars[0]} (not retried)"
         elif status == 404:
             hint = (f"check the model name {self.model!r} (CCS_{env}_MODEL) and the endpoint {self.base_url} "
                     f"({env}_BASE_URL) (not retried)")
@@ -203,9 +206,11 @@ class AnthropicBackend(ChatBackend):
 
 
 def make_backend(provider: str, settings: JudgeSettings, model: "str | None" = None) -> ChatBackend:
-    """The backend for "openai", "anthropic" or "gemini"."""
+    """The backend for "openai", "anthropic", "gemini" or a named OpenAI-compatible endpoint."""
     if provider == "anthropic":
         return AnthropicBackend(settings, model=model)
-    if provider in ("openai", "gemini"):
-        return OpenAIBackend(settings, provider=provider, model=model)
-    raise JudgeError(f"Unknown LLM provider {provider!r}; choose openai, anthropic or gemini.")
+    if provider in ("openai", "gemini") or provider in settings.compatible_names():
+        return OpenAIBackend(settings, model=model, kind=provider)
+    raise JudgeError(f"Unknown LLM provider {provider!r}; choose openai, anthropic, gemini"
+                     f"{''.join(', ' + n for n in settings.compatible_names())} (or name an OpenAI-compatible "
+                     "endpoint in the judge settings: [judges.compatible.NAME] or CCS_COMPATIBLE_NAME_BASE_URL).")

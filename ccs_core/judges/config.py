@@ -16,17 +16,34 @@ the app (``JudgeSettings.api_keys``, never written anywhere). ``describe`` masks
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import JudgeError
-from .settings import KEY_VARS, PROVIDERS, JudgeSettings, api_key
+from .settings import KEY_VARS, PROVIDERS, Compatible, JudgeSettings, api_key, lookup_key
 
 BASE_URL_VARS = {"openai_base_url": "OPENAI_BASE_URL", "anthropic_base_url": "ANTHROPIC_BASE_URL",
                  "gemini_base_url": "GEMINI_BASE_URL"}
-FIELDS = {f.name: f for f in fields(JudgeSettings) if f.name != "api_keys"}
+FIELDS = {f.name: f for f in fields(JudgeSettings) if f.name not in ("api_keys", "compatible")}
+COMPATIBLE_ENV = re.compile(r"^CCS_COMPATIBLE_([A-Z0-9_]+?)_(BASE_URL|MODEL|KEY_ENV)$")
+
+
+def _compatible(table: Mapping[str, Any], where: str) -> list[Compatible]:
+    """{name: {base_url, model, key_env}} -> Compatible endpoints (a clear error for a missing part)."""
+    out = []
+    for name, spec in table.items():
+        name = str(name).strip().lower()
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or name in PROVIDERS or name in ("toy", "embedding"):
+            raise JudgeError(f"OpenAI-compatible judge name {name!r} in {where}: use letters, digits, - or _, "
+                             "and not a built-in judge's name.")
+        if not isinstance(spec, Mapping) or not spec.get("base_url") or not spec.get("model"):
+            raise JudgeError(f"OpenAI-compatible judge {name!r} in {where} needs a base_url and a model "
+                             f"(e.g. base_url = \"http://localhost:8000/v1\", model = \"llama-3.1-70b\").")
+        out.append(Compatible(name, str(spec["base_url"]), str(spec["model"]), str(spec.get("key_env") or "")))
+    return out
 
 
 def _config_files() -> list[Path]:
@@ -60,11 +77,15 @@ def from_files(files: "list[Path] | None" = None) -> dict[str, Any]:
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
             raise JudgeError(f"Cannot read the judge settings in {path}: {err}. Fix the file (TOML, a "
                              "[judges] table of field = value lines) or remove it.") from err
-        unknown = sorted(set(table) - set(FIELDS))
+        unknown = sorted(set(table) - set(FIELDS) - {"compatible"})
         if unknown:
             raise JudgeError(f"Unknown judge setting(s) {', '.join(unknown)} in {path}; known: "
-                             f"{', '.join(FIELDS)}.")
-        out.update({k: _coerce(k, v, str(path)) for k, v in table.items()})
+                             f"{', '.join(FIELDS)}, compatible.")
+        out.update({k: _coerce(k, v, str(path)) for k, v in table.items() if k != "compatible"})
+        if "compatible" in table:
+            merged = {c.name: c for c in out.get("compatible", [])}
+            merged.update({c.name: c for c in _compatible(table["compatible"], str(path))})
+            out["compatible"] = list(merged.values())
     return out
 
 
@@ -76,19 +97,32 @@ def from_env(env: "Mapping[str, str] | None" = None) -> dict[str, Any]:
         for var in ([BASE_URL_VARS[name]] if name in BASE_URL_VARS else []) + [f"CCS_{name.upper()}"]:
             if env.get(var):
                 out[name] = _coerce(name, env[var], f"${var}")
+    found: dict[str, dict] = {}
+    for var, value in env.items():
+        m = COMPATIBLE_ENV.match(var)
+        if m and value:
+            found.setdefault(m.group(1).lower(), {})[m.group(2).lower()] = value
+    if found:
+        out["compatible"] = _compatible(found, "the environment (CCS_COMPATIBLE_<NAME>_BASE_URL / _MODEL)")
     return out
 
 
 def load_settings(overrides: "Mapping[str, Any] | None" = None, api_keys: "Mapping[str, str] | None" = None,
                   env: "Mapping[str, str] | None" = None, files: "list[Path] | None" = None) -> JudgeSettings:
     """The effective settings: defaults < config files < environment < ``overrides``."""
-    values = {**from_files(files), **from_env(env)}
+    file_values, env_values = from_files(files), from_env(env)
+    compatible = {c.name: c for c in file_values.pop("compatible", []) + env_values.pop("compatible", [])}
+    values = {**file_values, **env_values}
     for k, v in (overrides or {}).items():
+        if k == "compatible":
+            continue
         if k not in FIELDS:
             raise JudgeError(f"Unknown judge setting {k!r}; known: {', '.join(FIELDS)}.")
         if v is not None and v != "":
             values[k] = _coerce(k, v, "the given settings")
-    return JudgeSettings(**values, api_keys=dict(api_keys or {}))
+    for c in (overrides or {}).get("compatible") or []:
+        compatible[c.name] = c
+    return JudgeSettings(**values, compatible=tuple(compatible.values()), api_keys=dict(api_keys or {}))
 
 
 def parse_pairs(items: "list[str] | None", field_suffix: str, flag: str) -> dict[str, str]:
@@ -114,6 +148,9 @@ def describe(settings: JudgeSettings) -> dict[str, Any]:
     """The effective settings as JSON, keys masked (``score --show-settings``, the app's panel)."""
     out: dict[str, Any] = {name: getattr(settings, name) for name in FIELDS}
     out["api_keys"] = {p: f"{KEY_VARS[p][0]}: {mask(api_key(p, settings))}" for p in PROVIDERS}
+    out["compatible"] = {c.name: {"base_url": c.base_url, "model": c.model,
+                                  "key": f"{c.key_vars[0]}: {mask(lookup_key(c.key_vars, settings))}"}
+                         for c in settings.compatible}
     return out
 
 
@@ -131,6 +168,9 @@ def add_flags(p) -> None:
                    help="SDK retries on 408/409/429/5xx/timeouts (env CCS_MAX_RETRIES)")
     p.add_argument("--max-workers", type=int, default=None, help="concurrent requests (env CCS_MAX_WORKERS)")
     p.add_argument("--max-tokens", type=int, default=None, help="output tokens per answer (env CCS_MAX_TOKENS)")
+    p.add_argument("--compatible", action="append", metavar="NAME=URL,MODEL",
+                   help="a named OpenAI-compatible judge, e.g. local=http://localhost:8000/v1,llama-3.1-70b "
+                        "(then --judges openai,local; key from NAME_API_KEY if it needs one)")
     p.add_argument("--show-settings", action="store_true",
                    help="print the effective judge settings (keys masked) and exit")
 
@@ -140,4 +180,14 @@ def settings_from_args(args) -> JudgeSettings:
                                  **parse_pairs(args.base_url, "base_url", "--base-url"),
                                  "timeout": args.timeout, "max_retries": args.retries,
                                  "max_workers": args.max_workers, "max_tokens": args.max_tokens}
+    specs = {}
+    for item in args.compatible or []:
+        name, sep, rest = item.partition("=")
+        url, comma, model = rest.rpartition(",")
+        if not sep or not comma:
+            raise JudgeError(f"--compatible takes NAME=URL,MODEL (got {item!r}), e.g. "
+                             "--compatible local=http://localhost:8000/v1,llama-3.1-70b.")
+        specs[name] = {"base_url": url, "model": model}
+    if specs:
+        overrides["compatible"] = _compatible(specs, "--compatible")
     return load_settings(overrides)

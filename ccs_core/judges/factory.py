@@ -15,18 +15,19 @@ DEFAULT_JUDGES = PROVIDERS  # the paper's three: GPT-4o, Claude, Gemini
 def make_judge(kind: str, settings: "JudgeSettings | None" = None) -> Judge:
     """A judge by kind: "openai", "anthropic", "gemini", "toy" or "embedding" (LLM judges: with
     ``settings``, default the effective ones of ``config.load_settings``: files, environment)."""
-    if settings is None and kind in PROVIDERS:
+    if settings is None and kind not in OFFLINE:
         from .config import load_settings
 
         settings = load_settings()
     settings = settings or JudgeSettings()
-    if kind in PROVIDERS:
-        return LLMJudge(make_backend(kind, settings), settings.judge_prompt)
+    if kind in PROVIDERS or kind in settings.compatible_names():
+        return LLMJudge(make_backend(kind, settings), settings.judge_prompt, name=kind)
     if kind == "toy":
         return ToyJudge()
     if kind == "embedding":
         return EmbeddingJudge()
-    raise JudgeError(f"Unknown judge {kind!r}; choose from {', '.join(PROVIDERS + OFFLINE)}.")
+    raise JudgeError(f"Unknown judge {kind!r}; choose from "
+                     f"{', '.join(PROVIDERS + OFFLINE + tuple(settings.compatible_names()))}.")
 
 
 def make_judges(kinds: Sequence[str] = DEFAULT_JUDGES, settings: "JudgeSettings | None" = None

@@ -26,6 +26,32 @@ TITLES = {"openai": "OpenAI", "anthropic": "Anthropic Claude", "gemini": "Google
 
 
 @dataclass(frozen=True)
+class Compatible:
+    """A named OpenAI-compatible endpoint used as a judge or labeller of its own (a local vLLM, a
+    proxy, OpenRouter, ...), beside the three providers. Its key comes from ``key_env`` (default
+    ``<NAME>_API_KEY``); a server that needs no key works without one."""
+    name: str
+    base_url: str
+    model: str
+    key_env: str = ""
+
+    @property
+    def key_vars(self) -> tuple[str, ...]:
+        return (self.key_env or f"{self.name.upper()}_API_KEY",)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    kind: str             # the judge's name: "openai", ..., or a Compatible's name
+    provider: str         # "openai", "anthropic", "gemini" or "openai-compatible"
+    base_url: str
+    model: str
+    key_vars: tuple[str, ...]
+    title: str
+    key_required: bool = True
+
+
+@dataclass(frozen=True)
 class JudgeSettings:
     openai_model: str = "gpt-4o"
     anthropic_model: str = "claude-sonnet-5-5"
@@ -40,7 +66,22 @@ class JudgeSettings:
     temperature: float = 0.0
     judge_prompt: str = "judge_v2"  # judge_v1 adds "Be strict"
     label_prompt: str = "label_v1"
+    compatible: tuple = ()        # Compatible endpoints, judges named by their name
     api_keys: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def compatible_names(self) -> list[str]:
+        return [c.name for c in self.compatible]
+
+    def endpoint(self, kind: str) -> Endpoint:
+        """Where a judge kind sends its requests, with which model and key variables."""
+        if kind in PROVIDERS:
+            return Endpoint(kind, kind, self.base_url_for(kind), self.model_for(kind), KEY_VARS[kind],
+                            TITLES[kind])
+        for c in self.compatible:
+            if c.name == kind:
+                return Endpoint(kind, "openai-compatible", c.base_url, c.model, c.key_vars,
+                                f"{c.name} (OpenAI-compatible)", key_required=False)
+        raise KeyError(kind)
 
     def model_for(self, provider: str) -> str:
         return {"openai": self.openai_model, "anthropic": self.anthropic_model,
@@ -70,8 +111,14 @@ def _streamlit_secret(name: str) -> str | None:
 
 
 def api_key(provider: str, settings: JudgeSettings) -> str | None:
-    """The provider's key from settings, environment or Streamlit secrets; None if absent."""
-    for var in KEY_VARS[provider]:
+    """The provider's (or a Compatible endpoint's) key from settings, environment or Streamlit secrets;
+    None if absent."""
+    return lookup_key(KEY_VARS[provider] if provider in KEY_VARS else settings.endpoint(provider).key_vars,
+                      settings)
+
+
+def lookup_key(key_vars: tuple[str, ...], settings: JudgeSettings) -> str | None:
+    for var in key_vars:
         value = settings.api_keys.get(var) or os.environ.get(var) or _streamlit_secret(var)
         if value:
             return value
@@ -79,6 +126,6 @@ def api_key(provider: str, settings: JudgeSettings) -> str | None:
 
 
 def missing_key_message(provider: str, purpose: str = "judge") -> str:
-    var = KEY_VARS[provider][0]
-    return (f"The {TITLES[provider]} {purpose} is disabled: no API key. Set the environment variable "
+    var = KEY_VARS[provider][0] if provider in KEY_VARS else f"{provider.upper()}_API_KEY"
+    return (f"The {TITLES.get(provider, provider)} {purpose} is disabled: no API key. Set the environment variable "
             f"{var} or add {var} to .streamlit/secrets.toml, then reload.")
