@@ -162,7 +162,7 @@ def test_cli_spans_then_score_end_to_end(tmp_path, monkeypatch, capsys):
     assert written["n_images"] == 6 and len(written["heads"]) == 4
     assert all(len(h["texts"]) == 3 and len(h["variances"]) == 3 for h in written["heads"])
 
-    monkeypatch.setattr(labels_mod, "make_labeller", lambda kind, settings=None: CountingLabeller())
+    monkeypatch.setattr(labels_mod, "make_labeller", lambda kind, settings=None, **kw: CountingLabeller())
     monkeypatch.setattr(judges_mod, "make_judges", lambda kinds, settings=None: ([EvenJudge()], {}))
     assert main(["score", "--spans", str(spans_file), "--out", str(scores_file)]) == 0
     scores = json.loads(scores_file.read_text())
