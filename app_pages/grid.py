@@ -4,13 +4,7 @@ import streamlit as st
 from app_lib import charts, pipeline, views
 from ccs_core import analysis, paper
 
-st.title("Head grid")
-ctx = pipeline.current()
-spans = pipeline.spans(ctx)
-if spans is None:
-    st.stop()  # still computing: the progress box above reruns the page when it is done
-scores, error = pipeline.scores_or_error(ctx, spans)
-views.score_problems(ctx, spans, scores, error)
+ctx, spans, scores = pipeline.page_start("Head grid")
 
 # The colour mode is the user's: kept in a key of its own, so a page drawn while scoring runs (only
 # "explained" available) or a long job on another page never changes it.
@@ -19,7 +13,7 @@ modes = ["ccs", "category", "explained"] if scores else ["explained"]
 s["grid_color"] = s.get("grid_color_pref", modes[0]) if s.get("grid_color_pref", modes[0]) in modes else modes[0]
 st.radio("Colour by", modes, key="grid_color", horizontal=True, format_func=charts.COLOR_BY.get,
          on_change=lambda: s.__setitem__("grid_color_pref", s["grid_color"]))
-if not scores and error is None:
+if not scores:
     st.caption(pipeline.scores_note())
 elif scores:
     st.caption(views.bands_legend(pipeline.thresholds()))

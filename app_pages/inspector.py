@@ -4,13 +4,7 @@ import streamlit as st
 
 from app_lib import pipeline, ui, views
 
-st.title("Span & label inspector")
-ctx = pipeline.current()
-spans = pipeline.spans(ctx)
-if spans is None:
-    st.stop()
-scores, error = pipeline.scores_or_error(ctx, spans)
-views.score_problems(ctx, spans, scores, error)
+ctx, spans, scores = pipeline.page_start("Span & label inspector")
 c1, c2 = st.columns([2, 3])
 with c1:
     head = views.head_picker(spans, key="inspector_head")

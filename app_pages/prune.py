@@ -6,13 +6,7 @@ import streamlit as st
 from app_lib import charts, pipeline, ui, views
 from app_lib import experiments as ex
 
-st.title("Prune & evaluate")
-ctx = pipeline.current()
-spans = pipeline.spans(ctx)
-if spans is None:
-    st.stop()
-scores, error = pipeline.scores_or_error(ctx, spans)
-views.score_problems(ctx, spans, scores, error)
+ctx, spans, scores = pipeline.page_start("Prune & evaluate")
 table = ex.ccs_table(scores, spans.layers)
 st.caption("Soft pruning zeroes a head's output in the image tower (the shared model is never "
            "changed). The preview subtracts the heads' direct effects (approximate, instant); the "
@@ -50,20 +44,20 @@ def comparison_panel() -> None:
     st.dataframe(tab, hide_index=True, width="stretch", key="compare_table",
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in tab.columns if c != "task"})
     c1, c2 = st.columns(2)
-    conc = ex.concept_frame(rows, set_name, metric)
-    if conc.empty:
-        c1.caption("No concept has CCS-5 heads: no concept-specific matrix.")
-    else:
-        c1.altair_chart(charts.concept_heatmap(conc), width="stretch", key="compare_concepts")
-        c1.caption("Each row prunes the CCS-5 heads with that label (paper section 4.4); cells are the "
-                   "drop of each task's accuracy.")
-    trade = ex.tradeoff_frame(rows, res["bias"], set_name)
-    if trade.empty:
-        c2.caption("No bias set for these images (the toy world has one; image folders use the CLI).")
-    else:
-        c2.altair_chart(charts.strategy_tradeoff(trade), width="stretch", key="compare_tradeoff")
-        c2.caption("Mean accuracy over the tasks shown against MaxSkew@K on the group-balanced bias set "
-                   "(shapes over backgrounds); one point per configuration, each random seed its own.")
+    for col, frame, chart, key, empty, caption in (
+            (c1, ex.concept_frame(rows, set_name, metric), charts.concept_heatmap, "compare_concepts",
+             "No concept has CCS-5 heads: no concept-specific matrix.",
+             "Each row prunes the CCS-5 heads with that label (paper section 4.4); cells are the drop of "
+             "each task's accuracy."),
+            (c2, ex.tradeoff_frame(rows, res["bias"], set_name), charts.strategy_tradeoff, "compare_tradeoff",
+             "No bias set for these images (the toy world has one; image folders use the CLI).",
+             "Mean accuracy over the tasks shown against MaxSkew@K on the group-balanced bias set (shapes "
+             "over backgrounds); one point per configuration, each random seed its own.")):
+        if frame.empty:
+            col.caption(empty)
+        else:
+            col.altair_chart(chart(frame), width="stretch", key=key)
+            col.caption(caption)
 
 
 @st.fragment

@@ -8,8 +8,9 @@ even share ``mu / T`` of the total mean: the totals are identical, but a head's 
 on that head alone. Biases (out_proj, ln_post beta) are not a head's and go to ``rest``.
 
 Head h of a layer contributes ``A[h, 0, :] @ V_h @ W_O[:, h]^T`` at the CLS position: only the CLS row of
-the per-head attention output is kept. The forward runs block by block, mirroring open_clip's
-``ResidualAttentionBlock`` (ln_1, attention, ls_1, ln_2, MLP, ls_2); model weights are only read.
+the per-head attention output is kept. The forward runs block by block through ``tower`` (ln_1,
+attention, ls_1, ln_2, MLP, ls_2: the only module that touches open_clip's internals); weights are only
+read.
 """
 from __future__ import annotations
 
@@ -18,16 +19,13 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .errors import DataError, HeadSpecError, ModelLoadError
+from . import tower
+from .errors import DataError, HeadSpecError
 from .store import Store, cache_key
+from .tower import UnsupportedModelError  # noqa: F401  (re-exported: raised by decompose)
 
 VERSION = "decompose-v1"  # bump when the maths changes: it is part of the cache key
-
-
-class UnsupportedModelError(ModelLoadError):
-    """The image tower has a layout the decomposition does not support."""
 
 
 @dataclass
@@ -41,88 +39,31 @@ class Decomposition:
         return self.heads.sum((1, 2)) + self.rest
 
 
-def _check_visual(visual: torch.nn.Module) -> None:
-    from open_clip.transformer import ResidualAttentionBlock
-
-    if getattr(visual, "attn_pool", None) is not None:
-        raise UnsupportedModelError("This image tower pools with an attentional pooler (CoCa-style); "
-                                    "head decomposition supports CLS-token ViTs such as ViT-B-32.")
-    if getattr(visual, "pool_type", None) != "tok":
-        raise UnsupportedModelError(
-            f"Unsupported pool type {getattr(visual, 'pool_type', None)!r}: head decomposition needs "
-            "CLS-token pooling ('tok'), as in OpenAI and LAION ViT models.")
-    if not isinstance(visual.ln_post, torch.nn.LayerNorm):
-        raise UnsupportedModelError("The image tower has no final LayerNorm (ln_post); cannot decompose.")
-    for blk in visual.transformer.resblocks:
-        if type(blk) is not ResidualAttentionBlock or hasattr(blk, "ln_1_kv"):
-            raise UnsupportedModelError(
-                f"Unsupported block type {type(blk).__name__} (qk-norm / scaled-cosine / cross attention); "
-                "head decomposition supports standard open_clip ViT blocks.")
-
-
-def _scale(ls: torch.nn.Module, t: torch.Tensor) -> torch.Tensor:
-    """Apply a block's layer scale out of place (an inplace LayerScale would write into t)."""
-    gamma = getattr(ls, "gamma", None)
-    return t * gamma if gamma is not None else ls(t)
-
-
-def _attention(blk, h: torch.Tensor, cls_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run blk.attn on ln_1 output h [B, N, W]; returns (attn output incl. bias [B, N', W],
-    per-head CLS contribution before bias [B, H, W])."""
-    attn = blk.attn
-    B, N, W = h.shape
-    H = attn.num_heads
-    dh = W // H
-    qkv = F.linear(h, attn.in_proj_weight, attn.in_proj_bias)               # [B, N, 3W]
-    q, k, v = qkv.split(W, dim=-1)
-    if cls_only:
-        q = q[:, :1]                                                        # only the CLS query matters
-    q = q.reshape(B, -1, H, dh).transpose(1, 2)                             # [B, H, Nq, dh]
-    k = k.reshape(B, N, H, dh).transpose(1, 2)                              # [B, H, N, dh]
-    v = v.reshape(B, N, H, dh).transpose(1, 2)
-    o = F.scaled_dot_product_attention(q, k, v)                             # [B, H, Nq, dh]
-    w_o = attn.out_proj.weight.view(W, H, dh)                               # [W, H, dh]
-    per_head = torch.einsum("bhd,whd->bhw", o[:, :, 0], w_o)                # [B, H, W] = A[h,0]@V_h@W_O[:,h]^T
-    out = F.linear(o.transpose(1, 2).reshape(B, -1, W), attn.out_proj.weight, attn.out_proj.bias)
-    return out, per_head
-
-
 @torch.no_grad()
 def decompose(loaded, images: torch.Tensor, n_layers: int = 4) -> Decomposition:
     """Split encode_image(images) into per-head direct contributions of the last n_layers + rest."""
-    visual = loaded.model.visual
-    _check_visual(visual)
-    blocks = visual.transformer.resblocks
-    L = len(blocks)
+    tower.check_supported(loaded)
+    L = loaded.spec.n_layers
     if not 1 <= n_layers <= L:
         raise HeadSpecError(f"n_layers must be between 1 and {L} for this model (got {n_layers}).")
     first = L - n_layers
-    batch_first = getattr(visual.transformer, "batch_first", True)
-    dtype = visual.conv1.weight.dtype
-    x = visual._embeds(images.to(loaded.device, dtype))                      # [B, N, W]
-    for blk in blocks[:first]:
-        x = blk(x) if batch_first else blk(x.transpose(0, 1)).transpose(0, 1)
+    x = tower.run_blocks(loaded, tower.embed(loaded, images), 0, first)     # [B, T, W]
     rest = x[:, 0].float()                                                  # [B, W] embedding + early layers
     heads = []
-    for i, blk in enumerate(blocks[first:]):
+    for i, blk in enumerate(tower.blocks(loaded)[first:]):
         last = i == n_layers - 1                                            # only CLS matters after this
-        a_out, per_head = _attention(blk, blk.ln_1(x), cls_only=last)
-        heads.append(_scale(blk.ls_1, per_head).float())                    # [B, H, W]
-        bias = blk.attn.out_proj.bias
-        if bias is not None:
-            rest = rest + _scale(blk.ls_1, bias).float()
-        x = (x[:, :1] if last else x) + _scale(blk.ls_1, a_out)
-        mlp = _scale(blk.ls_2, blk.mlp(blk.ln_2(x)))
+        o = tower.head_outputs(blk, x, cls_only=last)                       # [B, Tq, H, dh]
+        heads.append(tower.layer_scale_1(blk, tower.head_writes(blk, o[:, 0])).float())  # [B, H, W] at CLS
+        bias = tower.out_bias(blk)
+        if bias is not None:                                                # not a head's: to rest
+            rest = rest + tower.layer_scale_1(blk, bias).float()
+        x = (x[:, :1] if last else x) + tower.layer_scale_1(blk, tower.out_proj(blk, o))
+        mlp = tower.mlp(blk, x)                                             # [B, Tq, W] the MLP's term
         rest = rest + mlp[:, 0].float()
         x = x + mlp
     heads_t = torch.stack(heads, 1)                                         # [B, K, H, W]
     resid = x[:, 0].float()                                                 # [B, W] real pre-ln_post
-    ln = visual.ln_post
-    sigma = torch.sqrt(resid.var(-1, unbiased=False, keepdim=True) + ln.eps)  # [B, 1]
-    gamma = ln.weight.float() if ln.weight is not None else torch.ones_like(resid[0])
-    beta = ln.bias.float() if ln.bias is not None else torch.zeros_like(resid[0])
-    proj = visual.proj.float() if visual.proj is not None else torch.eye(resid.shape[-1],
-                                                                         device=resid.device)
+    sigma, gamma, beta, proj = tower.final_norm(loaded, resid)
 
     def lin(c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:  # the linear part of ln_post, then proj
         return (gamma * (c - c.mean(-1, keepdim=True)) / s) @ proj

@@ -128,8 +128,9 @@ def residual_cache(loaded, image_set, first_layer: int, batch_size: int = 64,
         if hit is not None and hit.first_layer <= first_layer:
             _RESIDUALS.move_to_end(key)
             return hit
-    grid = loaded.model.visual.grid_size
-    need = len(image_set) * (grid[0] * grid[1] + 1) * loaded.spec.width * 4
+    from .tower import n_tokens
+
+    need = len(image_set) * n_tokens(loaded) * loaded.spec.width * 4
     if need > RESIDUAL_BUDGET:
         return None
     cache = build_residual_cache(loaded, image_set.batches(loaded.preprocess, batch_size), first_layer,

@@ -16,6 +16,7 @@ import torch
 from .errors import ModelLoadError
 from .modelref import TOY_MODEL_NAME, ModelSpec  # noqa: F401  (defined there: importable without torch)
 from .store import cache_key, file_digest
+from .tower import spec_of  # noqa: F401  (re-exported; the tower's internals live in tower.py)
 
 @dataclass
 class LoadedModel:
@@ -45,27 +46,6 @@ class LoadedModel:
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """Unnormalised image embeddings of a preprocessed batch. # [B, embed_dim]"""
         return self.model.encode_image(images.to(self.device), normalize=False).float().cpu()
-
-
-def spec_of(model: torch.nn.Module) -> ModelSpec:
-    """Read the ModelSpec off an open_clip CLIP's VisionTransformer."""
-    visual = getattr(model, "visual", None)
-    blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
-    if blocks is None or not hasattr(blocks[0], "attn"):
-        raise ModelLoadError(
-            "This model's image tower is not a ViT with attention heads (e.g. a ResNet or timm tower); "
-            "CCS Explorer analyses open_clip ViT models such as ViT-B-32."
-        )
-    attn = blocks[0].attn
-    if not isinstance(attn, torch.nn.MultiheadAttention):
-        raise ModelLoadError("Unsupported attention module in the image tower: "
-                             f"{type(attn).__name__}; expected nn.MultiheadAttention (open_clip ViT).")
-    width = attn.embed_dim
-    size = visual.image_size
-    size = size[0] if isinstance(size, (tuple, list)) else int(size)
-    embed_dim = visual.proj.shape[1] if getattr(visual, "proj", None) is not None else width
-    return ModelSpec(n_layers=len(blocks), n_heads=attn.num_heads, head_dim=width // attn.num_heads,
-                     width=width, embed_dim=embed_dim, image_size=size)
 
 
 def from_model(model: torch.nn.Module, preprocess: Callable, tokenizer: Callable, name: str,

@@ -1,9 +1,9 @@
 """Soft pruning of image-tower attention heads, without touching the shared model's weights.
 
 A pruned head's output (its slice of the concatenated head outputs, i.e. the input of ``out_proj``)
-is zeroed ("zero", as the paper) or replaced by its mean over a reference set ("mean"). We run the
-blocks of open_clip's VisionTransformer ourselves (``_embeds`` -> resblocks -> ``_pool`` -> ``proj``);
-blocks without pruned heads run the model's own modules unchanged.
+is zeroed ("zero", as the paper) or replaced by its mean over a reference set ("mean"). The blocks run
+through ``tower`` (embed -> blocks -> pool_project); blocks without pruned heads run the model's own
+modules unchanged.
 
 Fast path: the residual stream entering the first prunable layer is computed once per image batch
 (``residual_stream``) and every configuration reruns only the later layers (``features_from_residual``).
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 import torch
-import torch.nn.functional as F
 
+from . import tower
 from .errors import HeadSpecError
 from .heads import HeadId, parse_heads
 from .strategies import (CCSTable, PruneConfig, as_heads, build_configs,  # noqa: F401 (re-export)
@@ -32,56 +32,21 @@ def head_mask(heads: Sequence[HeadId], n_layers: int, n_heads: int) -> torch.Ten
     return mask
 
 
-def _blocks(loaded):
-    return loaded.model.visual.transformer.resblocks
-
-
-def _batch_first(loaded) -> bool:
-    return getattr(loaded.model.visual.transformer, "batch_first", True)
-
-
-def _head_outputs(attn: torch.nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
-    """Per-head attention outputs before ``out_proj`` (self-attention, no mask). # [B, T, H, dh]"""
-    if attn.in_proj_weight is None:
-        raise HeadSpecError("This attention module has separate q/k/v projections; pruning supports "
-                            "open_clip ViT towers (packed in_proj_weight).")
-    b, t, w = x.shape
-    h = attn.num_heads
-    qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)  # [B, T, 3W]
-    q, k, v = qkv.view(b, t, 3, h, w // h).permute(2, 0, 3, 1, 4)  # each [B, H, T, dh]
-    out = F.scaled_dot_product_attention(q, k, v)  # [B, H, T, dh]
-    return out.transpose(1, 2)  # [B, T, H, dh]
-
-
 def _pruned_block(blk, x: torch.Tensor, keep: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
-    """One ResidualAttentionBlock with heads masked (keep [H]; mean [T, H, dh] or None). x [B, T, W]."""
-    heads = _head_outputs(blk.attn, blk.ln_1(x))  # [B, T, H, dh]
+    """One residual block with heads masked (keep [H]; mean [T, H, dh] or None). x [B, T, W]."""
+    heads = tower.head_outputs(blk, x)  # [B, T, H, dh]
     keep = keep.to(heads.dtype).view(1, 1, -1, 1)
     if mean is None:
         heads = heads * keep
     else:
         heads = heads * keep + mean.to(heads.dtype).unsqueeze(0) * (1 - keep)
-    attn_out = F.linear(heads.flatten(2), blk.attn.out_proj.weight, blk.attn.out_proj.bias)  # [B, T, W]
-    x = x + blk.ls_1(attn_out)
-    return x + blk.ls_2(blk.mlp(blk.ln_2(x)))
-
-
-def _plain_block(blk, x: torch.Tensor, batch_first: bool) -> torch.Tensor:
-    if batch_first:
-        return blk(x)
-    return blk(x.transpose(0, 1)).transpose(0, 1)
+    return tower.finish_block(blk, x, tower.out_proj(blk, heads))
 
 
 @torch.no_grad()
 def residual_stream(loaded, images: torch.Tensor, first_layer: int) -> torch.Tensor:
     """Residual stream entering block ``first_layer`` (0 = after ln_pre). # [B, T, W]"""
-    visual = loaded.model.visual
-    dtype = visual.conv1.weight.dtype
-    x = visual._embeds(images.to(loaded.device, dtype))  # [B, T, W]
-    bf = _batch_first(loaded)
-    for blk in _blocks(loaded)[:first_layer]:
-        x = _plain_block(blk, x, bf)
-    return x
+    return tower.run_blocks(loaded, tower.embed(loaded, images), 0, first_layer)
 
 
 @torch.no_grad()
@@ -103,20 +68,14 @@ def features_from_residual(loaded, resid: torch.Tensor, first_layer: int, heads=
         if missing:
             raise HeadSpecError(f"Mean-ablation needs head means for layer(s) {missing}: compute them "
                                 "with prune.head_means over a reference image set.")
-    visual = loaded.model.visual
-    bf = _batch_first(loaded)
-    x = resid.to(loaded.device, visual.conv1.weight.dtype)  # a Store-loaded cache is float32
+    x = tower.as_residual(loaded, resid)  # a Store-loaded cache is float32
     for layer in range(first_layer, spec.n_layers):
-        blk = _blocks(loaded)[layer]
         if bool((mask[layer] < 1).any()):
             mean = means[layer].to(x.device) if mode == "mean" else None
-            x = _pruned_block(blk, x, mask[layer].to(x.device), mean)
+            x = _pruned_block(tower.blocks(loaded)[layer], x, mask[layer].to(x.device), mean)
         else:
-            x = _plain_block(blk, x, bf)
-    pooled, _ = visual._pool(x)
-    if visual.proj is not None:
-        pooled = pooled @ visual.proj
-    return pooled.float()
+            x = tower.run_blocks(loaded, x, layer, layer + 1)
+    return tower.pool_project(loaded, x)
 
 
 @torch.no_grad()
@@ -135,17 +94,16 @@ def head_means(loaded, batches: Iterable[torch.Tensor], layers: Sequence[int]) -
     layers = sorted(set(layers))
     if not layers:
         return {}
-    first, bf = layers[0], _batch_first(loaded)
+    first = layers[0]
     sums: dict[int, torch.Tensor] = {}
     n = 0
     for images in batches:
         x = residual_stream(loaded, images, first)
         for layer in range(first, layers[-1] + 1):
-            blk = _blocks(loaded)[layer]
             if layer in layers:
-                out = _head_outputs(blk.attn, blk.ln_1(x)).float().sum(0)  # [T, H, dh]
+                out = tower.head_outputs(tower.blocks(loaded)[layer], x).float().sum(0)  # [T, H, dh]
                 sums[layer] = sums[layer] + out if layer in sums else out
-            x = _plain_block(blk, x, bf)
+            x = tower.run_blocks(loaded, x, layer, layer + 1)
         n += x.shape[0]
     if n == 0:
         raise HeadSpecError("Mean-ablation needs a non-empty reference image set.")

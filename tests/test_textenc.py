@@ -5,7 +5,7 @@ import copy
 
 import torch
 
-from ccs_core import textenc
+from ccs_core import textenc, tower
 
 TEXTS = ["a dog", "a photo of a very small red car parked on a long empty street at night", "cat",
          "an image with a blue diamond on a striped background", "", "a", "a ring on a diagonal"]
@@ -23,7 +23,7 @@ def test_cut_batches_equal_full_context_vitb32(vitb32):
     assert fast.shape == full.shape
     assert (fast - full).abs().max() < 1e-5
     # the cut really happens: the longest text here is far shorter than CLIP's 77 tokens
-    pos = textenc._pool_positions(vitb32.model, vitb32.tokenizer(texts))
+    pos = tower.text_pool_positions(vitb32.model, vitb32.tokenizer(texts))
     assert pos is not None and int(pos.max()) + 1 < 30
 
 
@@ -36,7 +36,7 @@ def test_unknown_pooling_falls_back_to_encode_text(tiny):
     model = copy.deepcopy(tiny.model)  # never touch the shared fixture
     model.text_pool_type = "last"      # the last position depends on every token: no cut allowed
     tokens = tiny.tokenizer(["red circle", "a picture of red circle"])
-    assert textenc._pool_positions(model, tokens) is None
+    assert tower.text_pool_positions(model, tokens) is None
     got = textenc.encode_texts(model, tiny.tokenizer, ["red circle", "a picture of red circle"],
                                tiny.spec.embed_dim)
     with torch.no_grad():

@@ -41,15 +41,9 @@ def head_group_norms(model: torch.nn.Module) -> torch.Tensor:
     The sum is a group-lasso penalty on each head's value-output path: it cannot be dodged by
     rescaling W_V against W_O, so the model pays for every head it keeps and switches off the rest
     (a capacity bottleneck: each factor lives in few heads)."""
-    rows = []
-    for blk in model.visual.transformer.resblocks:
-        attn = blk.attn
-        w, h = attn.embed_dim, attn.num_heads
-        dh = w // h
-        v = attn.in_proj_weight[2 * w:].view(h, dh, w)              # [H, dh, W]
-        o = attn.out_proj.weight.view(w, h, dh).transpose(0, 1)     # [H, W, dh]
-        rows.append(v.flatten(1).norm(dim=1) + o.flatten(1).norm(dim=1))
-    return torch.stack(rows)
+    from ..tower import head_weight_norms
+
+    return head_weight_norms(model)
 
 
 def uniformity_loss(model, tokenizer, texts: list[str], t: float = 2.0) -> torch.Tensor:

@@ -108,7 +108,9 @@ def sincos_2d(width: int, grid: int) -> torch.Tensor:
 
 def init_positions(model: torch.nn.Module) -> None:
     """Start the image tower's patch position embeddings from 2-D sine-cosine codes (still trained)."""
-    pos = model.visual.positional_embedding  # [1 + grid*grid, width]
+    from ..tower import patch_positions
+
+    pos = patch_positions(model)  # [1 + grid*grid, width]
     grid = int(round((pos.shape[0] - 1) ** 0.5))
     with torch.no_grad():
         pos[1:] = sincos_2d(pos.shape[1], grid)
