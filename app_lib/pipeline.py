@@ -239,21 +239,3 @@ def experiment_job(ctx: Ctx, kind: str, request: Any, fn) -> Job:
     label = {"exact": "Exact pruned evaluation", "bias": "MaxSkew before and after",
              "compare": "Paper comparison: original, high, low, random on every task"}.get(kind, kind)
     return ctx.board.submit(key, label, fn)
-
-
-def page_start(title: str, scored: bool = True):
-    """Every analysis page's preamble in one line: title, context, spans (the page stops while they
-    compute; the progress box reruns it) and, with ``scored``, the scores and their problems shown.
-    -> (ctx, spans, scores or None)"""
-    from .views import score_problems
-
-    st.title(title)
-    ctx = current()
-    found = spans(ctx)
-    if found is None:
-        st.stop()
-    if not scored:
-        return ctx, found, None
-    result, error = scores_or_error(ctx, found)
-    score_problems(ctx, found, result, error)
-    return ctx, found, result

@@ -172,27 +172,3 @@ def bands_legend(th) -> str:
             f"{'' if th.moderate_max == th.moderate_min else f'–{th.moderate_max}'} · **low** ≤ {th.low_max}"
             f" · **other** {', '.join(map(str, other)) or '—'} (between the bands) · **incomplete** a label or "
             "verdict is missing (hover the grey cell for why)")
-
-
-def score_problems(ctx, spans, scores: dict | None, error: BaseException | None) -> None:
-    """Judge failures, on every page that shows CCS: what failed, and a one-click re-ask."""
-    from . import pipeline
-    from .ui import error_message
-
-    errors = (scores or {}).get("errors") or []
-    if error is None and not errors:
-        return
-    if error is not None:
-        text = f"Scoring failed, so no head has a CCS: {error_message(error)}"
-    else:
-        agents = sorted({e.get("agent", "?") for e in errors})
-        heads = sorted({e["head"] for e in errors})
-        text = (f"**{len(heads)} head(s) have no CCS**: {len(errors)} request(s) to {', '.join(agents)} failed "
-                f"(first: {errors[0]['head']}, {errors[0]['error'][:240]}). Answers already received are "
-                "kept; re-asking sends only the failed requests.")
-    c1, c2 = st.columns([5, 1])
-    c1.warning(text, icon=":material/warning:")
-    if c2.button("Re-ask the failed", key="reask_failed",
-                 help="Retry every failed label and verdict (nothing already answered is asked again)."):
-        pipeline.reask(ctx, spans)
-        st.rerun()

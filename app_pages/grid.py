@@ -1,10 +1,10 @@
 """Head grid: layers x heads coloured by CCS, category or variance explained; click a head."""
 import streamlit as st
 
-from app_lib import charts, pipeline, views
+from app_lib import charts, page, pipeline, views
 from ccs_core import analysis, paper
 
-ctx, spans, scores = pipeline.page_start("Head grid")
+ctx, spans, scores = page.start("Head grid")
 
 # The colour mode is the user's: kept in a key of its own, so a page drawn while scoring runs (only
 # "explained" available) or a long job on another page never changes it.

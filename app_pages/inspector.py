@@ -2,9 +2,9 @@
 import pandas as pd
 import streamlit as st
 
-from app_lib import pipeline, ui, views
+from app_lib import page, pipeline, ui, views
 
-ctx, spans, scores = pipeline.page_start("Span & label inspector")
+ctx, spans, scores = page.start("Span & label inspector")
 c1, c2 = st.columns([2, 3])
 with c1:
     head = views.head_picker(spans, key="inspector_head")

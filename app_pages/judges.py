@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from app_lib import context as cx
-from app_lib import judge_panel, pipeline, ui, views
+from app_lib import judge_panel, page, pipeline, ui, views
 
 st.title("Judge re-scoring")
 ctx = pipeline.current()
@@ -25,7 +25,7 @@ st.caption("Tick judges in the sidebar (▸ Judges); a judge without its API key
            "CCS counts the spans that every chosen judge accepts.")
 judge_panel.settings_panel()
 current, error = pipeline.scores_or_error(ctx, spans)
-views.score_problems(ctx, spans, current, error)  # "Re-ask the failed": only the failed requests
+page.score_problems(ctx, spans, current, error)  # "Re-ask the failed": only the failed requests
 
 st.subheader("Labeller")
 available = [k for k, _, why in options if why is None]

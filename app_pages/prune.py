@@ -3,10 +3,10 @@ concept matrix, accuracy vs bias) by default; single runs (a strategy, a task, p
 import pandas as pd
 import streamlit as st
 
-from app_lib import charts, pipeline, ui, views
+from app_lib import charts, page, pipeline, ui, views
 from app_lib import experiments as ex
 
-ctx, spans, scores = pipeline.page_start("Prune & evaluate")
+ctx, spans, scores = page.start("Prune & evaluate")
 table = ex.ccs_table(scores, spans.layers)
 st.caption("Soft pruning zeroes a head's output in the image tower (the shared model is never "
            "changed). The preview subtracts the heads' direct effects (approximate, instant); the "

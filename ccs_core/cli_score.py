@@ -68,7 +68,7 @@ def cmd_score(args) -> int:
     """Label and judge; exit 0 only when every head is complete and every requested judge answered
     (else ``INCOMPLETE``, with the output still written with everything received)."""
     from .analysis import SpansResult, run_scores
-    from .cli import progress_printer, write_json
+    from .cliutil import progress_printer, write_json
     from .errors import DataError
     from .judges import default_scoring, make_judges
     from .judges.config import describe, settings_from_args

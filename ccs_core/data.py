@@ -3,7 +3,7 @@
 An ``ImageSet`` knows how to load image i as RGB and to yield preprocessed batches; ``key`` identifies
 its content for the cache. Unreadable files in a folder are checked once, when the folder is loaded
 (PIL verify + a reduced-size decode), skipped and listed in ``.skipped``; a folder with no readable image
-is a ``DataError``. Dataset loaders (torchvision roots, ImageNet-A/R, FairFace) go below the marked line.
+is a ``DataError``. Dataset loaders (torchvision roots, ImageNet-A/R, FairFace) are in ``datasets``.
 """
 from __future__ import annotations
 
@@ -169,16 +169,3 @@ def load_image_folder(path: "str | Path", max_per_class: int | None = None,
     return ImageSet(name=name or root.name, key=h.hexdigest(), loader=load, size=len(files),
                     labels=labels if layered else None, classes=classes if layered else None,
                     skipped=skipped, paths=paths)
-
-
-# ---- dataset loaders (torchvision roots, ImageNet-A/R, FairFace) ----------------------------------
-# (prune helper) The loaders live in ccs_core/datasets.py (it imports this module); found here lazily.
-_DATASET_LOADERS = {"load_dataset", "load_fairface", "load_imagenet_variant", "load_torchvision"}
-
-
-def __getattr__(name: str):
-    if name in _DATASET_LOADERS:
-        from . import datasets
-
-        return getattr(datasets, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ccs_core.data import load_dataset
+from ccs_core.datasets import load_dataset
 from ccs_core.datasets import clean_name, country211_names, imagenet_classes, load_fairface
 from ccs_core.errors import DataError
 
