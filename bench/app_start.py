@@ -71,7 +71,6 @@ def timed(browser, url: str, path: str, selector: str) -> tuple[float, float, ob
 
 PROBE = """
 import json, os, sys, time
-sys.path.insert(0, {root!r})
 from streamlit.testing.v1 import AppTest
 t = time.perf_counter()
 at = AppTest.from_file({app!r}, default_timeout=300)
@@ -90,7 +89,7 @@ def server_side() -> dict:
     """Script-run times without a browser (streamlit.testing AppTest), each phase in a fresh process:
     cold (empty cache) then restart (warm cache): the entry point's first run and the grid's run, and
     whether torch was imported at all."""
-    code = PROBE.format(root=str(ROOT), app=str(ROOT / "app.py"))
+    code = PROBE.format(app=str(ROOT / "app.py"))
     out = {}
     with tempfile.TemporaryDirectory() as cache:
         for phase in ("cold", "restart"):

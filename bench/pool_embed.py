@@ -15,13 +15,11 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ccs_core.analysis import resolve_pool  # noqa: E402
-from ccs_core.models import load_model  # noqa: E402
+from ccs_core.analysis import resolve_pool
+from ccs_core.models import load_model
 
 
 def full_context(loaded, texts: list[str], batch_size: int) -> torch.Tensor:

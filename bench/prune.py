@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ccs_core import prune  # noqa: E402
-from ccs_core.heads import HeadId  # noqa: E402
-from ccs_core.models import load_model  # noqa: E402
+from ccs_core import prune
+from ccs_core.heads import HeadId
+from ccs_core.models import load_model
 
 
 def timed(fn) -> float:

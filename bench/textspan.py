@@ -11,14 +11,11 @@ textspan_heads over K heads against K direct calls.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ccs_core.textspan import textspan, textspan_heads, textspan_reference  # noqa: E402
+from ccs_core.textspan import textspan, textspan_heads, textspan_reference
 
 
 def best_times(fns: dict, repeats: int) -> tuple[dict, dict]:

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parent.parent  # the package comes from `pip install -e .`
 os.environ.setdefault("CCS_CACHE_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "ccs-test-cache"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -46,3 +46,13 @@ def test_readme_headless_commands_run_as_written(tmp_path):
     assert all(r["n_heads"] > 0 for r in rows if r["strategy"] != "original")
     if "low" not in strategies:  # no head with CCS <= 1: said on stderr
         assert "skipped: Strategy 'low'" in errs["prune-eval"]
+
+
+def test_the_layout_block_names_every_module():
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## Layout\n\n```\n(.*?)```", text, re.S).group(1)
+    words = set(re.findall(r"[A-Za-z_]+", block))
+    missing = [f"{p.parent.name}/{p.stem}" for pkg in ("ccs_core", "ccs_core/judges", "ccs_core/toyworld", "app_lib",
+                                                       "app_pages")
+               for p in (ROOT / pkg).glob("*.py") if p.stem not in words and p.stem not in ("__init__", "__main__")]
+    assert not missing, missing

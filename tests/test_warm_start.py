@@ -13,7 +13,6 @@ from tests.conftest import ROOT
 
 PROBE = f"""
 import json, sys
-sys.path.insert(0, {str(ROOT)!r})
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file({str(ROOT / "app.py")!r}, default_timeout=300)
 at.session_state["n_images"] = 64
