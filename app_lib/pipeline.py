@@ -173,7 +173,7 @@ def scores_job(ctx: Ctx, spans, settings: dict | None = None, heads: list[str] |
 
     def run(progress):
         from ccs_core.judges import make_judges
-        from ccs_core.labels import examples_from_rows, make_labeller
+        from ccs_core.judges.labels import examples_from_rows, make_labeller
 
         labeller = make_labeller(lab_kind, judge_settings,
                                  examples=examples_from_rows(examples) if examples else None)

@@ -34,7 +34,7 @@ s.setdefault("labeller_pending", applied["labeller"] if applied["labeller"] in a
              cx.default_labeller(ctx.loaded.name))
 st.selectbox("Labeller", available, key="labeller_pending", format_func=titles.get)
 with st.expander("Few-shot examples for the LLM labeller (spans → label)"):
-    from ccs_core.labels import default_examples, examples_to_rows
+    from ccs_core.judges.labels import default_examples, examples_to_rows
 
     base = applied["examples"] or examples_to_rows(default_examples())
     edited = st.data_editor(pd.DataFrame(base), num_rows="dynamic", key="fewshot_editor",

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(a.threads)
     from ccs_core import analysis
     from ccs_core.judges import make_judges
-    from ccs_core.labels import make_labeller
+    from ccs_core.judges.labels import make_labeller
     from ccs_core.models import load_model
     from ccs_core.store import Store
 

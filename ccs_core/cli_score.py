@@ -59,7 +59,7 @@ def read_labels(path: str | None) -> dict[str, str] | None:
 def read_examples(path: str | None):
     if not path:
         return None
-    from .labels import examples_from_rows
+    from .judges.labels import examples_from_rows
 
     return examples_from_rows(_csv_rows(path, {"label", "span"}, "few-shot examples"))
 
@@ -72,7 +72,7 @@ def cmd_score(args) -> int:
     from .errors import DataError
     from .judges import default_scoring, make_judges
     from .judges.config import describe, settings_from_args
-    from .labels import make_labeller
+    from .judges.labels import make_labeller
     from .store import open_store
 
     settings = settings_from_args(args)

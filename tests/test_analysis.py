@@ -139,7 +139,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 def test_cli_spans_then_score_end_to_end(tmp_path, monkeypatch, capsys):
     """spans on a folder with a corrupt file (skipped and listed), then score reads that JSON."""
     import ccs_core.judges as judges_mod
-    import ccs_core.labels as labels_mod
+    import ccs_core.judges.labels as labels_mod
     import ccs_core.models as models_mod
     from ccs_core.cli import main
 
@@ -178,7 +178,7 @@ def test_cli_spans_then_score_end_to_end(tmp_path, monkeypatch, capsys):
 
 
 def test_edited_few_shot_examples_are_a_different_scores_entry():
-    from ccs_core.labels import default_examples, make_labeller
+    from ccs_core.judges.labels import default_examples, make_labeller
 
     spans = analysis.SpansResult("m", "m", "imgs", "ik", "pool", "pk", {"n_layers": 1}, [0], 1, 2,
                                  [analysis.HeadSpans("L0.H0", ["a", "b"], [0, 1], [1.0, 0.5], 0.3)])

@@ -11,7 +11,7 @@ from ccs_core.errors import DataError, JudgeError
 from ccs_core.judges import (HumanAnnotations, Judge, JudgeResult, JudgeSettings, agreement_table,
                              api_key, human_agreement, load_prompt, make_judge, score_heads, summarise)
 from ccs_core.judges.schema import AnswerError, clean_label, parse_judge, parse_label
-from ccs_core.labels import (FewShotExample, default_examples, examples_from_rows, examples_to_rows,
+from ccs_core.judges.labels import (FewShotExample, default_examples, examples_from_rows, examples_to_rows,
                              make_labeller)
 from ccs_core.store import Store, cache_key
 

@@ -5,7 +5,7 @@ import pytest
 
 from ccs_core.judges import EmbeddingJudge, ToyJudge, make_judges, offline_defaults, score_heads
 from ccs_core.judges.calibrate import report
-from ccs_core.labels import EmbeddingLabeller, ToyLabeller, make_labeller
+from ccs_core.judges.labels import EmbeddingLabeller, ToyLabeller, make_labeller
 from ccs_core.store import Store
 
 TOY_SPANS = {
@@ -108,7 +108,7 @@ def test_default_scoring_follows_the_model(monkeypatch):
 
 
 def test_embedding_labeller_has_one_spelling_per_concept():
-    from ccs_core.labels import EmbeddingLabeller, _form, one_form
+    from ccs_core.judges.labels import EmbeddingLabeller, _form, one_form
 
     assert one_form(["Backgrounds", "Colors", "background", "colour", "Glass", "Counting", "count"]) == \
         ["Backgrounds", "Colors", "Glass", "Counting"]

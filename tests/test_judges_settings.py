@@ -9,7 +9,7 @@ import pytest
 from ccs_core.errors import JudgeError
 from ccs_core.judges import make_judges, score_heads
 from ccs_core.judges.config import describe, load_settings, parse_pairs
-from ccs_core.labels import make_labeller
+from ccs_core.judges.labels import make_labeller
 from ccs_core.store import Store
 from llm_server import FakeLLMServer
 

@@ -1,7 +1,7 @@
 """LLM and offline judges of concept consistency, their verdict cache, and human annotations.
 
 Public API (see each module): ``JudgeSettings``, ``make_judge``/``make_judges``, ``score_heads``,
-``summarise``, ``HumanAnnotations``, ``human_agreement``; labellers live in ``ccs_core.labels``.
+``summarise``, ``HumanAnnotations``, ``human_agreement``; labellers live in ``ccs_core.judges.labels``.
 """
 from __future__ import annotations
 

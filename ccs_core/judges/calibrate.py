@@ -99,7 +99,7 @@ def report(calibration: "dict | None" = None, pairs=None) -> dict:
 def table1_check(judge=None) -> dict:
     """CCS of the embedding judge on the paper's Table 1 heads under the paper's labels, vs the paper."""
     from ..ccs import spearman
-    from ..labels import TABLE1_CSV
+    from .labels import TABLE1_CSV
     from .offline import EmbeddingJudge
 
     judge = judge or EmbeddingJudge()

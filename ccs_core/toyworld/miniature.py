@@ -24,7 +24,7 @@ def analyse(loaded, store=None, n_images: int = APP_IMAGES["n"], pool=None,
             params: SpanParams = SpanParams(), progress: "Callable[[str, float], None] | None" = None):
     """(spans, scores, CCSTable) with the app's defaults and the exact toy labeller and judge."""
     from ..judges.offline import ToyJudge
-    from ..labels import ToyLabeller
+    from ..judges.labels import ToyLabeller
     from .pool import toy_pool
     from .tasks import toy_image_set
 

@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import JudgeError
-from .judges.backends import ChatBackend, make_backend
-from .judges.base import OK, UNPARSEABLE, UNSUPPORTED, Labeller, LabelResult, ask_structured, \
+from ..errors import JudgeError
+from .backends import ChatBackend, make_backend
+from .base import OK, UNPARSEABLE, UNSUPPORTED, Labeller, LabelResult, ask_structured, \
     load_prompt, numbered
-from .judges.offline import (EMBEDDING_MODEL, best_label, embedding_available, load_calibration,
+from .offline import (EMBEDDING_MODEL, best_label, embedding_available, load_calibration,
                              load_vocabulary, toy_label, toy_span_factors)
-from .judges.schema import LABEL_SCHEMA, LABEL_SCHEMA_NAME, parse_label
-from .judges.settings import PROVIDERS, JudgeSettings
+from .schema import LABEL_SCHEMA, LABEL_SCHEMA_NAME, parse_label
+from .settings import PROVIDERS, JudgeSettings
 
-RESOURCES = Path(__file__).resolve().parent / "resources"
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 TABLE1_CSV = RESOURCES / "paper" / "paper_table1_examples.csv"
 
 
@@ -178,7 +178,7 @@ def make_labeller(kind: str = "openai", settings: "JudgeSettings | None" = None,
 
     Check ``labeller.available()`` before use: a missing key disables it with a message."""
     if settings is None and kind not in ("toy", "embedding"):
-        from .judges.config import load_settings
+        from .config import load_settings
 
         settings = load_settings()
     settings = settings or JudgeSettings()
