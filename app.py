@@ -1,8 +1,8 @@
 """CCS Explorer: `streamlit run app.py`.
 
-The entry point draws the sidebar (the session's choices) and routes to the thin pages in app_pages/.
-(Not "pages/": Streamlit treats a pages/ folder beside the entry point as the old multipage layout and
-can run a page without this entry point on a fresh server.)
+The entry point draws the sidebar (``app_lib/sidebar.py``: the session's choices) and routes to the thin
+pages in app_pages/. (Not "pages/": Streamlit treats a top-level pages/ folder as its legacy multipage
+mode and can run a page without this entry point until it has run once.)
 """
 from __future__ import annotations
 
@@ -15,126 +15,35 @@ ICON = Path(__file__).resolve().parent / "app_lib" / "icon.png"
 st.set_page_config(page_title="CCS Explorer", page_icon=str(ICON), layout="wide")
 
 from app_lib import context as cx  # noqa: E402  (after set_page_config)
-from app_lib import pipeline, ui, views  # noqa: E402
-from ccs_core.errors import CCSError  # noqa: E402
+from app_lib import links, sidebar, ui  # noqa: E402
 
 PAGES = [
-    st.Page("app_pages/home.py", title="Overview", icon=":material/home:", default=True),
-    st.Page("app_pages/grid.py", title="Head grid", icon=":material/grid_view:", url_path="grid"),
-    st.Page("app_pages/inspector.py", title="Span & label inspector", icon=":material/search:", url_path="inspector"),
-    st.Page("app_pages/judges.py", title="Judge re-scoring", icon=":material/balance:", url_path="judges"),
-    st.Page("app_pages/prune.py", title="Prune & evaluate", icon=":material/content_cut:", url_path="prune"),
-    st.Page("app_pages/export.py", title="Export", icon=":material/download:", url_path="export"),
+    st.Page("app_pages/home.py", title="Overview", icon=":material/home:", default=True,
+            help="The loaded model, the session's choices and what the toy model shows"),
+    st.Page("app_pages/grid.py", title="Head grid", icon=":material/grid_view:", url_path="grid",
+            help="Every analysed head by CCS, category or variance explained; click one"),
+    st.Page("app_pages/inspector.py", title="Span & label inspector", icon=":material/search:",
+            url_path="inspector", help="One head's spans, label, verdicts, top images; your own verdicts"),
+    st.Page("app_pages/judges.py", title="Judge re-scoring", icon=":material/balance:", url_path="judges",
+            help="Judge settings and keys, labeller, few-shot examples; re-label and re-judge"),
+    st.Page("app_pages/prune.py", title="Prune & evaluate", icon=":material/content_cut:", url_path="prune",
+            help="The paper's comparison: high, low and random heads pruned; accuracy and MaxSkew"),
+    st.Page("app_pages/export.py", title="Export", icon=":material/download:", url_path="export",
+            help="Spans, labels, verdicts, CCS, pruning and bias results; charts as PNG/SVG"),
 ]
 
-
-def sidebar(boot):
-    """Draw the session's choices; return the loaded model (None if it cannot load). ``boot``: a slot
-    in the main area for the staged progress of a first load (the page shell is already drawn)."""
-    s = st.session_state
-    st.header("Session")
-    st.text_input("Model", key="model_name",
-                  help="'toy' (the bundled offline model) or an open_clip architecture, e.g. ViT-B-32.")
-    st.text_input("Pretrained tag or checkpoint path", key="pretrained",
-                  placeholder="e.g. openai, laion2b_s34b_b79k, /path/model.pt",
-                  help="Empty: the toy model's own weights, or random init for an open_clip name.")
-    name, pretrained = s.model_name.strip() or "toy", s.pretrained.strip()
-    try:
-        if cx.needs_load(name, pretrained):  # first start with this model: say what takes the time
-            with boot.status(f"Loading {name} (the first time on this server)", expanded=True) as status:
-                st.write("1/2 Importing torch and open_clip…")
-                cx.import_backend()
-                st.write("2/2 Building the model and reading its weights…")
-                loaded = cx.get_model(name, pretrained)
-                status.update(label=f"{name} loaded", state="complete", expanded=False)
-            boot.empty()
-        else:
-            loaded = cx.get_model(name, pretrained)
-    except CCSError as err:
-        boot.empty()
-        st.error(str(err), icon=":material/error:")
-        return None
-    except Exception as err:
-        boot.empty()
-        ui.show_error(err)
-        return None
-    spec = loaded.spec
-    st.caption(f"**{loaded.name}** · {spec.n_layers} layers × {spec.n_heads} heads"
-               + ("" if loaded.is_loaded else " · weights load when a step needs them"))
-
-    st.selectbox("Images", ["toy", "folder"], key="images_kind",
-                 format_func=lambda v: {"toy": "Toy world (bundled)", "folder": "Image folder"}[v])
-    if s.images_kind == "folder":
-        st.text_input("Image folder", key="images_path", placeholder="/data/images (class sub-folders)")
-        s.images = (s.get("images_path") or "").strip() or "toy"
-    else:
-        st.number_input("Toy images", min_value=16, max_value=4096, step=64, key="n_images")
-        s.images = "toy"
-    st.selectbox("Text pool", ["", "toy", "bundled", "file"], key="pool_kind",
-                 format_func=lambda v: {"": "Default for the model", "toy": "Toy pool",
-                                        "bundled": "General pool (bundled)",
-                                        "file": "File (one text per line)"}[v])
-    if s.pool_kind == "file":
-        st.text_input("Pool file", key="pool_path", placeholder="/data/pool.txt")
-        s.pool = (s.get("pool_path") or "").strip()
-    else:
-        s.pool = s.pool_kind
-    if s.n_layers > spec.n_layers:
-        s.n_layers = spec.n_layers
-    st.number_input("Layers analysed (the last N)", min_value=1, max_value=spec.n_layers, key="n_layers")
-    st.number_input("Spans per head", min_value=1, max_value=10, key="n_spans")
-    s.th_high = min(int(s.th_high), max(4, int(s.n_spans)))
-    with st.expander(f"CCS bands: high ≥ {s.th_high}, low ≤ {s.th_low}", key="bands_box"):
-        st.number_input("High: CCS at least", min_value=4, max_value=max(4, int(s.n_spans)), key="th_high",
-                        help="The paper's high-CCS heads have CCS 5 (all five spans accepted).")
-        st.number_input("Low: CCS at most", min_value=0, max_value=2, key="th_low",
-                        help="The paper's low-CCS heads have CCS ≤ 1.")
-        st.caption(views.bands_legend(pipeline.thresholds()) + ". Shared by the grid, inspector and "
-                   "Prune & evaluate; changing them asks no judge again.")
-
-    cx.follow_model(loaded.name)
-    labeller, defaults, why = cx.default_scoring(loaded.name)
-    with st.expander(f"Judges: {', '.join(s.judges or defaults)}", expanded=False, key="judges_box"):
-        if s.judges is None:
-            s.judges = defaults
-        st.caption(f"Default for {why}.")
-        chosen = []
-        for name, title, why in cx.judge_options():
-            k = f"judge_{name}"
-            if k not in s:
-                s[k] = name in s.judges and why is None
-            if why is not None:
-                s[k] = False
-            st.checkbox(title, key=k, disabled=why is not None, help=why)
-            if s[k]:
-                chosen.append(name)
-        s.judges = chosen or defaults
-
-    jobs = cx.get_board().running()
-    if jobs:
-        st.divider()
-        ui.running_jobs_note(jobs)
-    return loaded
-
-
 cx.init_state()
-st.session_state.setdefault("images_kind", "toy")
-st.session_state.setdefault("pool_kind", "")
-linked_page = cx.read_link()  # ?head=L3.H5&model=toy&page=inspector: a link opens the same view
+linked_page = links.read()  # ?head=L3.H5&model=toy&page=inspector: a link opens the same view
 page = st.navigation(PAGES)
-if linked_page and cx.PAGE_URLS[linked_page] != page.url_path:
-    st.switch_page(cx.PAGE_PATHS[linked_page])
-boot = st.empty()
+if linked_page and links.PAGE_URLS[linked_page] != page.url_path:
+    st.switch_page(links.PAGE_PATHS[linked_page])
+boot = st.empty()  # the main area's slot for a first model load's staged progress
 with st.sidebar:
-    loaded = sidebar(boot)
-if loaded is not None and loaded.random_init:
-    st.warning(f"**{loaded.name} has random weights: architecture only — its heads are meaningless.** "
-               "Labels, verdicts and CCS are computed as for a trained model, but they describe noise. "
-               "Give a pretrained tag (e.g. openai) or a checkpoint path in the sidebar for real heads.",
-               icon=":material/warning:")
+    loaded = sidebar.draw(boot)
+sidebar.random_weights_banner(loaded)
 try:
     page.run()
 except Exception as err:  # the last line of defence: a message, never a traceback
     ui.show_error(err)
 finally:  # also when a page stops early (st.stop while a job runs)
-    cx.write_link()
+    links.write()

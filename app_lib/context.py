@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "th_low": 1,
     "judges": None,           # None = the offline default for the model
     "selected_head": None,    # "L5.H3", mirrored from the grid's click
+    "images_kind": "toy",     # the sidebar's image-source choice: "toy" or "folder"
+    "pool_kind": "",          # the sidebar's pool choice: "", "toy", "bundled" or "file"
 }
 
 
@@ -250,58 +252,3 @@ def follow_model(model_name: str) -> None:
     s["judges"] = None
     for k in [k for k in s if str(k).startswith("judge_")] + ["labeller", "labeller_pending"]:
         s.pop(k, None)
-
-
-# ---- deep links: ?head=L3.H5&model=toy (and &page=inspector) ------------------------------------
-
-LINK_KEYS = {"model": "model_name", "pretrained": "pretrained", "head": "selected_head",
-             "n": "n_images", "layers": "n_layers", "spans": "n_spans", "high": "th_high", "low": "th_low"}
-PAGE_PATHS = {"overview": "app_pages/home.py", "grid": "app_pages/grid.py",
-              "inspector": "app_pages/inspector.py", "judges": "app_pages/judges.py",
-              "prune": "app_pages/prune.py", "export": "app_pages/export.py"}
-PAGE_URLS = {name: ("" if name == "overview" else name) for name in PAGE_PATHS}  # st.Page url_path
-
-
-def read_link() -> str | None:
-    """Once per session, before the widgets: the link's choices into the session. Returns the page
-    name a ``page=`` parameter asks for (None if none or unknown). Bad values are ignored."""
-    s = st.session_state
-    if s.get("_link_read"):
-        return None
-    s["_link_read"] = True
-    q = st.query_params
-    images = (q.get("images") or "").strip()
-    if images:
-        s["images_kind"] = "toy" if images == "toy" else "folder"
-        if images != "toy":
-            s["images_path"] = images
-    for param, key in LINK_KEYS.items():
-        value = q.get(param)
-        if value is None:
-            continue
-        if isinstance(DEFAULTS.get(key), int):
-            try:
-                s[key] = int(value)
-            except ValueError:
-                continue
-        else:
-            s[key] = value.strip()
-    name = (q.get("page") or "").strip().lower()
-    return name if name in PAGE_PATHS else None
-
-
-def write_link() -> None:
-    """Keep the address bar a link to what the session shows (copy it to share the same head)."""
-    s = st.session_state
-    want = {"model": s.get("model_name") or TOY_MODEL_NAME, "head": s.get("selected_head") or ""}
-    if s.get("pretrained"):
-        want["pretrained"] = s["pretrained"]
-    if (s.get("images") or "toy") != "toy":
-        want["images"] = s["images"]
-    for param, key in (("n", "n_images"), ("layers", "n_layers"), ("spans", "n_spans"), ("high", "th_high"),
-                       ("low", "th_low")):
-        if s.get(key) is not None and s.get(key) != DEFAULTS[key]:
-            want[param] = str(s[key])
-    want = {k: v for k, v in want.items() if v}
-    if dict(st.query_params) != want:
-        st.query_params.from_dict(want)

@@ -1,0 +1,108 @@
+"""The sidebar: the session's choices (model, images, pool, layers, spans, CCS bands, judges), drawn on
+every page by the entry point. Returns the loaded model, or None with the reason shown."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ccs_core.errors import CCSError
+
+from . import context as cx
+from . import pipeline, ui, views
+
+
+def draw(boot):
+    """Draw the session's choices; return the loaded model (None if it cannot load). ``boot``: a slot
+    in the main area for the staged progress of a first load (the page shell is already drawn)."""
+    s = st.session_state
+    st.header("Session")
+    st.text_input("Model", key="model_name",
+                  help="'toy' (the bundled offline model) or an open_clip architecture, e.g. ViT-B-32.")
+    st.text_input("Pretrained tag or checkpoint path", key="pretrained",
+                  placeholder="e.g. openai, laion2b_s34b_b79k, /path/model.pt",
+                  help="Empty: the toy model's own weights, or random init for an open_clip name.")
+    name, pretrained = s.model_name.strip() or "toy", s.pretrained.strip()
+    try:
+        if cx.needs_load(name, pretrained):  # first start with this model: say what takes the time
+            with boot.status(f"Loading {name} (the first time on this server)", expanded=True) as status:
+                st.write("1/2 Importing torch and open_clip…")
+                cx.import_backend()
+                st.write("2/2 Building the model and reading its weights…")
+                loaded = cx.get_model(name, pretrained)
+                status.update(label=f"{name} loaded", state="complete", expanded=False)
+            boot.empty()
+        else:
+            loaded = cx.get_model(name, pretrained)
+    except CCSError as err:
+        boot.empty()
+        st.error(str(err), icon=":material/error:")
+        return None
+    except Exception as err:
+        boot.empty()
+        ui.show_error(err)
+        return None
+    spec = loaded.spec
+    st.caption(f"**{loaded.name}** · {spec.n_layers} layers × {spec.n_heads} heads"
+               + ("" if loaded.is_loaded else " · weights load when a step needs them"))
+
+    st.selectbox("Images", ["toy", "folder"], key="images_kind",
+                 format_func=lambda v: {"toy": "Toy world (bundled)", "folder": "Image folder"}[v])
+    if s.images_kind == "folder":
+        st.text_input("Image folder", key="images_path", placeholder="/data/images (class sub-folders)")
+        s.images = (s.get("images_path") or "").strip() or "toy"
+    else:
+        st.number_input("Toy images", min_value=16, max_value=4096, step=64, key="n_images")
+        s.images = "toy"
+    st.selectbox("Text pool", ["", "toy", "bundled", "file"], key="pool_kind",
+                 format_func=lambda v: {"": "Default for the model", "toy": "Toy pool",
+                                        "bundled": "General pool (bundled)",
+                                        "file": "File (one text per line)"}[v])
+    if s.pool_kind == "file":
+        st.text_input("Pool file", key="pool_path", placeholder="/data/pool.txt")
+        s.pool = (s.get("pool_path") or "").strip()
+    else:
+        s.pool = s.pool_kind
+    if s.n_layers > spec.n_layers:
+        s.n_layers = spec.n_layers
+    st.number_input("Layers analysed (the last N)", min_value=1, max_value=spec.n_layers, key="n_layers")
+    st.number_input("Spans per head", min_value=1, max_value=10, key="n_spans")
+    s.th_high = min(int(s.th_high), max(4, int(s.n_spans)))
+    with st.expander(f"CCS bands: high ≥ {s.th_high}, low ≤ {s.th_low}", key="bands_box"):
+        st.number_input("High: CCS at least", min_value=4, max_value=max(4, int(s.n_spans)), key="th_high",
+                        help="The paper's high-CCS heads have CCS 5 (all five spans accepted).")
+        st.number_input("Low: CCS at most", min_value=0, max_value=2, key="th_low",
+                        help="The paper's low-CCS heads have CCS ≤ 1.")
+        st.caption(views.bands_legend(pipeline.thresholds()) + ". Shared by the grid, inspector and "
+                   "Prune & evaluate; changing them asks no judge again.")
+
+    cx.follow_model(loaded.name)
+    labeller, defaults, why = cx.default_scoring(loaded.name)
+    with st.expander(f"Judges: {', '.join(s.judges or defaults)}", expanded=False, key="judges_box"):
+        if s.judges is None:
+            s.judges = defaults
+        st.caption(f"Default for {why}.")
+        chosen = []
+        for name, title, why in cx.judge_options():
+            k = f"judge_{name}"
+            if k not in s:
+                s[k] = name in s.judges and why is None
+            if why is not None:
+                s[k] = False
+            st.checkbox(title, key=k, disabled=why is not None, help=why)
+            if s[k]:
+                chosen.append(name)
+        s.judges = chosen or defaults
+
+    jobs = cx.get_board().running()
+    if jobs:
+        st.divider()
+        ui.running_jobs_note(jobs)
+    return loaded
+
+
+def random_weights_banner(loaded) -> None:
+    """A persistent warning on every page while the model has random weights."""
+    if loaded is not None and loaded.random_init:
+        st.warning(f"**{loaded.name} has random weights: architecture only — its heads are meaningless.** "
+                   "Labels, verdicts and CCS are computed as for a trained model, but they describe noise. "
+                   "Give a pretrained tag (e.g. openai) or a checkpoint path in the sidebar for real heads.",
+                   icon=":material/warning:")
