@@ -42,7 +42,7 @@ def cmd_spans(args) -> int:
         print(f"skipped {path}: {why}", file=sys.stderr)
     pool = resolve_pool(args.pool, args.model)
     loaded = load_model(args.model, args.pretrained)
-    bar = progress_printer("spans")
+    bar = progress_printer("spans", args.quiet)
     result = run_spans(loaded, images, pool, SpanParams(args.layers, args.spans, args.rank),
                        store=open_store(), progress=lambda msg, f: bar(int(100 * f), 100))
     out = result.to_json()
@@ -124,7 +124,7 @@ def cmd_prune_eval(args) -> int:
     data, task = load_dataset(args.dataset, args.max_per_class, n=args.n_images, class_map=args.class_map)
     for path, why in data.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
-    bar = progress_printer(f"prune-eval ({len(configs)} configurations)")
+    bar = progress_printer(f"prune-eval ({len(configs)} configurations)", args.quiet)
     if isinstance(data, VideoSet):
         rows = retrieval_eval(loaded, data, configs, args.mode, args.batch_size, open_store(), bar)
         metrics = ["R@1", "R@5", "R@10", "median_rank"]
@@ -173,7 +173,7 @@ def cmd_bias(args) -> int:
     data, k = setup.image_set, setup.k
     for path, why in data.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
-    bar = progress_printer(f"bias ({len(configs)} configurations)")
+    bar = progress_printer(f"bias ({len(configs)} configurations)", args.quiet)
     rows = run_bias(loaded, setup, configs, args.mode, open_store(), bar, args.batch_size)
     summary = summarize_bias(rows)
     write_json(args.out, {"command": "bias", "model": loaded.name, "model_key": loaded.key,
@@ -190,6 +190,7 @@ def cmd_bias(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ccs_core",
                                      description="CCS Explorer headless commands")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, obj in sorted(globals().items()):
         if name.startswith("add_") and callable(obj):

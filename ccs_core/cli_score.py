@@ -99,7 +99,7 @@ def cmd_score(args) -> int:
     missing = sorted(set(disabled) - allowed)
     if not judges:
         raise DataError("No requested judge is available: " + "; ".join(disabled.values()))
-    bar = progress_printer("score")
+    bar = progress_printer("score", args.quiet)
     result = run_scores(spans, labeller, judges, store=open_store(),
                         progress=lambda msg, f: bar(int(100 * f), 100),
                         retry_unparseable=args.retry_unparseable, labels=labels)

@@ -3,24 +3,42 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 
-def progress_printer(label: str) -> Callable[[int, int], None]:
-    """A progress callback ``(done, total)`` that prints a one-line bar to stderr."""
-    last: list = [None]
+def progress_printer(label: str, quiet: bool = False) -> Callable[[int, int], None]:
+    """A progress callback ``(done, total)`` on stderr: on a terminal one updating tqdm line with rate and
+    ETA; in a log or CI a plain line every 10% (and at the end); nothing with ``quiet``."""
+    if quiet:
+        return lambda done, total: None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
 
-    def report(done: int, total: int) -> None:
-        if last[0] == (done, total):  # e.g. a step's own 100% followed by "ready": print it once
+        bar: list = [None]
+
+        def live(done: int, total: int) -> None:
+            if bar[0] is None or bar[0].total != total:
+                if bar[0] is not None:
+                    bar[0].close()
+                bar[0] = tqdm(total=total, desc=label, file=sys.stderr, dynamic_ncols=True, leave=True)
+            bar[0].update(max(0, done - bar[0].n))
+            if done >= total:
+                bar[0].close()
+        return live
+    t0, shown = time.monotonic(), [-1]
+
+    def plain(done: int, total: int) -> None:
+        step = 100 if done >= total else int(10 * done / max(total, 1)) * 10
+        if step <= shown[0]:
             return
-        last[0] = (done, total)
-        width = 30
-        filled = int(width * done / max(total, 1))
-        end = "\n" if done >= total else ""
-        print(f"\r{label}: [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end,
-              file=sys.stderr, flush=True)
-    return report
+        shown[0] = step
+        dt = time.monotonic() - t0
+        rate = done / dt if dt > 0 else 0.0
+        eta = f", ETA {(total - done) / rate:.0f} s" if rate > 0 and done < total else ""
+        print(f"{label}: {done}/{total} ({step}%) in {dt:.0f} s{eta}", file=sys.stderr, flush=True)
+    return plain
 
 
 def write_json(path: "str | Path", value: Any) -> None:

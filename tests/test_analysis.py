@@ -187,3 +187,18 @@ def test_edited_few_shot_examples_are_a_different_scores_entry():
     assert analysis.scores_key(spans, default, judges) != analysis.scores_key(spans, edited, judges)
     assert analysis.scores_key(spans, default, judges) == analysis.scores_key(
         spans, make_labeller("openai"), judges)
+
+
+def test_cli_progress_is_plain_periodic_lines_in_a_log_and_silent_when_quiet(capsys):
+    from ccs_core.cliutil import progress_printer
+
+    bar = progress_printer("spans")
+    for d in range(0, 101, 5):
+        bar(d, 100)
+    bar(100, 100)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 11 and lines[0].startswith("spans: 0/100 (0%)") and "(100%)" in lines[-1]
+    assert all("\r" not in line for line in lines) and "ETA" in lines[5]
+    quiet = progress_printer("spans", quiet=True)
+    quiet(50, 100)
+    assert capsys.readouterr().err == ""
