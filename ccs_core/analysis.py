@@ -61,9 +61,19 @@ class SpansResult:
     @classmethod
     def from_json(cls, d: dict) -> "SpansResult":
         """Read a result back; extra keys (e.g. the CLI's ``skipped_images``) are ignored."""
+        from .errors import DataError
+
+        if not isinstance(d, dict) or not isinstance(d.get("heads"), list) or \
+                not all(isinstance(h, dict) for h in d["heads"]):
+            raise DataError("Not a spans result: expected a JSON object whose 'heads' is a list of heads "
+                            "(write one with 'python -m ccs_core spans ... --out FILE.json').")
         d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         d["heads"] = [HeadSpans(**{k: v for k, v in h.items() if k in HeadSpans.__dataclass_fields__})
                       for h in d["heads"]]
+        names = [h.head for h in d["heads"]]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise DataError(f"The spans result names head(s) {', '.join(dup)} more than once; each head once.")
         return cls(**d)
 
     def by_head(self) -> dict[str, HeadSpans]:
@@ -90,7 +100,8 @@ def spans_key(loaded, image_set, pool, params: SpanParams) -> str:
                      params=asdict(params))
 
 
-def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_texts: int) -> None:
+def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_texts: int,
+                      embed_dim: int | None = None) -> None:
     """Raise a clear CCSError for parameters TEXTSPAN cannot honour (it would return fewer spans)."""
     from .errors import DataError, HeadSpecError
 
@@ -100,6 +111,10 @@ def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_
     if params.n_spans < 1 or params.rank < params.n_spans:
         raise DataError(f"Ask for at least 1 span and a rank of at least the number of spans (got "
                         f"{params.n_spans} spans, rank {params.rank}; the paper uses 5 and 80).")
+    if embed_dim is not None and params.n_spans > min(params.rank, embed_dim):
+        raise DataError(f"{params.n_spans} spans per head, but TEXTSPAN can find at most "
+                        f"{min(params.rank, embed_dim)} here (each span removes one of the rank-{params.rank} "
+                        f"directions of a {embed_dim}-wide embedding): ask for fewer spans.")
     if n_texts < params.n_spans:
         raise DataError(f"The text pool has {n_texts} descriptions but {params.n_spans} spans per head "
                         "were asked for: use a larger pool or fewer spans.")
@@ -118,7 +133,7 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
         return SpansResult.from_json(hit)
     from .decompose import decompose_image_set
     from .textspan import textspan_heads
-    check_span_params(params, loaded.spec.n_layers, len(image_set), len(pool))
+    check_span_params(params, loaded.spec.n_layers, len(image_set), len(pool), loaded.spec.embed_dim)
     dec = decompose_image_set(loaded, image_set, n_layers=params.n_layers, store=store,
                               progress=lambda d, t: progress(f"Decomposing images {d}/{t}",
                                                              0.8 * d / max(t, 1)))
@@ -286,10 +301,14 @@ def bias_setup(dataset: str, n: int = 400, attributes: list[str] | None = None, 
     if missing or not names:
         raise DataError(f"Attribute(s) {', '.join(missing) or '(none)'} not in {dataset}; available: "
                         f"{', '.join(available) or 'none'}.")
+    from .validate import templates as check_templates, top_k
+
     if k is None:
-        k = 900 if dataset.strip().startswith("fairface") else max(1, round(PAPER_K_SHARE * len(data)))
+        # the paper's K = 900 on FairFace; a smaller set (or any other) gets the same share of its images
+        k = 900 if dataset.strip().startswith("fairface") and len(data) >= 10954 else \
+            max(1, round(PAPER_K_SHARE * len(data)))
     return BiasSetup(data, {a: list(available[a]) for a in names}, list(prompts or occupations()),
-                     list(templates or bias_templates()), int(k))
+                     check_templates(list(templates or bias_templates())), top_k(k, len(data)))
 
 
 def run_bias(loaded, setup: BiasSetup, configs, mode: str = "zero", store: Store | None = None,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .cli_score import INCOMPLETE, add_score  # noqa: F401  (the score command: its own module)
 from .cliutil import progress_printer, write_json
+from .validate import output_path, positive, read_lines
 from .errors import CCSError
 
 
@@ -37,6 +38,7 @@ def cmd_spans(args) -> int:
     from .models import load_model
     from .store import open_store
 
+    output_path(args.out)
     images = resolve_images(args.images, n=args.n_images)  # cheap checks first, then the model
     for path, why in images.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
@@ -75,6 +77,10 @@ def _prune_common(p) -> None:
 def _prune_setup(args, default_strategies: list[str]):
     from .models import load_model
     from .prune import CCSTable, build_configs
+
+    output_path(args.out)
+    positive("--batch-size", args.batch_size)
+    positive("--seeds", args.seeds)
 
     loaded = load_model(args.model, args.pretrained, device=args.device)
     table = None
@@ -165,10 +171,9 @@ def cmd_bias(args) -> int:
     from .store import open_store
 
     loaded, configs = _prune_setup(args, ["high", "low", "random"])
-    read = lambda f: [s.strip() for s in Path(f).read_text(encoding="utf-8").splitlines() if s.strip()]  # noqa: E731
     setup = bias_setup(args.dataset, n=args.n_images, attributes=args.attribute or None, k=args.k,
-                       prompts=read(args.prompts) if args.prompts else None,
-                       templates=read(args.templates) if args.templates else None,
+                       prompts=read_lines(args.prompts, "prompts") if args.prompts else None,
+                       templates=read_lines(args.templates, "templates") if args.templates else None,
                        max_per_class=args.max_per_class)
     data, k = setup.image_set, setup.k
     for path, why in data.skipped:

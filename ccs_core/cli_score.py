@@ -81,9 +81,12 @@ def cmd_score(args) -> int:
         return 0
     if not args.out:
         raise DataError("score needs --out FILE.json (where the labels, verdicts and CCS go).")
+    from .validate import output_path
+
+    output_path(args.out)
     try:
         spans = SpansResult.from_json(json.loads(Path(args.spans_file).read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise DataError(f"Cannot read spans from {args.spans_file}: {err}. Write it with "
                         "'python -m ccs_core spans ... --out FILE.json'.") from err
     default_labeller, default_judges, why = default_scoring(spans.model_name, settings=settings)

@@ -59,6 +59,8 @@ class ImageSet:
         """Preprocessed images in order, batch_size at a time. # [b, 3, H, W]"""
         import torch  # here, not at import: the explorer's warm start reads image sets without torch
 
+        if int(batch_size) < 1:
+            raise DataError(f"The batch size must be at least 1 (got {batch_size}).")
         for start in range(0, self.size, batch_size):
             yield torch.stack([preprocess(self.image(i))
                                for i in range(start, min(start + batch_size, self.size))])
@@ -79,7 +81,19 @@ class ImageSet:
 
 
 def _rgb(im: Image.Image) -> Image.Image:
-    return im if im.mode == "RGB" else im.convert("RGB")
+    """RGB, 8 bits per channel. 16-bit and float greyscale (PNG "I;16", "I", "F") are scaled to 0..255
+    by their bit depth (PIL's own convert would clip every value above 255 to white)."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        import numpy as np
+
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or (im.mode == "I" and a.max() > 255) else \
+            (1.0 if im.mode == "F" and a.max() <= 1.0 else 255.0)
+        a = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(a, mode="L").convert("RGB")
+    return im.convert("RGB")
 
 
 def _open(path: str) -> Image.Image:

@@ -49,6 +49,7 @@ def decompose(loaded, images: torch.Tensor, n_layers: int = 4) -> Decomposition:
     first = L - n_layers
     x = tower.run_blocks(loaded, tower.embed(loaded, images), 0, first)     # [B, T, W]
     rest = x[:, 0].float()                                                  # [B, W] embedding + early layers
+    broken = None if bool(torch.isfinite(x).all()) else f"one of L0..L{first - 1}"  # where NaN/inf start
     heads = []
     for i, blk in enumerate(tower.blocks(loaded)[first:]):
         last = i == n_layers - 1                                            # only CLS matters after this
@@ -61,6 +62,8 @@ def decompose(loaded, images: torch.Tensor, n_layers: int = 4) -> Decomposition:
         mlp = tower.mlp(blk, x)                                             # [B, Tq, W] the MLP's term
         rest = rest + mlp[:, 0].float()
         x = x + mlp
+        if broken is None and not bool(torch.isfinite(x).all()):
+            broken = f"L{first + i}"
     heads_t = torch.stack(heads, 1)                                         # [B, K, H, W]
     resid = x[:, 0].float()                                                 # [B, W] real pre-ln_post
     sigma, gamma, beta, proj = tower.final_norm(loaded, resid)
@@ -70,6 +73,10 @@ def decompose(loaded, images: torch.Tensor, n_layers: int = 4) -> Decomposition:
 
     heads_e = lin(heads_t, sigma[:, None, None])                            # [B, K, H, E]
     rest_e = lin(rest, sigma) + beta @ proj                                 # [B, E]
+    if broken is not None or not (bool(torch.isfinite(heads_e).all()) and bool(torch.isfinite(rest_e).all())):
+        raise DataError(f"The image tower gives non-finite values (NaN or inf) from layer {broken or 'ln_post'} "
+                        "on: the checkpoint has non-finite weights or the images overflow. Check the "
+                        "checkpoint (torch.isfinite on its state dict); nothing was cached.")
     return Decomposition(heads=heads_e.cpu(), rest=rest_e.cpu(), layers=list(range(first, L)))
 
 

@@ -175,6 +175,10 @@ def pruned_features(loaded, image_set, configs: Sequence[PruneConfig], mode: str
                                  [configs[i].heads for i in todo], mode, means, progress,
                                  total=len(image_set))
     for i, f in zip(todo, feats):
+        if f.shape[0] != len(image_set) or not bool(torch.isfinite(f).all()):
+            raise DataError(f"Pruned features for {configs[i].strategy!r}: {f.shape[0]} rows for {len(image_set)} "
+                            "images, or non-finite values; nothing was cached (check --batch-size and the "
+                            "checkpoint).")
         out[i] = f
         if store is not None:
             store.set_arrays("pruned_features", keys[i], {"f": f.numpy()})

@@ -1,0 +1,71 @@
+"""Checks at the boundary: command-line numbers, output paths, one-per-line files, templates, K.
+
+Each raises the project's own ``DataError`` with what is wrong, why it matters and how to fix it,
+before any computation (an ``--out`` that cannot be written is refused before an hour of work).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import DataError
+
+
+def positive(name: str, value: int) -> int:
+    """An integer option that must be at least 1 (batch sizes, counts)."""
+    if value is None or int(value) < 1:
+        raise DataError(f"{name} must be at least 1 (got {value}).")
+    return int(value)
+
+
+def output_path(path: "str | Path", what: str = "output") -> Path:
+    """A file that can be written: not a directory, its folder creatable and writable."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise DataError(f"The {what} path {p} is a directory; give a file name, e.g. {p / 'result.json'}.")
+    parent = p.parent
+    for up in [parent, *parent.parents]:
+        if up.exists():
+            if not up.is_dir():
+                raise DataError(f"The {what} path {p} lies under {up}, which is a file, not a folder.")
+            if not os.access(up, os.W_OK | os.X_OK):
+                raise DataError(f"Cannot write the {what} {p}: no write permission in {up}. Choose another "
+                                "folder or fix its permissions.")
+            break
+    return p
+
+
+def read_lines(path: "str | Path", what: str) -> list[str]:
+    """A UTF-8 (BOM allowed) file of one entry per line; blank lines and '#' comments skipped."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"The {what} file {p} does not exist.")
+    if not p.is_file():
+        raise DataError(f"The {what} path {p} is not a file; give a text file with one entry per line.")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataError(f"The {what} file {p} is not UTF-8 text (byte {err.start}); save it as UTF-8.") from err
+    except OSError as err:
+        raise DataError(f"Cannot read the {what} file {p}: {err}.") from err
+    lines = [s.strip() for s in text.splitlines() if s.strip() and not s.strip().startswith("#")]
+    if not lines:
+        raise DataError(f"The {what} file {p} has no entries (it is empty or only comments); write one per line.")
+    return lines
+
+
+def templates(values: list[str]) -> list[str]:
+    """Prompt templates: each holds exactly one "{}" where the class or occupation goes."""
+    bad = [t for t in values if t.count("{}") != 1]
+    if bad:
+        raise DataError(f"Every template needs exactly one {{}} for the class name; {bad[0]!r} has "
+                        f"{bad[0].count('{}')}. Example: 'a photo of a {{}}.'")
+    return values
+
+
+def top_k(k: int, n_images: int, what: str = "images") -> int:
+    """MaxSkew's K: 1 <= K <= the number of images (a larger K would silently become every image)."""
+    if not 1 <= int(k) <= n_images:
+        raise DataError(f"K = {k} top images per prompt, but the set has {n_images} {what}: give --k between "
+                        f"1 and {n_images}, or more images (the paper uses K = 900 of 10,954).")
+    return int(k)

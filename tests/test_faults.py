@@ -1,0 +1,95 @@
+"""Bad input gets a clear one-line error, exit status 2, no traceback, and nothing written to the cache
+(a sweep over the CLI's boundary; issue 14). Each case is a command line and the message it must give."""
+from __future__ import annotations
+
+import json
+import tomllib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ccs_core.cli import main
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch):
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "heads_str.json").write_text(json.dumps({"heads": "L1.H0"}))
+    dup = {"model_key": "m", "model_name": "toy", "image_set": "x", "image_set_key": "x", "pool": "p",
+           "pool_key": "p", "params": {}, "layers": [3], "n_heads": 16, "n_images": 4,
+           "heads": [{"head": "L3.H0", "texts": list("abcde"), "indices": [0] * 5, "variances": [1.0] * 5,
+                      "explained_share": 0.5}] * 2}
+    (tmp_path / "dup.json").write_text(json.dumps(dup))
+    (tmp_path / "empty.txt").write_text("# only a comment\n\n")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 owner\n".encode("latin-1"))
+    (tmp_path / "notemplate.txt").write_text("a photo of a person\n")
+    return tmp_path
+
+
+CASES = [
+    ("spans-out-is-dir", ["spans", "--out", "{tmp}"], "is a directory"),
+    ("spans-out-under-file", ["spans", "--out", "{tmp}/a_file/x.json"], "which is a file"),
+    ("spans-too-many", ["spans", "--spans", "70", "--n-images", "80", "--out", "{tmp}/s.json"], "at most 64"),
+    ("score-spans-list", ["score", "--spans", "{tmp}/list.json", "--out", "{tmp}/o.json"], "Not a spans result"),
+    ("score-heads-string", ["score", "--spans", "{tmp}/heads_str.json", "--out", "{tmp}/o.json"], "Not a spans result"),
+    ("score-duplicate-heads", ["score", "--spans", "{tmp}/dup.json", "--out", "{tmp}/o.json"], "more than once"),
+    ("prune-batch-zero", ["prune-eval", "--batch-size", "0", "--out", "{tmp}/p.json"], "--batch-size must be at least 1"),
+    ("prune-batch-negative", ["prune-eval", "--batch-size", "-1", "--out", "{tmp}/p.json"], "at least 1"),
+    ("prune-seeds-zero", ["prune-eval", "--seeds", "0", "--out", "{tmp}/p.json"], "--seeds must be at least 1"),
+    ("bias-prompts-missing", ["bias", "--prompts", "{tmp}/nope.txt", "--out", "{tmp}/b.json"], "does not exist"),
+    ("bias-prompts-dir", ["bias", "--prompts", "{tmp}", "--out", "{tmp}/b.json"], "is not a file"),
+    ("bias-prompts-empty", ["bias", "--prompts", "{tmp}/empty.txt", "--out", "{tmp}/b.json"], "has no entries"),
+    ("bias-prompts-latin1", ["bias", "--prompts", "{tmp}/latin1.txt", "--out", "{tmp}/b.json"], "not UTF-8"),
+    ("bias-templates-without-slot", ["bias", "--templates", "{tmp}/notemplate.txt", "--out", "{tmp}/b.json"],
+     "exactly one {}"),
+    ("bias-k-too-large", ["bias", "--k", "900", "--n-images", "40", "--out", "{tmp}/b.json"], "between 1 and 40"),
+    ("bias-k-zero", ["bias", "--k", "0", "--out", "{tmp}/b.json"], "K = 0"),
+    ("toy-with-a-tag", ["prune-eval", "--pretrained", "openai", "--out", "{tmp}/p.json"], "own bundled weights"),
+]
+
+
+@pytest.mark.parametrize("name,argv,message", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_clear_line_and_caches_nothing(files, capsys, name, argv, message):
+    code = main([a.replace("{tmp}", str(files)) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2, (code, err[-500:])
+    assert message in err and "Traceback" not in err, err[-500:]
+    cache = files / "cache"
+    assert not cache.exists() or not [p for p in cache.rglob("*") if p.is_file() and p.suffix in (".npz", ".json")
+                                      and "model" not in str(p)], list(cache.rglob("*"))
+
+
+def test_16_bit_images_are_scaled_not_clipped(tmp_path):
+    from ccs_core.data import load_image_folder
+
+    ramp = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    im = np.asarray(load_image_folder(tmp_path).image(0))
+    assert im.shape == (64, 64, 3) and 100 < im.mean() < 155 and (im == 255).mean() < 0.01
+
+
+def test_a_checkpoint_with_a_nan_weight_is_refused_naming_the_layer(tiny):
+    import copy
+
+    import torch
+
+    from ccs_core.decompose import decompose
+    from ccs_core.errors import DataError
+    from ccs_core.models import from_model
+
+    model = copy.deepcopy(tiny.model)
+    with torch.no_grad():
+        model.visual.transformer.resblocks[4].attn.out_proj.weight[0, 0] = float("nan")
+    broken = from_model(model, tiny.preprocess, tiny.tokenizer, name="nan", key="nan")
+    with pytest.raises(DataError, match=r"non-finite values \(NaN or inf\) from layer L4 on"):
+        decompose(broken, torch.randn(2, 3, 32, 32), n_layers=3)
+
+
+def test_the_app_listens_on_this_machine_only_by_default():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] == "127.0.0.1"
+    assert "--server.address 0.0.0.0" in (ROOT / "scripts" / "app.sh").read_text()  # only with --lan
