@@ -63,6 +63,8 @@ def _prune_common(p) -> None:
                    help="high | low | random | concept:LABEL | heads:L3.H1,L4.H2 (repeatable; the "
                         "original model is always included)")
     p.add_argument("--ccs", default=None, help="CCS JSON: the judges' scores or rows of head, ccs, label")
+    p.add_argument("--force", action="store_true",
+                   help="use a CCS file that records another model's key (normally refused)")
     p.add_argument("--seeds", type=int, default=5, help="random strategy: number of seeds")
     p.add_argument("--concept-min-ccs", type=int, default=None,
                    help="concept:LABEL keeps only heads with at least this CCS (paper: 5)")
@@ -83,14 +85,21 @@ def _prune_setup(args, default_strategies: list[str]):
     positive("--seeds", args.seeds)
 
     loaded = load_model(args.model, args.pretrained, device=args.device)
+    from .errors import DataError
+
     table = None
     if args.ccs:
         try:
-            table = CCSTable.from_json(json.loads(Path(args.ccs).read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as err:
-            from .errors import DataError
-
-            raise DataError(f"Cannot read the CCS file {args.ccs}: {err}") from err
+            obj = json.loads(Path(args.ccs).read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise DataError(f"Cannot read the CCS file {args.ccs}: {err}. Give the scores JSON written by "
+                            "'python -m ccs_core score' or a list of {head, ccs, label} rows.") from err
+        table = CCSTable.from_json(obj)
+        recorded = obj.get("model_key") if isinstance(obj, dict) else None
+        if recorded and recorded != loaded.key and not args.force:
+            raise DataError(f"The CCS file {args.ccs} was scored on another model ({obj.get('model_name')}, key "
+                            f"{recorded[:12]}…) than {loaded.name} ({loaded.key[:12]}…): its heads would be the "
+                            "wrong ones. Score this model, or pass --force to use it anyway.")
     strategies = args.strategy or (default_strategies if table is not None else [])
     skipped: list[str] = []
     configs = build_configs(strategies, table, loaded.spec.n_layers, loaded.spec.n_heads, args.seeds,

@@ -29,3 +29,7 @@ class CacheError(CCSError):
 
 class JudgeError(CCSError):
     """An LLM labeller or judge is unavailable or answered unusably."""
+
+
+class EndpointUnreachable(JudgeError):
+    """The request never got an answer (connection refused, DNS, timeouts after the retries)."""

@@ -56,7 +56,13 @@ class CCSTable:
         """From a list of rows, {"rows": [...]}, or a judges score result {"heads": {name: {ccs, label}},
         "thresholds": {high_min, low_max}}."""
         th = obj.get("thresholds", {}) if isinstance(obj, dict) else {}
+        if not isinstance(th, dict):
+            raise HeadSpecError("The CCS file's 'thresholds' must be an object like {\"high_min\": 5, \"low_max\": 1}.")
         if isinstance(obj, dict) and isinstance(obj.get("heads"), dict):
+            bad = [h for h, r in obj["heads"].items() if not isinstance(r, dict)]
+            if bad:
+                raise HeadSpecError(f"CCS file: head {bad[0]} is {obj['heads'][bad[0]]!r}, expected an object "
+                                    "with 'ccs' and 'label' (the scores JSON written by 'score').")
             rows = [{"head": h, "ccs": r.get("ccs"), "label": r.get("label")} for h, r in obj["heads"].items()]
         elif isinstance(obj, dict) and isinstance(obj.get("rows"), list):
             rows = obj["rows"]
@@ -65,10 +71,19 @@ class CCSTable:
         else:
             raise HeadSpecError("CCS file not understood: give a list of {head, ccs, label} rows or the "
                                 "scores JSON written by the judges.")
-        if not rows or any("head" not in r for r in rows):
+        if not rows or any(not isinstance(r, dict) or "head" not in r for r in rows):
             raise HeadSpecError("CCS rows need a 'head' field (e.g. 'L11.H5') and there must be at least one.")
-        return cls(rows, high if high is not None else int(th.get("high_min", 5)),
-                   low if low is not None else int(th.get("low_max", 1)))
+        for r in rows:
+            c = r.get("ccs")
+            if c is not None and (isinstance(c, bool) or not isinstance(c, int) or c < 0):
+                raise HeadSpecError(f"CCS file: head {r['head']} has CCS {c!r}; a CCS is a whole number "
+                                    "0..5 (or null for an incomplete head).")
+        try:
+            high = high if high is not None else int(th.get("high_min", 5))
+            low = low if low is not None else int(th.get("low_max", 1))
+        except (TypeError, ValueError) as err:
+            raise HeadSpecError(f"CCS file: thresholds must be whole numbers ({th!r}).") from err
+        return cls(rows, high, low)
 
     def select(self, pred: Callable[[dict], bool]) -> list[HeadId]:
         return sorted(h for h, r in zip(self.heads, self.rows) if pred(r))

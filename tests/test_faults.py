@@ -27,6 +27,12 @@ def files(tmp_path, monkeypatch):
     (tmp_path / "empty.txt").write_text("# only a comment\n\n")
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 owner\n".encode("latin-1"))
     (tmp_path / "notemplate.txt").write_text("a photo of a person\n")
+    (tmp_path / "ccs_int.json").write_text(json.dumps({"heads": {"L3.H0": 5}}))
+    (tmp_path / "ccs_word.json").write_text(json.dumps([{"head": "L3.H0", "ccs": "five"}]))
+    (tmp_path / "ccs_th.json").write_text(json.dumps({"heads": {"L3.H0": {"ccs": 5}}, "thresholds": {"high_min": "abc"}}))
+    (tmp_path / "ccs_latin1.json").write_bytes(b'[{"head": "L3.H0", "label": "caf\xe9"}]')
+    (tmp_path / "ccs_other.json").write_text(json.dumps({"model_key": "another-model", "model_name": "ViT-B-32",
+                                                         "heads": {"L3.H0": {"ccs": 5, "label": "colour"}}}))
     return tmp_path
 
 
@@ -49,6 +55,13 @@ CASES = [
     ("bias-k-too-large", ["bias", "--k", "900", "--n-images", "40", "--out", "{tmp}/b.json"], "between 1 and 40"),
     ("bias-k-zero", ["bias", "--k", "0", "--out", "{tmp}/b.json"], "K = 0"),
     ("toy-with-a-tag", ["prune-eval", "--pretrained", "openai", "--out", "{tmp}/p.json"], "own bundled weights"),
+    ("ccs-head-not-object", ["prune-eval", "--ccs", "{tmp}/ccs_int.json", "--out", "{tmp}/p.json"], "expected an object"),
+    ("ccs-word", ["prune-eval", "--ccs", "{tmp}/ccs_word.json", "--out", "{tmp}/p.json"], "a whole number"),
+    ("ccs-threshold-word", ["prune-eval", "--ccs", "{tmp}/ccs_th.json", "--out", "{tmp}/p.json"], "thresholds must be"),
+    ("ccs-not-utf8", ["prune-eval", "--ccs", "{tmp}/ccs_latin1.json", "--out", "{tmp}/p.json"], "Cannot read the CCS file"),
+    ("ccs-from-another-model", ["prune-eval", "--ccs", "{tmp}/ccs_other.json", "--out", "{tmp}/p.json"],
+     "scored on another model"),
+    ("ccs-missing", ["bias", "--ccs", "{tmp}/nope.json", "--out", "{tmp}/b.json"], "Cannot read the CCS file"),
 ]
 
 

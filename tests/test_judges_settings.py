@@ -214,3 +214,21 @@ def test_a_named_openai_compatible_endpoint_is_a_judge_of_its_own(srv, monkeypat
     (tmp_path / "ccs.toml").unlink()
     assert main(["score", "--spans", "x.json", "--show-settings", "--compatible",
                  "mine=http://127.0.0.1:9/v1,qwen"]) == 0
+
+
+def test_a_dead_endpoint_is_given_up_within_seconds(srv, monkeypatch):
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nobody listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{dead}")
+    judges, _ = make_judges(["openai", "anthropic"])
+    t = time.monotonic()
+    res = score_heads(SPANS, make_labeller("openai"), judges, Store(None), max_workers=2)
+    assert time.monotonic() - t < 20
+    dead_errors = [e for e in res["errors"] if e["agent"] == "anthropic"]
+    assert len(dead_errors) == len(SPANS) and res["n_complete"] == 0
+    assert sum("not sent" in e["error"] for e in dead_errors) >= len(SPANS) - 3  # the breaker stopped asking
+    assert srv.paths["/v1/chat/completions"] == 2 * len(SPANS)  # the healthy judge answered every head

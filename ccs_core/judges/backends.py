@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import JudgeError
+from ..errors import EndpointUnreachable, JudgeError
 from .settings import KEY_VARS, JudgeSettings, lookup_key, missing_key_message
 
 
@@ -87,8 +87,10 @@ class ChatBackend:
         else:
             hint = (f"gave up after {self.settings.max_retries} retries with a {self.settings.timeout:g} s "
                     "timeout; try again later, or raise CCS_MAX_RETRIES / --retries or CCS_TIMEOUT / --timeout")
-        return JudgeError(f"{self.title} request failed ({err.__class__.__name__}"
-                          f"{f' {status}' if status else ''}: {provider_text(err)[:240]}); {hint}.")
+        no_answer = status is None and ("Connection" in type(err).__name__ or "Timeout" in type(err).__name__)
+        kind = EndpointUnreachable if no_answer else JudgeError
+        return kind(f"{self.title} request failed ({err.__class__.__name__}"
+                    f"{f' {status}' if status else ''}: {provider_text(err)[:240]}); {hint}.")
 
     def _not_json(self, detail: str) -> JudgeError:
         """A 200 whose body is not the API's JSON (e.g. an HTML page): usually a wrong endpoint."""

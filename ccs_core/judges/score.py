@@ -7,12 +7,13 @@ cached: they are reported in ``errors`` and make the head incomplete.
 """
 from __future__ import annotations
 
+import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict
 from typing import Any, Callable, Mapping, Sequence
 
 from ..ccs import Thresholds, accepted_spans, category, ccs_at_k, head_ccs
-from ..errors import DataError, JudgeError
+from ..errors import DataError, EndpointUnreachable, JudgeError
 from ..heads import HeadId
 from ..store import Store, cache_key
 from .base import OK, Judge, JudgeResult, Labeller, LabelResult
@@ -74,6 +75,35 @@ def summarise(result: dict, judges: "Sequence[str] | None" = None,
     return result
 
 
+BREAK_AFTER = 3  # consecutive unreachable requests to one agent before its remaining ones are not sent
+
+
+class Breaker:
+    """Per agent: after ``BREAK_AFTER`` consecutive requests that got no answer at all (connection
+    refused, timeouts after the SDK's retries), stop sending its remaining requests: they fail at once
+    with the reason, the heads stay incomplete and can be re-asked. Any answer resets the count."""
+
+    def __init__(self, after: int = BREAK_AFTER):
+        self.after, self.fails, self.first = after, {}, {}
+        self.lock = threading.Lock()
+
+    def call(self, agent: str, send):
+        with self.lock:
+            if self.fails.get(agent, 0) >= self.after:
+                raise EndpointUnreachable(f"{agent}: not sent — the endpoint gave no answer to {self.after} "
+                                          f"requests in a row ({self.first[agent][:200]}); re-ask once it is back.")
+        try:
+            res = send()
+        except EndpointUnreachable as err:
+            with self.lock:
+                self.fails[agent] = self.fails.get(agent, 0) + 1
+                self.first.setdefault(agent, str(err))
+            raise
+        with self.lock:
+            self.fails[agent] = 0
+        return res
+
+
 def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
                 judges: Sequence[Judge], store: "Store | None" = None,
                 progress: "Progress | None" = None, *, labels: "Mapping[Any, str] | None" = None,
@@ -106,13 +136,15 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
             return None
         return value
 
+    breaker = Breaker()
+
     def run_label(h: str, key: str) -> LabelResult:
-        res = labeller.label(heads[h])
+        res = breaker.call(labeller.name, lambda: labeller.label(heads[h]))
         store.set(LABEL_KIND, key, res.to_json())  # saved at once: a crash later loses nothing
         return res
 
     def run_judge(judge: Judge, h: str, key: str) -> JudgeResult:
-        res = judge.judge(recs[h]["label"], heads[h])
+        res = breaker.call(judge.name, lambda: judge.judge(recs[h]["label"], heads[h]))
         if len(res.fits) != n_spans:
             raise JudgeError(f"Judge {judge.name} returned {len(res.fits)} verdicts for {n_spans} spans.")
         store.set(VERDICT_KIND, key, res.to_json())
