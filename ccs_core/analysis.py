@@ -87,7 +87,7 @@ def text_embeddings(loaded, pool, store: Store | None = None, progress=None) -> 
     import torch
 
     key = cache_key(model=loaded.key, pool=pool.key)
-    if store is not None and (hit := store.get_arrays("text_emb", key)) is not None:
+    if store is not None and (hit := store.get_arrays("text_emb", key, {"emb": (len(pool), loaded.spec.embed_dim)})) is not None:
         return torch.from_numpy(hit["emb"])
     emb = loaded.encode_texts(list(pool.texts), batch_size=128, progress=progress)
     if store is not None:

@@ -46,7 +46,7 @@ def prompt_embeddings(loaded, prompts: Sequence[str], templates: Sequence[str],
     if not prompts or not templates:
         raise DataError("MaxSkew needs at least one prompt and one template.")
     key = cache_key(kind="bias_prompts", model=loaded.key, prompts=list(prompts), templates=list(templates))
-    if store is not None and (hit := store.get_arrays("bias_prompts", key)) is not None:
+    if store is not None and (hit := store.get_arrays("bias_prompts", key, {"emb": (len(prompts), None)})) is not None:
         return torch.from_numpy(hit["emb"])
     texts = [t.replace("{}", p) for p in prompts for t in templates]
     emb = loaded.encode_texts(texts).view(len(prompts), len(templates), -1).mean(1)  # [P, d]

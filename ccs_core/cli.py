@@ -205,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ccs_core",
                                      description="CCS Explorer headless commands")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
+    parser.epilog = ("exit status: 0 done; 1 an unexpected error (a bug: --debug shows it); 2 bad input "
+                     "(the message says what to fix); 3 'score' left heads incomplete or a judge unavailable; "
+                     "130 interrupted")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, obj in sorted(globals().items()):
         if name.startswith("add_") and callable(obj):
@@ -222,3 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug, not the input: one line, never a traceback (unless --debug)
+        if args.debug:
+            raise
+        text = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+        print(f"error: unexpected {err.__class__.__name__}{': ' + text if text else ''}. This is a bug in CCS "
+              "Explorer, not in your input; run again with --debug for the traceback.", file=sys.stderr)
+        return 1

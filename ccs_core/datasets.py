@@ -203,6 +203,9 @@ def load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, seed
     spec = (spec or "").strip()
     kind, _, arg = spec.partition(":")
     kind = ALIASES.get(kind.lower(), kind.lower())
+    if kind.startswith("toy") and max_per_class is not None:
+        raise DataError("--max-per-class applies to folders and downloaded datasets; the toy world's sets "
+                        "are sized with --n-images instead.")
     if kind in ("toy", "toy-hard", "toy-outline"):
         from .toyworld.tasks import toy_image_set, toy_tasks
 

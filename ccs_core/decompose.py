@@ -87,7 +87,9 @@ def decompose_image_set(loaded, image_set, n_layers: int = 4, batch_size: int = 
     n_total = len(image_set)
     key = cache_key(model=loaded.key, images=image_set.key, n_layers=n_layers, version=VERSION)
     if store is not None:
-        hit = store.get_arrays("decomposition", key)
+        hit = store.get_arrays("decomposition", key, {
+            "heads": (n_total, n_layers, loaded.spec.n_heads, loaded.spec.embed_dim),
+            "rest": (n_total, loaded.spec.embed_dim), "layers": (n_layers,)})
         if hit is not None:
             if progress:
                 progress(n_total, n_total)

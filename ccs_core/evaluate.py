@@ -70,7 +70,7 @@ def text_classifier(loaded, task: ZeroShotTask, store: Store | None = None) -> t
     if mem in _CLASSIFIERS:
         return _CLASSIFIERS[mem]
     key = cache_key(kind="classifier", model=loaded.key, task=task.key)
-    hit = store.get_arrays("classifier", key) if store is not None else None
+    hit = store.get_arrays("classifier", key, {"w": (len(task.classnames), None)}) if store is not None else None
     if hit is not None:
         clf = torch.from_numpy(hit["w"])
     else:
@@ -156,7 +156,7 @@ def pruned_features(loaded, image_set, configs: Sequence[PruneConfig], mode: str
     keys = [features_key(loaded, image_set, c, mode) for c in configs]
     if store is not None:
         for i, k in enumerate(keys):
-            if (hit := store.get_arrays("pruned_features", k)) is not None:
+            if (hit := store.get_arrays("pruned_features", k, {"f": (len(image_set), None)})) is not None:
                 out[i] = torch.from_numpy(hit["f"])
     todo = [i for i, o in enumerate(out) if o is None]
     if not todo:

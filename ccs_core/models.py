@@ -109,6 +109,23 @@ def _tag_cached(name: str, tag: str) -> bool:
     return any(isinstance(try_to_load_from_cache(repo, n), str) for n in names)
 
 
+def check_device(device: str) -> str:
+    """A torch device string that exists here ("cpu", "cuda", "cuda:1", "mps"), else ModelLoadError."""
+    try:
+        dev = torch.device(device or "cpu")
+    except (RuntimeError, TypeError) as err:
+        raise ModelLoadError(f"Unknown device {device!r}; use cpu, cuda (cuda:N) or mps.") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"Device {device!r} asked for, but this machine has no usable CUDA GPU; use cpu.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ModelLoadError(f"Device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ModelLoadError(f"Device {device!r} asked for, but MPS is not available here; use cpu.")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ModelLoadError(f"Device {device!r} is not supported; use cpu, cuda (cuda:N) or mps.")
+    return str(dev)
+
+
 def _is_path(pretrained: str) -> bool:
     """A local checkpoint file rather than an open_clip tag."""
     return os.path.sep in pretrained or Path(pretrained).suffix in {".pt", ".pth", ".bin", ".safetensors", ".ckpt"}
@@ -118,6 +135,7 @@ def load_model(name: str, pretrained: str | None = None, device: str = "cpu",
                quick_gelu: bool | None = None) -> LoadedModel:
     """Load ``name`` (an open_clip architecture, or "toy") with ``pretrained`` (tag or local file)."""
     name = (name or "").strip()
+    device = check_device(device)
     if name == TOY_MODEL_NAME:
         from .toyworld.model import load_toy
 

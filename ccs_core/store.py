@@ -115,17 +115,31 @@ class Store:
         assert self.root is not None
         return self.root / "arrays" / kind / f"{key}.npz"
 
-    def get_arrays(self, kind: str, key: str) -> dict[str, np.ndarray] | None:
+    def get_arrays(self, kind: str, key: str, expect: "dict[str, tuple] | None" = None
+                   ) -> dict[str, np.ndarray] | None:
+        """The arrays stored under (kind, key), or None. ``expect``: {name: shape} with None for a free
+        dimension; an entry without those arrays, of another shape or with non-finite floats is a miss
+        (recomputed and replaced), never a wrong result."""
         if self.root is None:
-            return self._mem.get(f"arrays:{kind}/{key}")
-        path = self._array_path(kind, key)
-        if not path.exists():
-            return None
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except Exception:
-            return None  # unreadable entry: treat as a miss, it will be recomputed and replaced
+            hit = self._mem.get(f"arrays:{kind}/{key}")
+        else:
+            path = self._array_path(kind, key)
+            if not path.exists():
+                return None
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    hit = {k: z[k] for k in z.files}
+            except Exception:
+                return None  # unreadable entry: treat as a miss, it will be recomputed and replaced
+        if hit is None or not expect:
+            return hit
+        for name, shape in expect.items():
+            a = hit.get(name)
+            if a is None or a.ndim != len(shape) or any(w is not None and d != w for d, w in zip(a.shape, shape)):
+                return None
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                return None
+        return hit
 
     def set_arrays(self, kind: str, key: str, arrays: dict[str, np.ndarray]) -> None:
         if self.root is None:

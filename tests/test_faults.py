@@ -62,6 +62,9 @@ CASES = [
     ("ccs-from-another-model", ["prune-eval", "--ccs", "{tmp}/ccs_other.json", "--out", "{tmp}/p.json"],
      "scored on another model"),
     ("ccs-missing", ["bias", "--ccs", "{tmp}/nope.json", "--out", "{tmp}/b.json"], "Cannot read the CCS file"),
+    ("device-unknown", ["prune-eval", "--device", "foo", "--out", "{tmp}/p.json"], "Unknown device 'foo'"),
+    ("device-cuda-missing", ["prune-eval", "--device", "cuda", "--out", "{tmp}/p.json"], "no usable CUDA GPU"),
+    ("toy-max-per-class", ["prune-eval", "--max-per-class", "3", "--out", "{tmp}/p.json"], "sized with --n-images"),
 ]
 
 
@@ -106,3 +109,35 @@ def test_the_app_listens_on_this_machine_only_by_default():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "127.0.0.1"
     assert "--server.address 0.0.0.0" in (ROOT / "scripts" / "app.sh").read_text()  # only with --lan
+
+
+def test_an_unexpected_error_is_one_line_with_exit_1_and_a_traceback_only_with_debug(files, capsys, monkeypatch):
+    import ccs_core.cli as cli
+
+    def boom(args):
+        raise ZeroDivisionError("division by zero in a helper")
+
+    monkeypatch.setattr(cli, "cmd_spans", boom)
+    monkeypatch.setattr(cli, "add_spans", lambda sub: sub.add_parser("spans").set_defaults(func=boom))
+    assert main(["spans"]) == 1
+    err = capsys.readouterr().err
+    assert "unexpected ZeroDivisionError" in err and "--debug" in err and "Traceback" not in err
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "spans"])
+
+
+def test_a_cache_entry_of_the_wrong_shape_is_a_miss_not_a_wrong_result(tmp_path, tiny):
+    import torch
+
+    from ccs_core.decompose import decompose_image_set
+    from ccs_core.store import Store, cache_key
+    from ccs_core.toyworld.tasks import toy_image_set
+
+    store = Store(tmp_path / "cache")
+    images = toy_image_set("test", n=6, seed=0)
+    good = decompose_image_set(tiny, images, n_layers=2, store=store)
+    key = cache_key(model=tiny.key, images=images.key, n_layers=2, version="decompose-v1")
+    store.set_arrays("decomposition", key, {"emb": np.zeros((3, 4), dtype=np.float32)})  # another kind's arrays
+    again = decompose_image_set(tiny, images, n_layers=2, store=store)
+    assert torch.allclose(again.heads, good.heads)
+    assert store.get_arrays("decomposition", key, {"heads": (6, 2, 16, 64)}) is not None  # replaced
