@@ -143,15 +143,52 @@ def get_model(name: str, pretrained: str) -> LazyModel:
     return LazyModel(ref, (name, pretrained), store)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner=False, ttl=3, max_entries=32)
+def content_stamp(path: str) -> str:
+    """What a folder's or file's content is, cheaply: every file's relative path, size and mtime (a
+    changed, added, repaired or removed file is a new stamp); re-read at most every 3 s."""
+    import hashlib
+    import os
+
+    if not path or path in ("toy", "bundled") or path.startswith("toy:"):
+        return ""
+    h = hashlib.sha256()
+    try:
+        if os.path.isfile(path):
+            st_ = os.stat(path)
+            h.update(f"{st_.st_size}:{st_.st_mtime_ns}".encode())
+        else:
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for f in sorted(files):
+                    st_ = os.stat(os.path.join(root, f))
+                    h.update(f"{os.path.relpath(os.path.join(root, f), path)}:{st_.st_size}:{st_.st_mtime_ns};".encode())
+    except OSError:
+        return "unreadable"
+    return h.hexdigest()
+
+
 def get_image_set(spec: str, n_images: int):
+    """The image set, shared by sessions, re-read when the folder's content changes (a folder is
+    loaded whole: the toy image count does not apply to it)."""
+    toy = spec == "toy" or spec.startswith("toy:")
+    return _image_set(spec, n_images if toy else 0, content_stamp(spec))
+
+
+def get_pool(spec: str, model_name: str):
+    """The text pool, shared by sessions, re-read when the pool file changes."""
+    return _pool(spec, model_name, content_stamp(spec))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _image_set(spec: str, n_images: int, stamp: str):
     from ccs_core.analysis import resolve_images
 
     return resolve_images(spec, n=n_images)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def get_pool(spec: str, model_name: str):
+def _pool(spec: str, model_name: str, stamp: str):
     from ccs_core.analysis import resolve_pool
 
     return resolve_pool(spec or None, model_name)

@@ -49,6 +49,7 @@ def draw(boot):
     if s.images_kind == "folder":
         st.text_input("Image folder", key="images_path", placeholder="/data/images (class sub-folders)")
         s.images = (s.get("images_path") or "").strip() or "toy"
+        skipped_note(s.images)
     else:
         st.number_input("Toy images", min_value=16, max_value=4096, step=64, key="n_images")
         s.images = "toy"
@@ -106,3 +107,17 @@ def random_weights_banner(loaded) -> None:
                    "Labels, verdicts and CCS are computed as for a trained model, but they describe noise. "
                    "Give a pretrained tag (e.g. openai) or a checkpoint path in the sidebar for real heads.",
                    icon=":material/warning:")
+
+
+def skipped_note(folder: str) -> None:
+    """How many images the folder gave, and which files were skipped and why (the page shows errors)."""
+    if folder == "toy":
+        return
+    try:
+        images = cx.get_image_set(folder, 0)
+    except CCSError:
+        return
+    st.caption(f"{len(images)} image(s)" + (f" · {len(images.skipped)} file(s) skipped" if images.skipped else ""))
+    if images.skipped:
+        with st.expander("Skipped files", key="skipped_box"):
+            st.dataframe([{"file": p, "reason": r} for p, r in images.skipped], hide_index=True, width="stretch")

@@ -278,3 +278,19 @@ def test_a_link_opens_the_same_head_on_the_same_page(app):
     assert app.session_state["selected_head"] == "L2.H7" and app.session_state["th_high"] == 4
     assert app.selectbox(key="inspector_head").value == "L2.H7"
     assert app.query_params["head"] in ("L2.H7", ["L2.H7"]) and app.query_params["model"] in ("toy", ["toy"])
+
+
+def test_a_folder_is_re_read_when_it_changes_and_its_skipped_files_are_listed(app, tmp_path):
+    import time
+
+    from PIL import Image
+
+    for i in range(6):
+        Image.new("RGB", (32, 32), (40 * i, 0, 0)).save(tmp_path / f"{i}.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    at = page(app, images_kind="folder", images_path=str(tmp_path))
+    assert any("6 image(s) · 1 file(s) skipped" in c.value for c in at.sidebar.caption)
+    Image.new("RGB", (32, 32), (0, 200, 0)).save(tmp_path / "broken.png")  # repaired
+    time.sleep(3.2)  # the content stamp is re-read every 3 s
+    at.run()
+    assert any(c.value == "7 image(s)" for c in at.sidebar.caption), [c.value for c in at.sidebar.caption]
