@@ -139,11 +139,16 @@ def load_image_folder(path: "str | Path", max_per_class: int | None = None,
     groups_of_files = [(d.name, _image_files(d)) for d in subdirs]
     groups_of_files = [(c, fs) for c, fs in groups_of_files if fs]
     layered = bool(groups_of_files)
+    loose: list[tuple[str, str]] = []
+    if layered:  # images beside the class folders have no class: listed as skipped, never dropped silently
+        loose = [(str(p), "at the folder's top level, outside the class sub-folders (no class)")
+                 for p in sorted(root.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                 and not p.name.startswith(".")]
     if not layered:
         groups_of_files = [("", sorted(p for p in root.iterdir() if p.is_file()
                                        and p.suffix.lower() in IMAGE_EXTENSIONS
                                        and not p.name.startswith(".")))]
-    files, labels, classes, skipped = [], [], [], []
+    files, labels, classes, skipped = [], [], [], list(loose)
     for cls_name, candidates in groups_of_files:
         kept = []
         for p in candidates:

@@ -149,7 +149,9 @@ def load_imagenet_variant(kind: str, path: "str | Path", max_per_class: int | No
     wnids = (RES / "imagenet" / f"imagenet_{kind[-1]}_wnids.txt").read_text().split()
     names = dict(imagenet_classes())
     if class_map is not None:
-        for line in Path(class_map).expanduser().read_text().splitlines():
+        from .validate import read_lines
+
+        for line in read_lines(class_map, "class map (wnid<TAB>name)"):
             if line.strip():
                 w, _, n = line.partition("\t")
                 names[w.strip()] = n.strip()
@@ -176,11 +178,20 @@ def load_fairface(csv_path: "str | Path", image_root: "str | Path | None" = None
         raise DataError(f"FairFace label file {csv_path} not found: give the CSV (e.g. fairface_label_val.csv "
                         "with columns file,age,gender,race) and the folder its 'file' paths are relative to.")
     root = Path(image_root).expanduser() if image_root else csv_path.parent
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    cols = list(rows[0]) if rows else []
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:  # -sig: a BOM (Excel) is not a column
+            reader = csv.DictReader(f)
+            rows, cols = list(reader), list(reader.fieldnames or [])
+    except UnicodeDecodeError as err:
+        raise DataError(f"FairFace label file {csv_path} is not UTF-8 text (byte {err.start}); save it as "
+                        "UTF-8 (Excel: 'CSV UTF-8').") from err
+    except (OSError, csv.Error) as err:
+        raise DataError(f"Cannot read the FairFace label file {csv_path}: {err}.") from err
     if "file" not in cols or attribute not in cols:
-        raise DataError(f"{csv_path} needs a 'file' column and a {attribute!r} column (has: {', '.join(cols)}).")
+        raise DataError(f"{csv_path} needs a 'file' column and a {attribute!r} column (its header has: "
+                        f"{', '.join(repr(c) for c in cols) or 'nothing'}).")
+    if not rows:
+        raise DataError(f"{csv_path} has a header but no rows: one row per image is needed.")
     attrs = [c for c in cols if c not in ("file", "service_test")]
     classes = sorted({r[attribute] for r in rows})
     labels = [classes.index(r[attribute]) for r in rows]

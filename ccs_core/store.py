@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,15 +71,44 @@ class Store:
             (self.root / "arrays").mkdir(parents=True, exist_ok=True)
             probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-", delete=True)
             probe.close()
-            import diskcache
-
-            self._cache = diskcache.Cache(str(self.root / "json"), eviction_policy="none",
-                                          size_limit=2**40, disk=_json_disk())
-        except (OSError, Exception) as err:  # diskcache raises sqlite3 errors too
+        except OSError as err:
             raise CacheError(
                 f"The cache directory {self.root} cannot be written ({err.__class__.__name__}: {err}). "
                 "Fix its permissions, or point CCS_CACHE_DIR at a writable directory."
             ) from err
+        self._cache = self._open_index()
+
+    def _open_index(self):
+        """The JSON index (diskcache's SQLite). A corrupt index is moved aside and rebuilt empty, with a
+        warning (its entries are recomputed on demand); the arrays are untouched."""
+        import sqlite3
+        import warnings
+
+        import diskcache
+
+        where = self.root / "json"
+
+        def open_():
+            cache = diskcache.Cache(str(where), eviction_policy="none", size_limit=2**40, disk=_json_disk())
+            cache.get("__probe__")  # reads the database: a corrupt file fails here
+            return cache
+
+        try:
+            return open_()
+        except sqlite3.DatabaseError as err:
+            aside = where.with_name(f"json.corrupt-{int(time.time())}")
+            try:
+                where.rename(aside)
+            except OSError as move_err:
+                raise CacheError(f"The cache index {where} is corrupt ({err}) and cannot be moved aside "
+                                 f"({move_err}); delete that folder and start again.") from err
+            warnings.warn(f"The cache index {where} was corrupt ({err}); moved to {aside.name} and rebuilt "
+                          "empty: results are recomputed as needed.", RuntimeWarning, stacklevel=3)
+            return open_()
+        except Exception as err:  # permissions and the like
+            raise CacheError(
+                f"The cache index {where} cannot be opened ({err.__class__.__name__}: {err}). Fix its "
+                "permissions, or point CCS_CACHE_DIR at a writable directory.") from err
 
     @property
     def persistent(self) -> bool:

@@ -155,6 +155,11 @@ def strategy_configs(strategy: str, table: CCSTable | None, n_layers: int, n_hea
     if kind == "concept":
         heads = table.concept_heads(arg, concept_min_ccs)
         if not heads:
+            labelled = table.concept_heads(arg, None)
+            if labelled and concept_min_ccs is not None:
+                best = max((r.get("ccs") or 0) for h, r in zip(table.heads, table.rows) if h in labelled)
+                raise HeadSpecError(f"{len(labelled)} head(s) are labelled {arg.strip()!r}, but none has CCS >= "
+                                    f"{concept_min_ccs} (the highest is {best}); lower --concept-min-ccs.")
             raise HeadSpecError(f"No head is labelled {arg.strip()!r}; known labels: "
                                 f"{', '.join(table.labels()) or 'none'}.")
         return [PruneConfig(f"concept:{arg.strip()}", tuple(heads))]

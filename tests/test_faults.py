@@ -141,3 +141,42 @@ def test_a_cache_entry_of_the_wrong_shape_is_a_miss_not_a_wrong_result(tmp_path,
     again = decompose_image_set(tiny, images, n_layers=2, store=store)
     assert torch.allclose(again.heads, good.heads)
     assert store.get_arrays("decomposition", key, {"heads": (6, 2, 16, 64)}) is not None  # replaced
+
+
+def test_images_beside_class_folders_are_listed_as_skipped(tmp_path):
+    from ccs_core.data import load_image_folder
+
+    for cls in ("cat", "dog"):
+        (tmp_path / cls).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / cls / "a.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "stray.png")
+    images = load_image_folder(tmp_path)
+    assert len(images) == 2 and images.classes == ["cat", "dog"]
+    assert [(p.endswith("stray.png"), "outside the class sub-folders" in r) for p, r in images.skipped] == [(True, True)]
+
+
+@pytest.mark.parametrize("content,message", [
+    ("\ufefffile,race,gender\nimg/1.jpg,White,Male\n", "No readable images"),  # BOM accepted: the file column is found
+    ("file,race\n", "header but no rows"),
+    ("name,race\na.jpg,White\n", "its header has: 'name', 'race'"),
+])
+def test_fairface_csvs_get_clear_messages(tmp_path, content, message):
+    from ccs_core.datasets import load_fairface
+    from ccs_core.errors import DataError
+
+    path = tmp_path / "labels.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        load_fairface(path)
+    path.write_bytes("file,race\ncaf\xe9.jpg,White\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8"):
+        load_fairface(path)
+
+
+def test_a_concept_whose_heads_are_below_the_bar_says_so():
+    from ccs_core.errors import HeadSpecError
+    from ccs_core.strategies import CCSTable, strategy_configs
+
+    table = CCSTable([{"head": "L3.H0", "ccs": 4, "label": "shape"}, {"head": "L3.H1", "ccs": 5, "label": "colour"}])
+    with pytest.raises(HeadSpecError, match=r"1 head\(s\) are labelled 'shape', but none has CCS >= 99 \(the highest is 4\)"):
+        strategy_configs("concept:shape", table, 4, 16, concept_min_ccs=99)

@@ -74,3 +74,25 @@ def test_pickled_or_corrupt_values_are_never_loaded(tmp_path):
     assert s.get("v", "evil") is None and s.get("v", "junk") is None
     s.set("v", "evil", {"ok": True})  # replaced by a proper JSON entry
     assert s.get("v", "evil") == {"ok": True}
+
+
+def test_a_corrupt_index_is_moved_aside_and_rebuilt(tmp_path):
+    import warnings
+
+    from ccs_core.store import Store
+
+    s = Store(tmp_path / "c")
+    s.set("spans", "k", {"a": 1})
+    s.set_arrays("emb", "k", {"x": __import__("numpy").ones(3)})
+    del s
+    db = tmp_path / "c" / "json" / "cache.db"
+    db.write_bytes(b"this is not a sqlite database" * 100)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = Store(tmp_path / "c")
+    assert any("was corrupt" in str(w.message) for w in caught)
+    assert again.get("spans", "k") is None  # a miss, recomputed on demand
+    again.set("spans", "k", {"a": 2})
+    assert again.get("spans", "k") == {"a": 2}
+    assert again.get_arrays("emb", "k") is not None  # arrays untouched
+    assert list((tmp_path / "c").glob("json.corrupt-*"))
