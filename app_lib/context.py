@@ -135,6 +135,10 @@ def import_backend() -> None:
 def get_model(name: str, pretrained: str) -> LazyModel:
     """The session's model: from its manifest when it was loaded here before (no torch), else loaded
     now (raises ModelLoadError with what to do)."""
+    from ccs_core.modelref import is_checkpoint_path
+
+    if pretrained and is_checkpoint_path(pretrained):
+        check_path(pretrained, "checkpoint")
     store = get_store()
     ref = read_manifest(store, name, pretrained)
     if ref is None:
@@ -168,15 +172,44 @@ def content_stamp(path: str) -> str:
     return h.hexdigest()
 
 
+def lan_mode() -> bool:
+    """Served to the network (``scripts/app.sh --lan`` sets CCS_LAN=1)."""
+    import os
+
+    return os.environ.get("CCS_LAN", "") not in ("", "0", "false")
+
+
+def check_path(path: str, what: str) -> None:
+    """In LAN mode, a typed local path must lie under one of CCS_DATA_ROOTS (default: the bundled
+    resources and the cache): visitors cannot open the server's other files."""
+    import os
+    from pathlib import Path
+
+    from ccs_core.errors import DataError
+
+    if not lan_mode() or not path or path in ("toy", "bundled") or path.startswith("toy:"):
+        return
+    here = Path(__file__).resolve().parent.parent
+    roots = [Path(r).expanduser().resolve() for r in os.environ.get("CCS_DATA_ROOTS", "").split(os.pathsep) if r]
+    roots = roots or [here / "ccs_core" / "resources", here / "cache"]
+    target = Path(path).expanduser().resolve()
+    if not any(target == r or r in target.parents for r in roots):
+        raise DataError(f"This explorer is served to the network (--lan): the {what} {path} is outside its data "
+                        f"roots ({', '.join(map(str, roots))}). Put the files there, or set CCS_DATA_ROOTS on "
+                        "the server.")
+
+
 def get_image_set(spec: str, n_images: int):
     """The image set, shared by sessions, re-read when the folder's content changes (a folder is
     loaded whole: the toy image count does not apply to it)."""
     toy = spec == "toy" or spec.startswith("toy:")
+    check_path(spec, "image folder")
     return _image_set(spec, n_images if toy else 0, content_stamp(spec))
 
 
 def get_pool(spec: str, model_name: str):
     """The text pool, shared by sessions, re-read when the pool file changes."""
+    check_path(spec, "pool file")
     return _pool(spec, model_name, content_stamp(spec))
 
 

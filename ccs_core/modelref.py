@@ -40,6 +40,14 @@ class ModelRef:
     random_init: bool = False
 
 
+CHECKPOINT_SUFFIXES = {".pt", ".pth", ".bin", ".safetensors", ".ckpt"}
+
+
+def is_checkpoint_path(pretrained: str) -> bool:
+    """A local checkpoint file rather than an open_clip pretrained tag (the one place this is decided)."""
+    return os.path.sep in pretrained or Path(pretrained).suffix in CHECKPOINT_SUFFIXES
+
+
 def _file_stamp(path: str) -> str:
     try:
         st = os.stat(Path(path).expanduser())
@@ -56,7 +64,7 @@ def request_key(name: str, pretrained: str | None) -> str:
         from .toyworld import TOY_CHECKPOINT
 
         parts["file"] = _file_stamp(str(TOY_CHECKPOINT))
-    elif pretrained and (os.path.sep in pretrained or Path(pretrained).suffix):
+    elif pretrained and is_checkpoint_path(pretrained):
         parts["file"] = _file_stamp(pretrained)
     return cache_key(**parts)
 

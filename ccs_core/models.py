@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from .errors import ModelLoadError
-from .modelref import TOY_MODEL_NAME, ModelSpec  # noqa: F401  (defined there: importable without torch)
+from .modelref import TOY_MODEL_NAME, ModelSpec, is_checkpoint_path  # noqa: F401  (importable without torch)
 from .store import cache_key, file_digest
 from .tower import spec_of  # noqa: F401  (re-exported; the tower's internals live in tower.py)
 
@@ -68,7 +68,7 @@ def _resolve_quickgelu(name: str, pretrained: str | None,
         wants_quick = quick_gelu
     elif not pretrained:
         return name, False
-    elif os.path.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")):
+    elif is_checkpoint_path(pretrained):
         wants_quick = "openai" in Path(pretrained).name.lower()
     else:
         cfg = open_clip.get_pretrained_cfg(name, pretrained) or {}
@@ -126,11 +126,6 @@ def check_device(device: str) -> str:
     return str(dev)
 
 
-def _is_path(pretrained: str) -> bool:
-    """A local checkpoint file rather than an open_clip tag."""
-    return os.path.sep in pretrained or Path(pretrained).suffix in {".pt", ".pth", ".bin", ".safetensors", ".ckpt"}
-
-
 def load_model(name: str, pretrained: str | None = None, device: str = "cpu",
                quick_gelu: bool | None = None) -> LoadedModel:
     """Load ``name`` (an open_clip architecture, or "toy") with ``pretrained`` (tag or local file)."""
@@ -140,7 +135,7 @@ def load_model(name: str, pretrained: str | None = None, device: str = "cpu",
         from .toyworld.model import load_toy
 
         tag = (pretrained or "").strip()
-        if tag and not _is_path(tag):
+        if tag and not is_checkpoint_path(tag):
             raise ModelLoadError(
                 f"The toy model has its own bundled weights; {tag!r} is an open_clip pretrained tag, which "
                 "belongs to an architecture such as ViT-B-32. Leave the pretrained field empty, or give the "
@@ -159,7 +154,7 @@ def load_model(name: str, pretrained: str | None = None, device: str = "cpu",
             "bundled offline model."
         )
     pretrained = (pretrained or "").strip() or None
-    is_path = pretrained is not None and _is_path(pretrained)
+    is_path = pretrained is not None and is_checkpoint_path(pretrained)
     if is_path:
         path = Path(pretrained).expanduser()
         if not path.is_file():

@@ -180,3 +180,23 @@ def test_a_concept_whose_heads_are_below_the_bar_says_so():
     table = CCSTable([{"head": "L3.H0", "ccs": 4, "label": "shape"}, {"head": "L3.H1", "ccs": 5, "label": "colour"}])
     with pytest.raises(HeadSpecError, match=r"1 head\(s\) are labelled 'shape', but none has CCS >= 99 \(the highest is 4\)"):
         strategy_configs("concept:shape", table, 4, 16, concept_min_ccs=99)
+
+
+def test_lan_mode_limits_paths_to_the_data_roots_and_ignores_the_servers_keys(tmp_path, monkeypatch):
+    from app_lib import context as cx
+    from ccs_core.errors import DataError
+    from ccs_core.judges.settings import JudgeSettings, api_key
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-server-owner")
+    cx.check_path("/etc", "image folder")  # local mode: any path
+    assert api_key("openai", JudgeSettings()) == "sk-server-owner"
+    monkeypatch.setenv("CCS_LAN", "1")
+    monkeypatch.setenv("CCS_DATA_ROOTS", str(tmp_path))
+    (tmp_path / "imgs").mkdir()
+    cx.check_path(str(tmp_path / "imgs"), "image folder")
+    with pytest.raises(DataError, match="outside its data roots"):
+        cx.check_path("/etc", "image folder")
+    with pytest.raises(DataError, match="outside its data roots"):
+        cx.check_path(str(tmp_path / ".." / "elsewhere"), "pool file")
+    assert api_key("openai", JudgeSettings()) is None  # the server's key is not a visitor's
+    assert api_key("openai", JudgeSettings(api_keys={"OPENAI_API_KEY": "sk-typed"})) == "sk-typed"
