@@ -295,7 +295,7 @@ def bias_setup(dataset: str, n: int = 400, attributes: list[str] | None = None, 
         prompts, templates = prompts or toy_prompts, templates or toy_templates
     from .bias import bias_templates, occupations
 
-    available = getattr(data, "attributes", None) or ({"group": data.groups} if data.groups else {})
+    available = data.attributes or ({"group": data.groups} if data.groups else {})
     names = attributes or [a for a in ("race", "gender") if a in available] or list(available)
     missing = [a for a in names if a not in available]
     if missing or not names:

@@ -34,6 +34,10 @@ class ImageSet:
     groups: list[str] | None = None            # group per image (bias analysis)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     paths: list[str] | None = None             # source files, when loaded from disk
+    attributes: dict[str, list[str]] | None = None      # bias: attribute -> group of every image (FairFace)
+    samples: list | None = None                         # toy world: the world sample of every image
+    factor_labels: dict[str, list[int]] | None = None   # toy world: factor -> value index of every image
+    factor_classes: dict[str, list[str]] | None = None  # toy world: factor -> its class names
 
     def __post_init__(self) -> None:
         for what, values in (("labels", self.labels), ("groups", self.groups)):

@@ -47,3 +47,21 @@ def tiny():
         torch.manual_seed(0)
         model, pre, tok = build_toy(config)
     return from_model(model, pre, tok, name="tiny", key="tiny-random-0")
+
+
+def pytest_sessionstart(session):
+    """In CI (CI=true) every pinned requirement and the browser must be there: the tests that would
+    otherwise skip without them (AppTest, the browser tests) must run, so a broken set-up fails."""
+    import importlib.util
+
+    if not os.environ.get("CI"):
+        return
+    missing = [m for m in ("streamlit", "playwright", "open_clip", "anthropic", "openai", "altair", "diskcache")
+               if importlib.util.find_spec(m) is None]
+    if not Path("/usr/bin/chromium").exists():
+        missing.append("chromium (/usr/bin/chromium)")
+    if missing:
+        import pytest
+
+        pytest.exit(f"CI: missing {', '.join(missing)}; scripts/test.sh installs them — fix the set-up "
+                    "instead of skipping their tests.", returncode=3)
