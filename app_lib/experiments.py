@@ -39,7 +39,7 @@ def task_names(images: str) -> list[str]:
 
 def resolve_task(images: str, task: str, n_images: int, folder_set=None):
     """(ZeroShotTask, labelled ImageSet) for a task name of ``task_names``."""
-    from ccs_core.evaluate import ZeroShotTask
+    from ccs_core.zeroshot import ZeroShotTask
 
     if images == "toy":
         from ccs_core.toyworld.tasks import toy_image_set, toy_tasks

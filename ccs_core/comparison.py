@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .evaluate import ZeroShotTask, logit_scale, pruned_features, text_classifier, zero_shot_metrics
+from .evaluate import logit_scale, pruned_features, text_classifier, zero_shot_metrics
+from .zeroshot import ZeroShotTask
 from .strategies import CCSTable, PruneConfig, build_configs
 
 PAPER_STRATEGIES = ("high", "low", "random")

@@ -14,13 +14,13 @@ import csv
 import hashlib
 import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from PIL import Image
 
 from .data import ImageSet, _open, check_image, load_image_folder
 from .errors import DataError
-from .evaluate import CLIP_TEMPLATES, DATASET_TEMPLATES, ZeroShotTask
+from .zeroshot import CLIP_TEMPLATES, DATASET_TEMPLATES, ZeroShotTask
 from .store import file_digest
 
 RES = Path(__file__).resolve().parent / "resources"

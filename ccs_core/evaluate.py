@@ -13,7 +13,6 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -23,41 +22,9 @@ from .errors import DataError
 from .prune import (DirectEffectPreview, PruneConfig, ResidualCache, build_residual_cache,
                     configs_features, features_from_cache, head_means)
 from .store import Store, cache_key
+from .zeroshot import ZeroShotTask
 
 FEATURES_VERSION = "pruned-features-v1"
-
-# CLIP's prompt templates (Radford et al. 2021): a short generic family, and the per-dataset ones.
-CLIP_TEMPLATES = ["a photo of a {}.", "a blurry photo of a {}.", "a photo of the large {}.",
-                  "a photo of the small {}.", "a bad photo of the {}.", "a good photo of the {}.",
-                  "itap of a {}.", "art of the {}."]
-DATASET_TEMPLATES = {
-    "cifar10": CLIP_TEMPLATES,
-    "cifar100": CLIP_TEMPLATES,
-    "food101": ["a photo of {}, a type of food."],
-    "oxford_pets": ["a photo of a {}, a type of pet."],
-    "country211": ["a photo i took in {}.", "a photo i took while visiting {}.",
-                   "a photo from my home country of {}.", "a photo from my visit to {}.",
-                   "a photo showing the country of {}."],
-    "imagenet": CLIP_TEMPLATES,
-}
-
-
-@dataclass
-class ZeroShotTask:
-    """Class names x templates ("a photo of a {}."): the text side of zero-shot classification."""
-    name: str
-    classnames: list[str]
-    templates: list[str] = field(default_factory=lambda: list(CLIP_TEMPLATES))
-
-    @property
-    def key(self) -> str:
-        return cache_key(name=self.name, classnames=list(self.classnames), templates=list(self.templates))
-
-    def prompts(self) -> list[str]:
-        """All prompts, class-major. # [C * T]"""
-        return [t.replace("{}", c) if "{}" in t else f"{t} {c}" for c in self.classnames
-                for t in self.templates]
-
 
 _CLASSIFIERS: dict[tuple[str, str], torch.Tensor] = {}
 

@@ -12,6 +12,7 @@ from ccs_core.errors import DataError
 from ccs_core.prune import CCSTable, PruneConfig, strategy_configs
 from ccs_core.toyworld.world import IMAGE_SIZE
 from ccs_core.video import VideoSet, load_video_folder
+from ccs_core.zeroshot import ZeroShotTask
 
 
 class FakeSet:
@@ -27,7 +28,7 @@ class FakeSet:
             yield self.x[i:i + batch_size]
 
 
-TASK = ev.ZeroShotTask("toy-colour", ["red", "green", "blue"], ["{}", "a picture of {} object"])
+TASK = ZeroShotTask("toy-colour", ["red", "green", "blue"], ["{}", "a picture of {} object"])
 
 
 def test_text_classifier_is_mean_of_normalised_templates(tiny, store):
@@ -39,7 +40,7 @@ def test_text_classifier_is_mean_of_normalised_templates(tiny, store):
     ev._CLASSIFIERS.clear()
     assert torch.equal(ev.text_classifier(tiny, TASK, store), clf)  # Store cache
     with pytest.raises(DataError, match="no class names"):
-        ev.text_classifier(tiny, ev.ZeroShotTask("empty", [], ["{}"]))
+        ev.text_classifier(tiny, ZeroShotTask("empty", [], ["{}"]))
 
 
 def test_zero_shot_metrics_by_hand():

@@ -19,7 +19,7 @@ SUITE_STYLES = ("normal", "hard", "outline")
 
 def toy_tasks() -> dict:
     """One ZeroShotTask per factor; its prompts are the phrases the toy model was trained on."""
-    from ..evaluate import ZeroShotTask
+    from ..zeroshot import ZeroShotTask
 
     tasks = {}
     for f in FACTORS:

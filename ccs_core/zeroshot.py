@@ -1,0 +1,42 @@
+"""The text side of zero-shot classification: a task is class names x prompt templates.
+
+CLIP's templates (Radford et al. 2021): a short generic family and the per-dataset ones. Image-side
+evaluation (accuracy, pruned features, retrieval) is in ``evaluate``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .store import cache_key
+
+# CLIP's prompt templates (Radford et al. 2021): a short generic family, and the per-dataset ones.
+CLIP_TEMPLATES = ["a photo of a {}.", "a blurry photo of a {}.", "a photo of the large {}.",
+                  "a photo of the small {}.", "a bad photo of the {}.", "a good photo of the {}.",
+                  "itap of a {}.", "art of the {}."]
+DATASET_TEMPLATES = {
+    "cifar10": CLIP_TEMPLATES,
+    "cifar100": CLIP_TEMPLATES,
+    "food101": ["a photo of {}, a type of food."],
+    "oxford_pets": ["a photo of a {}, a type of pet."],
+    "country211": ["a photo i took in {}.", "a photo i took while visiting {}.",
+                   "a photo from my home country of {}.", "a photo from my visit to {}.",
+                   "a photo showing the country of {}."],
+    "imagenet": CLIP_TEMPLATES,
+}
+
+
+@dataclass
+class ZeroShotTask:
+    """Class names x templates ("a photo of a {}."): the text side of zero-shot classification."""
+    name: str
+    classnames: list[str]
+    templates: list[str] = field(default_factory=lambda: list(CLIP_TEMPLATES))
+
+    @property
+    def key(self) -> str:
+        return cache_key(name=self.name, classnames=list(self.classnames), templates=list(self.templates))
+
+    def prompts(self) -> list[str]:
+        """All prompts, class-major. # [C * T]"""
+        return [t.replace("{}", c) if "{}" in t else f"{t} {c}" for c in self.classnames
+                for t in self.templates]
