@@ -25,19 +25,22 @@ class Job:
     label: str
     done: int = 0
     total: int = 0
-    share: float | None = None  # fraction reported directly, as ``progress(message, fraction)``
+    share: float | None = None  # a fraction reported directly (``progress(fraction)``)
     stage: str = ""
     result: Any = None
     error: BaseException | None = None
     trace: str = ""
     started: float = field(default_factory=time.monotonic)
+    stage_started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     _event: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def progress(self, *args: Any) -> None:
-        """Progress callback: ``(message, fraction)``, ``(done, total)`` or ``(done, total, message)``."""
+        """Progress callback, the one shape of the project: ``(done, total, message="")``."""
         nums = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
         words = [a for a in args if isinstance(a, str)]
+        if words and words[0] != self.stage or len(nums) >= 2 and int(nums[1]) != self.total:
+            self.stage_started = time.monotonic()  # a new step: its own rate and ETA
         if len(nums) >= 2:
             self.done, self.total, self.share = int(nums[0]), int(nums[1]), None
         elif len(nums) == 1:
@@ -64,7 +67,14 @@ class Job:
         return (self.finished or time.monotonic()) - self.started
 
     def text(self) -> str:
-        count = f" {self.done}/{self.total}" if self.total and self.share is None else ""
+        """"label — step done/total · rate/s · ETA n s (elapsed s)": rate and ETA of the current step."""
+        count = ""
+        if self.total and self.share is None:
+            count = f" {self.done:,}/{self.total:,}"
+            dt = time.monotonic() - self.stage_started
+            if 0 < self.done < self.total and dt > 0.5:
+                rate = self.done / dt
+                count += f" · {rate:,.1f}/s · ETA {(self.total - self.done) / rate:.0f} s"
         stage = f" — {self.stage}" if self.stage else ""
         return f"{self.label}{stage}{count} ({self.elapsed:.0f} s)"
 

@@ -183,7 +183,7 @@ def scores_job(ctx: Ctx, spans, settings: dict | None = None, heads: list[str] |
                              "; ".join(f"{k}: {why}" for k, why in disabled.items()))
         hit = None if fresh else analysis.cached_scores(spans, labeller, judges, store)
         if hit is not None:
-            progress("Scores loaded from cache", 1.0)
+            progress(1, 1, "Scores loaded from cache")
             return hit
         return analysis.run_scores(spans, labeller, judges, store=store, progress=progress, labels=labels)
 

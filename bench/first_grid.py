@@ -52,8 +52,8 @@ def main(argv=None) -> int:
     stages: dict[str, float] = {}
     last = [time.perf_counter(), None]
 
-    def progress(msg: str, frac: float) -> None:  # a stage ends when the message's first word changes
-        name = msg.split(":")[0].split(" ")[0]
+    def progress(done: int, total: int, msg: str = "") -> None:  # a stage ends when its step changes
+        name = msg.split(" · ")[0]
         if last[1] is not None and name != last[1]:
             stages[last[1]] = stages.get(last[1], 0.0) + time.perf_counter() - last[0]
             last[0] = time.perf_counter()
@@ -69,14 +69,14 @@ def main(argv=None) -> int:
         store = Store(Path(tmp) / "cache")
         last[0] = time.perf_counter()
         spans = analysis.run_spans(loaded, images, pool, analysis.SpanParams(), store=store, progress=progress)
-        progress("Scoring", 0.0)
+        progress(0, 1, "Scoring")
         judges, _ = make_judges(["embedding"])
         analysis.run_scores(spans, make_labeller("embedding"), judges, store=store)
-        progress("end", 1.0)
+        progress(1, 1, "end")
         total = time.perf_counter() - t0
     load = os.getloadavg()
-    names = {"load": "model load", "Decomposing": "decomposition", "Embedding": "pool embedding",
-             "Running": "TEXTSPAN", "Scoring": "labels + verdicts"}
+    names = {"load": "model load", "Step 1/3": "decomposition", "Step 2/3": "pool embedding",
+             "Step 3/3": "TEXTSPAN", "Scoring": "labels + verdicts"}
     print(f"{a.model} (random init), {len(images)} images, pool {pool.name} ({len(pool)} texts), "
           f"{len(spans.heads)} heads")
     for k, v in stages.items():

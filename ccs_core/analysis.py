@@ -1,8 +1,9 @@
 """The one orchestrator: model + image set + text pool + parameters -> spans -> labels/verdicts -> CCS.
 
 Every step goes through the artifact store, so the app and the CLI (which both call these functions)
-never compute a result twice, and a warm start reads everything from cache/. Progress is reported as
-``progress(message, fraction)``, which maps directly onto ``st.progress`` and the CLI's bar.
+never compute a result twice, and a warm start reads everything from cache/. Progress has one shape
+everywhere (core, CLI, app): ``progress(done, total, message)``, counted per step, the message naming
+the step ("Step 2/3 · embedding the text pool ...").
 """
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ from .store import Store, cache_key
 if TYPE_CHECKING:  # torch is imported where it is used: a warm start reads cached results without it
     import torch
 
-Progress = Callable[[str, float], None]
+Progress = Callable[[int, int, str], None]  # (done, total, message)
 SPANS_VERSION = "spans-v1"
 
 
-def _quiet(message: str, fraction: float) -> None:
+def _quiet(done: int, total: int, message: str = "") -> None:
     pass
 
 
@@ -129,21 +130,17 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
     store = store if store is not None else Store(None)
     key = spans_key(loaded, image_set, pool, params)
     if (hit := store.get("spans", key)) is not None:  # a warm start: no torch import
-        progress("Spans loaded from cache", 1.0)
+        progress(1, 1, "Spans loaded from cache")
         return SpansResult.from_json(hit)
     from .decompose import decompose_image_set
     from .textspan import textspan_heads
     check_span_params(params, loaded.spec.n_layers, len(image_set), len(pool), loaded.spec.embed_dim)
     dec = decompose_image_set(loaded, image_set, n_layers=params.n_layers, store=store,
-                              progress=lambda d, t: progress(f"Decomposing images {d}/{t}",
-                                                             0.8 * d / max(t, 1)))
-    from .textenc import Rate
-
-    rate = Rate()
-    progress("Embedding the text pool", 0.81)
+                              progress=lambda d, t: progress(d, t, "Step 1/3 · decomposing the images"))
+    progress(0, len(pool), "Step 2/3 · embedding the text pool")  # the app and CLI add rate and ETA
     texts = text_embeddings(loaded, pool, store, progress=lambda d, t: progress(
-        f"Embedding the text pool: {rate.text(d, t)}", 0.81 + 0.09 * d / max(t, 1)))
-    progress("Running TEXTSPAN on every head", 0.9)
+        d, t, "Step 2/3 · embedding the text pool"))
+    progress(0, 1, "Step 3/3 · TEXTSPAN on every head")
     results = textspan_heads(dec.heads, texts, n_spans=params.n_spans, rank=params.rank)
     heads = []
     for li, layer in enumerate(dec.layers):
@@ -158,7 +155,7 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
                          params=asdict(params), layers=list(dec.layers), n_heads=loaded.spec.n_heads,
                          n_images=len(image_set), heads=heads)
     store.set("spans", key, result.to_json())
-    progress("Spans ready", 1.0)
+    progress(1, 1, "Spans ready")
     return result
 
 
@@ -253,14 +250,13 @@ def run_scores(spans: SpansResult, labeller, judges, store: Store | None = None,
 
     store = store if store is not None else Store(None)
     result = score_heads({h.head: h.texts for h in spans.heads}, labeller, judges, store,
-                         progress=lambda d, t: progress(f"Labelling and judging {d}/{t}",
-                                                        d / max(t, 1)),
+                         progress=lambda d, t: progress(d, t, "Labelling and judging"),
                          labels=labels, thresholds=thresholds or Thresholds(),
                          retry_unparseable=retry_unparseable)
     result.update(model_key=spans.model_key, model_name=spans.model_name, image_set=spans.image_set,
                   pool=spans.pool, params=spans.params, layers=spans.layers, n_heads_per_layer=spans.n_heads)
     store.set("scores", scores_key(spans, labeller, judges), result)
-    progress("Scores ready", 1.0)
+    progress(1, 1, "Scores ready")
     return result
 
 

@@ -46,7 +46,7 @@ def cmd_spans(args) -> int:
     loaded = load_model(args.model, args.pretrained)
     bar = progress_printer("spans", args.quiet)
     result = run_spans(loaded, images, pool, SpanParams(args.layers, args.spans, args.rank),
-                       store=open_store(), progress=lambda msg, f: bar(int(100 * f), 100))
+                       store=open_store(), progress=bar)
     out = result.to_json()
     out["skipped_images"] = [{"path": p, "reason": r} for p, r in images.skipped]
     write_json(args.out, out)

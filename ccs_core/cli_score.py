@@ -104,7 +104,7 @@ def cmd_score(args) -> int:
         raise DataError("No requested judge is available: " + "; ".join(disabled.values()))
     bar = progress_printer("score", args.quiet)
     result = run_scores(spans, labeller, judges, store=open_store(),
-                        progress=lambda msg, f: bar(int(100 * f), 100),
+                        progress=bar,
                         retry_unparseable=args.retry_unparseable, labels=labels)
     result["unavailable_judges"] = {k: disabled[k] for k in sorted(disabled)}
     write_json(args.out, result)

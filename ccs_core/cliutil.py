@@ -8,37 +8,40 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-def progress_printer(label: str, quiet: bool = False) -> Callable[[int, int], None]:
-    """A progress callback ``(done, total)`` on stderr: on a terminal one updating tqdm line with rate and
-    ETA; in a log or CI a plain line every 10% (and at the end); nothing with ``quiet``."""
+def progress_printer(label: str, quiet: bool = False) -> Callable[..., None]:
+    """A progress callback ``(done, total, message="")`` on stderr: on a terminal one updating tqdm line
+    per step with rate and ETA; in a log or CI a plain line every 10% of each step (and at its end);
+    nothing with ``quiet``. A step is a new message head (the text before " · " or ":") or total."""
     if quiet:
-        return lambda done, total: None
-    if sys.stderr.isatty():
-        from tqdm import tqdm
+        return lambda done, total, message="": None
+    tty = sys.stderr.isatty()
+    state: dict = {"step": None, "bar": None, "shown": -1, "t0": time.monotonic()}
 
-        bar: list = [None]
+    def report(done: int, total: int, message: str = "") -> None:
+        step = (message.split(" · ")[0].split(":")[0], total)
+        if step != state["step"]:
+            if state["bar"] is not None:
+                state["bar"].close()
+            state.update(step=step, bar=None, shown=-1, t0=time.monotonic())
+        desc = f"{label}: {message}" if message else label
+        if tty:
+            from tqdm import tqdm
 
-        def live(done: int, total: int) -> None:
-            if bar[0] is None or bar[0].total != total:
-                if bar[0] is not None:
-                    bar[0].close()
-                bar[0] = tqdm(total=total, desc=label, file=sys.stderr, dynamic_ncols=True, leave=True)
-            bar[0].update(max(0, done - bar[0].n))
-            if done >= total:
-                bar[0].close()
-        return live
-    t0, shown = time.monotonic(), [-1]
-
-    def plain(done: int, total: int) -> None:
-        step = 100 if done >= total else int(10 * done / max(total, 1)) * 10
-        if step <= shown[0]:
+            if state["bar"] is None:
+                state["bar"] = tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=True)
+            bar = state["bar"]
+            bar.set_description(desc, refresh=False)
+            bar.update(max(0, done - bar.n))
             return
-        shown[0] = step
-        dt = time.monotonic() - t0
+        pct = 100 if done >= total else int(10 * done / max(total, 1)) * 10
+        if pct <= state["shown"]:
+            return
+        state["shown"] = pct
+        dt = time.monotonic() - state["t0"]
         rate = done / dt if dt > 0 else 0.0
         eta = f", ETA {(total - done) / rate:.0f} s" if rate > 0 and done < total else ""
-        print(f"{label}: {done}/{total} ({step}%) in {dt:.0f} s{eta}", file=sys.stderr, flush=True)
-    return plain
+        print(f"{desc} {done}/{total} ({pct}%) in {dt:.0f} s{eta}", file=sys.stderr, flush=True)
+    return report
 
 
 def write_json(path: "str | Path", value: Any) -> None:

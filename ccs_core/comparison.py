@@ -61,8 +61,8 @@ def evaluate_suite(loaded, suite: Sequence[SuiteSet], configs: Sequence[PruneCon
     rows: list[dict] = []
     for i, s in enumerate(suite):
         if progress:
-            progress(f"Evaluating {len(configs)} configurations on '{s.name}' ({len(s.image_set)} images)",
-                     i / len(suite))
+            progress(i, len(suite), f"Evaluating {len(configs)} configurations on '{s.name}' "
+                                    f"({len(s.image_set)} images)")
         first = min([h.layer for c in configs for h in c.heads] + [loaded.spec.n_layers])
         feats = pruned_features(loaded, s.image_set, configs, mode, batch_size, store, first_layer=first)
         for task in s.tasks:
@@ -72,7 +72,7 @@ def evaluate_suite(loaded, suite: Sequence[SuiteSet], configs: Sequence[PruneCon
                 rows.append({"set": s.name, "task": task.name, "strategy": c.strategy, "seed": c.seed,
                              "n_heads": len(c.heads), "heads": c.names, **m})
     if progress:
-        progress("Evaluation done", 1.0)
+        progress(len(suite), len(suite), "Evaluation done")
     return rows
 
 

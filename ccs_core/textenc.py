@@ -12,7 +12,6 @@ through ``model.encode_text`` unchanged. The text tower's internals are read in 
 """
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import torch
@@ -45,16 +44,3 @@ def encode_texts(model: torch.nn.Module, tokenizer: Callable, texts: list[str], 
         if progress is not None:
             progress(min(i + batch_size, len(texts)), len(texts))
     return out
-
-
-class Rate:
-    """"d/t texts · r texts/s · ETA s" for a batch progress callback."""
-
-    def __init__(self) -> None:
-        self.t0 = time.monotonic()
-
-    def text(self, done: int, total: int) -> str:
-        dt = max(time.monotonic() - self.t0, 1e-6)
-        rate = done / dt
-        eta = (total - done) / rate if rate > 0 else float("nan")
-        return f"{done:,}/{total:,} texts · {rate:,.0f} texts/s · ETA {eta:.0f} s"

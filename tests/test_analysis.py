@@ -77,10 +77,12 @@ class EvenJudge(Judge):
 def test_spans_cached_and_scores_counted(setup, store, monkeypatch):
     loaded, images, pool = setup
     params = SpanParams(n_layers=2, n_spans=3, rank=16)
-    fractions = []
-    first = run_spans(loaded, images, pool, params, store=store, progress=lambda m, f: fractions.append(f))
+    seen = []
+    first = run_spans(loaded, images, pool, params, store=store, progress=lambda d, t, m: seen.append((d, t, m)))
     assert len(first.heads) == 2 * loaded.spec.n_heads and first.layers == [1, 2]
-    assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+    assert seen[-1] == (1, 1, "Spans ready") and all(0 <= d <= t for d, t, _ in seen)
+    steps = [m.split(" · ")[0] for _, _, m in seen if m.startswith("Step")]
+    assert steps == sorted(steps) and set(steps) == {"Step 1/3", "Step 2/3", "Step 3/3"}
     hs = first.by_head()["L2.H0"]
     assert len(hs.texts) == 3 and hs.texts == [pool.texts[i] for i in hs.indices]
 
@@ -197,8 +199,13 @@ def test_cli_progress_is_plain_periodic_lines_in_a_log_and_silent_when_quiet(cap
         bar(d, 100)
     bar(100, 100)
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 11 and lines[0].startswith("spans: 0/100 (0%)") and "(100%)" in lines[-1]
+    assert len(lines) == 11 and lines[0].startswith("spans 0/100 (0%)") and "(100%)" in lines[-1]
     assert all("\r" not in line for line in lines) and "ETA" in lines[5]
+    staged = progress_printer("spans")
+    staged(5, 10, "Step 1/3 · decomposing")
+    staged(2, 4, "Step 2/3 · embedding: 2/4 texts")  # a new step starts its own count
+    assert capsys.readouterr().err.splitlines() == ["spans: Step 1/3 · decomposing 5/10 (50%) in 0 s, ETA 0 s",
+                                                    "spans: Step 2/3 · embedding: 2/4 texts 2/4 (50%) in 0 s, ETA 0 s"]
     quiet = progress_printer("spans", quiet=True)
     quiet(50, 100)
     assert capsys.readouterr().err == ""

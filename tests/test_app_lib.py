@@ -244,3 +244,16 @@ def test_original_has_one_colour_on_every_chart():
                                              for c in ("original", "high")]))
     scale = skew.to_dict()["encoding"]["color"]["scale"]
     assert dict(zip(scale["domain"], scale["range"]))["original"] == "#7f7f7f"
+
+
+def test_job_text_gives_each_steps_rate_and_eta():
+    from app_lib.jobs import Job
+
+    job = Job(key="k", label="Spans")
+    job.progress(0, 100, "Step 2/3 · embedding the text pool")
+    job.stage_started -= 10  # ten seconds into the step
+    job.progress(50, 100, "Step 2/3 · embedding the text pool")
+    text = job.text()
+    assert "Step 2/3 · embedding the text pool 50/100 · 5.0/s · ETA 10 s" in text
+    job.progress(1, 4, "Step 3/3 · TEXTSPAN")  # a new step: its own clock
+    assert "ETA" not in job.text()

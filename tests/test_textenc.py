@@ -49,4 +49,3 @@ def test_progress_reports_every_batch(tiny):
     tiny.encode_texts([f"red circle {i}" for i in range(10)], batch_size=4,
                       progress=lambda d, t: seen.append((d, t)))
     assert seen == [(4, 10), (8, 10), (10, 10)]
-    assert "texts/s" in textenc.Rate().text(5, 10)

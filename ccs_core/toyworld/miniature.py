@@ -30,7 +30,7 @@ def analyse(loaded, store=None, n_images: int = APP_IMAGES["n"], pool=None,
 
     images = toy_image_set(APP_IMAGES["split"], n_images, APP_IMAGES["seed"])
     spans = run_spans(loaded, images, pool or toy_pool(), params, store,
-                      progress=progress or (lambda m, f: None))
+                      progress=progress or (lambda d, t, m="": None))
     scores = run_scores(spans, ToyLabeller(), [ToyJudge()], store)
     table = CCSTable.from_json(scores) if scores.get("heads") else None
     if table is not None:
@@ -40,7 +40,7 @@ def analyse(loaded, store=None, n_images: int = APP_IMAGES["n"], pool=None,
 
 def compare(loaded, table: CCSTable, store=None, n: int = EVAL_IMAGES["n"], seed: int = EVAL_IMAGES["seed"],
             n_seeds: int = 5, bias_n: int = BIAS_N, styles=None,
-            progress: "Callable[[str, float], None] | None" = None) -> dict:
+            progress: "Callable[[int, int, str], None] | None" = None) -> dict:
     """Every paper strategy and concept on the toy suite, and MaxSkew; JSON-ready.
 
     -> {"rows": zero-shot rows (set, task, strategy, seed, accuracy, mean_true_prob),
@@ -48,16 +48,16 @@ def compare(loaded, table: CCSTable, store=None, n: int = EVAL_IMAGES["n"], seed
     from ..analysis import bias_setup, run_bias
     from .tasks import SUITE_STYLES, toy_suite
 
-    say = progress or (lambda m, f: None)
+    say = progress or (lambda d, t, m="": None)
     skipped: list[str] = []
     configs = paper_configs(table, loaded.spec.n_layers, loaded.spec.n_heads, n_seeds, skipped)
     concepts = concept_configs(table)
-    say("Rendering the evaluation images", 0.0)
+    say(0, 4, "Step 1/4 · rendering the evaluation images")
     suite = toy_suite(n, seed, styles or SUITE_STYLES)
     rows = evaluate_suite(loaded, suite, configs + concepts, store,
-                          progress=lambda m, f: say(m, 0.05 + 0.8 * f))
-    say("MaxSkew on the group-balanced bias set", 0.88)
+                          progress=lambda d, t, m="": say(d, t, f"Step 2/4 · {m}"))
+    say(3, 4, "Step 3/4 · MaxSkew on the group-balanced bias set")
     bias = run_bias(loaded, bias_setup("toy-bias", n=bias_n), configs, store=store)
-    say("Comparison done", 1.0)
+    say(4, 4, "Comparison done")
     return {"rows": rows, "bias": bias, "skipped": skipped, "n_images": n, "seed": seed,
             "styles": [s.name for s in suite]}

@@ -113,7 +113,7 @@ def measure(loaded, control=None, heldout_n: int = 2000, eval_n: int = 512, stor
     held = heldout_accuracy(loaded, heldout_n)
     spans, scores, table = miniature.analyse(loaded, store)
     result = miniature.compare(loaded, table, store, n=eval_n,
-                               progress=lambda m, f: log(f"  {m}") if f == 0 or "MaxSkew" in m else None)
+                               progress=lambda d, t, m="": log(f"  {m}") if d == 0 or "MaxSkew" in m else None)
     control_skew = control_group = None
     if control is not None:
         from ..analysis import bias_setup, run_bias
