@@ -54,8 +54,11 @@ def cmd_spans(args) -> int:
     return 0
 
 
-def _prune_common(p) -> None:
-    """Arguments shared by prune-eval and bias."""
+def _prune_parser(sub, name: str, help_: str, func, dataset: str, dataset_help: str):
+    """A prune-eval/bias parser with the arguments they share; the caller adds its own."""
+    p = sub.add_parser(name, help=help_)
+    p.add_argument("--dataset", default=dataset, help=dataset_help)
+    p.set_defaults(func=func)
     p.add_argument("--model", default="toy", help="open_clip architecture, or 'toy' (default)")
     p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint path")
     p.add_argument("--device", default="cpu")
@@ -74,6 +77,7 @@ def _prune_common(p) -> None:
     p.add_argument("--n-images", type=int, default=500, help="images drawn from the toy world")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--out", required=True, help="output JSON file")
+    return p
 
 
 def _prune_setup(args, default_strategies: list[str]):
@@ -117,15 +121,12 @@ def _print_table(rows: list[dict], columns: list[str]) -> None:
 
 
 def add_prune_eval(sub) -> None:
-    p = sub.add_parser("prune-eval", help="zero-shot accuracy (or video retrieval) of original vs "
-                                          "soft-pruned image towers")
-    p.add_argument("--dataset", default="toy:colour",
-                   help="toy[:factor], toy-hard:factor, toy-outline:factor, toy-videos, cifar10:ROOT, cifar100:ROOT, food101:ROOT, "
-                        "country211:ROOT, pets:ROOT, imagenet-a:DIR, imagenet-r:DIR, videos:DIR, or an "
-                        "ImageFolder path")
+    p = _prune_parser(sub, "prune-eval", "zero-shot accuracy (or video retrieval) of original vs soft-pruned "
+                      "image towers", cmd_prune_eval, "toy:colour",
+                      "toy[:factor], toy-hard:factor, toy-outline:factor, toy-videos, cifar10:ROOT, cifar100:ROOT, "
+                      "food101:ROOT, country211:ROOT, pets:ROOT, imagenet-a:DIR, imagenet-r:DIR, videos:DIR, or an "
+                      "ImageFolder path")
     p.add_argument("--class-map", default=None, help="ImageNet-A/R: 'wnid<TAB>name' file overriding names")
-    _prune_common(p)
-    p.set_defaults(func=cmd_prune_eval)
 
 
 def cmd_prune_eval(args) -> int:
@@ -160,9 +161,8 @@ def cmd_prune_eval(args) -> int:
 
 
 def add_bias(sub) -> None:
-    p = sub.add_parser("bias", help="MaxSkew@K of neutral prompts over groups, original vs pruned")
-    p.add_argument("--dataset", default="toy-bias",
-                   help="toy-bias (toy world, groups = backgrounds) or fairface:CSV[:IMAGE_ROOT]")
+    p = _prune_parser(sub, "bias", "MaxSkew@K of neutral prompts over groups, original vs pruned", cmd_bias,
+                      "toy-bias", "toy-bias (toy world, groups = backgrounds) or fairface:CSV[:IMAGE_ROOT]")
     p.add_argument("--attribute", action="append", default=[],
                    help="group attribute(s) (FairFace: race, gender; default: both / the toy's group)")
     p.add_argument("--k", type=int, default=None, help="top-K images per prompt (default: 900 as the paper "
@@ -170,8 +170,6 @@ def add_bias(sub) -> None:
     p.add_argument("--prompts", default=None, help="one prompt per line (default: the paper's 104 "
                                                    "occupations; the toy's shapes for toy-bias)")
     p.add_argument("--templates", default=None, help="one template per line with {} (default: the paper's 4)")
-    _prune_common(p)
-    p.set_defaults(func=cmd_bias)
 
 
 def cmd_bias(args) -> int:

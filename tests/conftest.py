@@ -11,6 +11,37 @@ os.environ.setdefault("CCS_CACHE_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+class FakeImageSet:
+    """Minimal image set of n random toy-sized images (name, key, len, batches, labels, groups), for
+    tests that need the model's forward pass but not real pictures."""
+
+    def __init__(self, n, labels=None, groups=None, seed=0):
+        import torch
+
+        from ccs_core.toyworld.world import IMAGE_SIZE
+
+        g = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(n, 3, IMAGE_SIZE, IMAGE_SIZE, generator=g)
+        self.name, self.key, self.labels, self.groups = "fake", f"fake-{n}-{seed}", labels, groups
+
+    def __len__(self):
+        return len(self.x)
+
+    def batches(self, preprocess, batch_size):
+        for i in range(0, len(self.x), batch_size):
+            yield self.x[i:i + batch_size]
+
+
+@pytest.fixture(scope="session")
+def llm_server():
+    """One fake LLM server (OpenAI + Anthropic wire formats) for the session; tests ``reset()`` it."""
+    from llm_server import FakeLLMServer
+
+    srv = FakeLLMServer().start()
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture
 def store(tmp_path):
     from ccs_core.store import Store

@@ -9,7 +9,7 @@ import torch
 from ccs_core import bias
 from ccs_core.errors import DataError
 from ccs_core.prune import PruneConfig, strategy_configs
-from ccs_core.toyworld.world import IMAGE_SIZE
+from tests.conftest import FakeImageSet
 
 
 def test_paper_resources():
@@ -46,20 +46,8 @@ def test_max_skew_errors():
         bias.max_skew(torch.eye(3), torch.eye(3), ["a", "b"], k=2)
 
 
-class FakeSet:
-    """Minimal image set (name, key, len, batches, groups) of random toy-sized images."""
-
-    def __init__(self, n, groups, seed=0):
-        g = torch.Generator().manual_seed(seed)
-        self.x = torch.randn(n, 3, IMAGE_SIZE, IMAGE_SIZE, generator=g)
-        self.name, self.key, self.groups, self.labels = "fake", f"fake-{n}-{seed}", groups, None
-
-    def __len__(self):
-        return len(self.x)
-
-    def batches(self, preprocess, batch_size):
-        for i in range(0, len(self.x), batch_size):
-            yield self.x[i:i + batch_size]
+def FakeSet(n, groups, seed=0):
+    return FakeImageSet(n, groups=groups, seed=seed)
 
 
 def test_bias_eval_rows(tiny, store):

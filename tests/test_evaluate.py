@@ -10,22 +10,13 @@ from PIL import Image
 from ccs_core import evaluate as ev
 from ccs_core.errors import DataError
 from ccs_core.prune import CCSTable, PruneConfig, strategy_configs
-from ccs_core.toyworld.world import IMAGE_SIZE
 from ccs_core.video import VideoSet, load_video_folder
 from ccs_core.zeroshot import ZeroShotTask
+from tests.conftest import FakeImageSet
 
 
-class FakeSet:
-    def __init__(self, n, labels, seed=0):
-        self.x = torch.randn(n, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(seed))
-        self.name, self.key, self.labels, self.groups = "fake", f"fake-{n}-{seed}", labels, None
-
-    def __len__(self):
-        return len(self.x)
-
-    def batches(self, preprocess, batch_size):
-        for i in range(0, len(self.x), batch_size):
-            yield self.x[i:i + batch_size]
+def FakeSet(n, labels, seed=0):
+    return FakeImageSet(n, labels=labels, seed=seed)
 
 
 TASK = ZeroShotTask("toy-colour", ["red", "green", "blue"], ["{}", "a picture of {} object"])

@@ -22,11 +22,9 @@ SPANS = {
 EXPECTED = {"L10.H1": 4, "L10.H2": 4, "L11.H0": 5}
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = FakeLLMServer().start()
-    yield srv
-    srv.stop()
+@pytest.fixture
+def server(llm_server):
+    return llm_server
 
 
 @pytest.fixture

@@ -11,18 +11,15 @@ from ccs_core.judges import make_judges, score_heads
 from ccs_core.judges.config import describe, load_settings, parse_pairs
 from ccs_core.judges.labels import make_labeller
 from ccs_core.store import Store
-from llm_server import FakeLLMServer
 
 KEYS = {"OPENAI_API_KEY": "sk-test-123456", "ANTHROPIC_API_KEY": "sk-ant-test-123456", "GEMINI_API_KEY": "g-test-123456"}
 SPANS = {f"L{10 + i // 4}.H{i % 4}": [f"{w} one", f"{w} two", f"a {w}", f"{w} again", f"other {i}"]
          for i, w in enumerate(["red", "dog", "tree", "car", "sky", "cat", "sea", "hat"])}
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = FakeLLMServer().start()
-    yield srv
-    srv.stop()
+@pytest.fixture
+def server(llm_server):
+    return llm_server
 
 
 @pytest.fixture
