@@ -34,8 +34,10 @@ def add_spans(sub) -> None:
 
 
 def cmd_spans(args) -> int:
-    from .analysis import SpanParams, resolve_images, resolve_pool, run_spans
-    from .models import load_model
+    """A warm re-run reads the stored spans through the model's manifest without importing torch or
+    building the model; otherwise the model loads (and its manifest is stored for next time)."""
+    from .analysis import SpanParams, SpansResult, resolve_images, resolve_pool, run_spans, spans_key
+    from .modelref import read_manifest, write_manifest
     from .store import open_store
 
     output_path(args.out)
@@ -43,10 +45,18 @@ def cmd_spans(args) -> int:
     for path, why in images.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
     pool = resolve_pool(args.pool, args.model)
-    loaded = load_model(args.model, args.pretrained)
-    bar = progress_printer("spans", args.quiet)
-    result = run_spans(loaded, images, pool, SpanParams(args.layers, args.spans, args.rank),
-                       store=open_store(), progress=bar)
+    params, store = SpanParams(args.layers, args.spans, args.rank), open_store()
+    ref = read_manifest(store, args.model, args.pretrained)
+    hit = store.get("spans", spans_key(ref, images, pool, params)) if ref is not None else None
+    if hit is not None:
+        result = SpansResult.from_json(hit)
+        print("spans: read from the cache (no model load)", file=sys.stderr)
+    else:
+        from .models import load_model
+
+        loaded = load_model(args.model, args.pretrained)
+        write_manifest(store, args.model, args.pretrained, loaded)
+        result = run_spans(loaded, images, pool, params, store=store, progress=progress_printer("spans", args.quiet))
     out = result.to_json()
     out["skipped_images"] = [{"path": p, "reason": r} for p, r in images.skipped]
     write_json(args.out, out)

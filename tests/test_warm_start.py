@@ -42,3 +42,18 @@ def test_restart_on_a_warm_cache_draws_the_grid_without_torch(tmp_path):
     assert not warm["errors"], warm["errors"]
     assert warm["charts"] == cold["charts"] and warm["subheaders"] == cold["subheaders"]
     assert not warm["torch"] and not warm["open_clip"]
+
+
+def test_a_warm_spans_rerun_reads_the_cache_without_building_the_model(tmp_path):
+    code = ("import json, sys\nfrom ccs_core.cli import main\n"
+            f"code = main(['-q', 'spans', '--model', 'toy', '--n-images', '32', '--out', {str(tmp_path / 's.json')!r}])\n"
+            "print(json.dumps({'code': code, 'torch': 'torch' in sys.modules}))")
+    runs = []
+    for _ in range(2):
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "CCS_CACHE_DIR": str(tmp_path / "cache")})
+        assert res.returncode == 0, res.stderr[-2000:]
+        runs.append((json.loads(res.stdout.strip().splitlines()[-1]), res.stderr))
+    (cold, _), (warm, warm_err) = runs
+    assert cold == {"code": 0, "torch": True} and warm == {"code": 0, "torch": False}
+    assert "read from the cache (no model load)" in warm_err
