@@ -276,14 +276,14 @@ class BiasSetup:
 
 def bias_setup(dataset: str, n: int = 400, attributes: list[str] | None = None, k: int | None = None,
                prompts: list[str] | None = None, templates: list[str] | None = None,
-               max_per_class: int | None = None) -> BiasSetup:
+               max_per_class: int | None = None, protocol: str = "standard") -> BiasSetup:
     """The image set, groups, prompts, templates and K for a bias dataset spec ("toy-bias" or
     "fairface:CSV[:ROOT]"); defaults: the toy's shapes over its backgrounds, or the paper's 104
     occupations x 4 templates over race and gender, K = the paper's share of the set (900 for FairFace)."""
     from .datasets import load_dataset
     from .errors import DataError
 
-    data, _ = load_dataset(dataset, max_per_class, n=n)
+    data, _ = load_dataset(dataset, max_per_class, n=n, protocol=protocol)
     if dataset.strip().startswith("toy"):
         from .toyworld.world import NEUTRAL, zero_shot_prompts
 

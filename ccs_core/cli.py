@@ -68,6 +68,9 @@ def _prune_parser(sub, name: str, help_: str, func, dataset: str, dataset_help: 
     """A prune-eval/bias parser with the arguments they share; the caller adds its own."""
     p = sub.add_parser(name, help=help_)
     p.add_argument("--dataset", default=dataset, help=dataset_help)
+    p.add_argument("--protocol", default="standard", choices=["standard", "paper"],
+                   help="paper: the paper's templates (CLIP's 18 CIFAR / 80 ImageNet), 6 FairFace race groups, "
+                        "concept pruning of CCS-5 heads; standard (default): the common conventions")
     p.set_defaults(func=func)
     p.add_argument("--model", default="toy", help="open_clip architecture, or 'toy' (default)")
     p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint path")
@@ -88,6 +91,12 @@ def _prune_parser(sub, name: str, help_: str, func, dataset: str, dataset_help: 
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--out", required=True, help="output JSON file")
     return p
+
+
+def protocol_of(args):
+    from .protocol import get
+
+    return get(getattr(args, "protocol", "standard"))
 
 
 def _prune_setup(args, default_strategies: list[str]):
@@ -117,7 +126,8 @@ def _prune_setup(args, default_strategies: list[str]):
     strategies = args.strategy or (default_strategies if table is not None else [])
     skipped: list[str] = []
     configs = build_configs(strategies, table, loaded.spec.n_layers, loaded.spec.n_heads, args.seeds,
-                            args.concept_min_ccs, skipped=None if args.strategy else skipped)
+                            args.concept_min_ccs if args.concept_min_ccs is not None else
+                            protocol_of(args).concept_min_ccs, skipped=None if args.strategy else skipped)
     for note in skipped:
         print(f"skipped: {note}", file=sys.stderr)
     return loaded, configs
@@ -147,7 +157,8 @@ def cmd_prune_eval(args) -> int:
     from .video import VideoSet
 
     loaded, configs = _prune_setup(args, ["high", "low", "random"])
-    data, task = load_dataset(args.dataset, args.max_per_class, n=args.n_images, class_map=args.class_map)
+    data, task = load_dataset(args.dataset, args.max_per_class, n=args.n_images, class_map=args.class_map,
+                              protocol=args.protocol)
     for path, why in data.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
     bar = progress_printer(f"prune-eval ({len(configs)} configurations)", args.quiet)
@@ -161,7 +172,7 @@ def cmd_prune_eval(args) -> int:
         rows = prune_eval(loaded, data, task, configs, args.mode, args.batch_size, open_store(), bar)
         metrics = ["accuracy", "mean_true_prob"]
     summary = summarize(rows, metrics)
-    write_json(args.out, {"command": "prune-eval", "model": loaded.name, "model_key": loaded.key,
+    write_json(args.out, {"command": "prune-eval", "protocol": args.protocol, "model": loaded.name, "model_key": loaded.key,
                           "dataset": args.dataset, "task": task.name if task else data.name, "mode": args.mode,
                           "metrics": metrics, "rows": rows, "summary": summary,
                           "skipped_images": [{"path": p, "reason": r} for p, r in data.skipped]})
@@ -191,14 +202,14 @@ def cmd_bias(args) -> int:
     setup = bias_setup(args.dataset, n=args.n_images, attributes=args.attribute or None, k=args.k,
                        prompts=read_lines(args.prompts, "prompts") if args.prompts else None,
                        templates=read_lines(args.templates, "templates") if args.templates else None,
-                       max_per_class=args.max_per_class)
+                       max_per_class=args.max_per_class, protocol=args.protocol)
     data, k = setup.image_set, setup.k
     for path, why in data.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
     bar = progress_printer(f"bias ({len(configs)} configurations)", args.quiet)
     rows = run_bias(loaded, setup, configs, args.mode, open_store(), bar, args.batch_size)
     summary = summarize_bias(rows)
-    write_json(args.out, {"command": "bias", "model": loaded.name, "model_key": loaded.key,
+    write_json(args.out, {"command": "bias", "protocol": args.protocol, "model": loaded.name, "model_key": loaded.key,
                           "dataset": args.dataset, "mode": args.mode, "k": k, "rows": rows, "summary": summary,
                           "skipped_images": [{"path": p, "reason": r} for p, r in data.skipped]})
     _print_table(summary, ["strategy", "attribute", "runs", "n_heads", "maxskew_sum", "maxskew_mean"])

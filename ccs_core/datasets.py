@@ -203,7 +203,18 @@ def load_fairface(csv_path: "str | Path", image_root: "str | Path | None" = None
 
 
 def load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, seed: int = 0,
-                 class_map: "str | Path | None" = None):
+                 class_map: "str | Path | None" = None, protocol: str = "standard"):
+    """``_load_dataset`` under a named protocol (``protocol.py``: templates, FairFace groups)."""
+    from . import protocol as protocols
+
+    chosen = protocols.get(protocol)
+    data, task = _load_dataset(spec, max_per_class, n, seed, class_map)
+    kind = ALIASES.get(spec.strip().partition(":")[0].lower(), spec.strip().partition(":")[0].lower())
+    return protocols.apply(kind, data, task, chosen)
+
+
+def _load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, seed: int = 0,
+                  class_map: "str | Path | None" = None):
     """Resolve a dataset spec -> (ImageSet or VideoSet, ZeroShotTask or None).
 
     "toy" / "toy:<factor>" (toy test split, task of that factor; default colour), "toy-hard:<factor>"

@@ -55,6 +55,10 @@ def test_cifar10_from_torchvision_layout(tmp_path, monkeypatch):
         pickle.dump({"label_names": ["airplane", "auto_mobile", "bird"]}, f)
     iset, task = load_dataset(f"cifar10:{tmp_path}", max_per_class=2)
     assert task.classnames == ["airplane", "auto mobile", "bird"]
+    assert len(task.templates) == 8
+    _, paper = load_dataset(f"cifar10:{tmp_path}", max_per_class=2, protocol="paper")
+    assert len(paper.templates) == 18 and paper.templates[2] == "a black and white photo of a {}."
+    assert paper.classnames == task.classnames and len(task.templates) == 8  # the standard task is unchanged
     assert iset.labels == [0, 1, 2, 0, 1] and len(iset) == 5
     assert np.array_equal(np.asarray(iset.image(4)), data[4].reshape(3, 32, 32).transpose(1, 2, 0))
 
@@ -127,3 +131,23 @@ def test_fairface_csv(tmp_path):
 
 def test_clean_name():
     assert clean_name("aquarium_fish") == "aquarium fish" and clean_name(" sweet  pepper ") == "sweet pepper"
+
+
+def test_the_paper_protocol_merges_east_and_southeast_asian(tmp_path):
+    rows = [("a.jpg", "East Asian"), ("b.jpg", "Southeast Asian"), ("c.jpg", "White")]
+    (tmp_path / "labels.csv").write_text("file,gender,race\n" + "".join(f"{f},Male,{r}\n" for f, r in rows))
+    for f, _ in rows:
+        png(tmp_path / f)
+    standard, _ = load_dataset(f"fairface:{tmp_path / 'labels.csv'}")
+    paper, _ = load_dataset(f"fairface:{tmp_path / 'labels.csv'}", protocol="paper")
+    assert standard.attributes["race"] == ["East Asian", "Southeast Asian", "White"]
+    assert paper.attributes["race"] == ["Asian", "Asian", "White"] and paper.groups == ["Asian", "Asian", "White"]
+    with pytest.raises(DataError, match="Unknown protocol"):
+        load_dataset(f"fairface:{tmp_path / 'labels.csv'}", protocol="exact")
+
+
+def test_the_paper_protocol_uses_clips_80_imagenet_templates():
+    from ccs_core.protocol import imagenet_templates
+
+    t = imagenet_templates()
+    assert len(t) == 80 and all(x.count("{}") == 1 for x in t) and "itap of a {}." in t
