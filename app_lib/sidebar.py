@@ -54,6 +54,9 @@ def draw(boot):
         st.number_input("Toy images", min_value=16, max_value=4096, step=64, key="n_images")
         s.images = "toy"
     st.selectbox("Text pool", ["", "toy", "bundled", "file"], key="pool_kind",
+                 help="The paper's spans come from Gandelsman et al.'s general image descriptions "
+                      "(image_descriptions_general.txt in their TEXTSPAN code): choose File and give its path "
+                      "to compare with the paper; the bundled pool is this project's own.",
                  format_func=lambda v: {"": "Default for the model", "toy": "Toy pool",
                                         "bundled": "General pool (bundled)",
                                         "file": "File (one text per line)"}[v])
