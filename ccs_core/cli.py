@@ -29,6 +29,7 @@ def add_spans(sub) -> None:
     p.add_argument("--spans", type=int, default=5, help="descriptions per head")
     p.add_argument("--rank", type=int, default=80)
     p.add_argument("--pool", default=None, help="'bundled', 'toy' or a one-per-line .txt file")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps, or auto")
     p.add_argument("--out", required=True, help="output JSON file")
     p.set_defaults(func=cmd_spans)
 
@@ -54,7 +55,7 @@ def cmd_spans(args) -> int:
     else:
         from .models import load_model
 
-        loaded = load_model(args.model, args.pretrained)
+        loaded = load_model(args.model, args.pretrained, device=args.device)
         write_manifest(store, args.model, args.pretrained, loaded)
         result = run_spans(loaded, images, pool, params, store=store, progress=progress_printer("spans", args.quiet))
     out = result.to_json()
@@ -74,7 +75,8 @@ def _prune_parser(sub, name: str, help_: str, func, dataset: str, dataset_help: 
     p.set_defaults(func=func)
     p.add_argument("--model", default="toy", help="open_clip architecture, or 'toy' (default)")
     p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint path")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default), cuda, cuda:N, mps, or auto (the first of cuda, mps, cpu available)")
     p.add_argument("--strategy", action="append", default=[], metavar="S",
                    help="high | low | random | concept:LABEL | heads:L3.H1,L4.H2 (repeatable; the "
                         "original model is always included)")

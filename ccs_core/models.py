@@ -110,7 +110,13 @@ def _tag_cached(name: str, tag: str) -> bool:
 
 
 def check_device(device: str) -> str:
-    """A torch device string that exists here ("cpu", "cuda", "cuda:1", "mps"), else ModelLoadError."""
+    """A torch device string that exists here ("cpu", "cuda", "cuda:1", "mps"), else ModelLoadError.
+    "auto": the first of cuda, mps, cpu that this machine has."""
+    if (device or "").strip().lower() == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
     try:
         dev = torch.device(device or "cpu")
     except (RuntimeError, TypeError) as err:

@@ -131,3 +131,13 @@ def test_toy_with_a_tag_is_refused_and_with_a_checkpoint_path_loads_it():
 
 def test_random_init_is_flagged(vitb32):
     assert vitb32.random_init
+
+
+def test_device_auto_picks_what_this_machine_has():
+    from ccs_core.models import check_device
+
+    want = "cuda" if torch.cuda.is_available() else (
+        "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu")
+    assert check_device("auto") == want and check_device("cpu") == "cpu"
+    with pytest.raises(ModelLoadError, match="Unknown device"):
+        check_device("quantum")
