@@ -15,6 +15,7 @@ import streamlit as st
 
 from ccs_core.errors import CacheError
 from ccs_core.modelref import TOY_MODEL_NAME, ModelRef, read_manifest, write_manifest
+from ccs_core.validate import data_path as check_path  # LAN mode: typed paths under the data roots
 
 from .jobs import JobBoard
 
@@ -172,33 +173,6 @@ def content_stamp(path: str) -> str:
     return h.hexdigest()
 
 
-def lan_mode() -> bool:
-    """Served to the network (``scripts/app.sh --lan`` sets CCS_LAN=1)."""
-    import os
-
-    return os.environ.get("CCS_LAN", "") not in ("", "0", "false")
-
-
-def check_path(path: str, what: str) -> None:
-    """In LAN mode, a typed local path must lie under one of CCS_DATA_ROOTS (default: the bundled
-    resources and the cache): visitors cannot open the server's other files."""
-    import os
-    from pathlib import Path
-
-    from ccs_core.errors import DataError
-
-    if not lan_mode() or not path or path in ("toy", "bundled") or path.startswith("toy:"):
-        return
-    here = Path(__file__).resolve().parent.parent
-    roots = [Path(r).expanduser().resolve() for r in os.environ.get("CCS_DATA_ROOTS", "").split(os.pathsep) if r]
-    roots = roots or [here / "ccs_core" / "resources", here / "cache"]
-    target = Path(path).expanduser().resolve()
-    if not any(target == r or r in target.parents for r in roots):
-        raise DataError(f"This explorer is served to the network (--lan): the {what} {path} is outside its data "
-                        f"roots ({', '.join(map(str, roots))}). Put the files there, or set CCS_DATA_ROOTS on "
-                        "the server.")
-
-
 def get_image_set(spec: str, n_images: int):
     """The image set, shared by sessions, re-read when the folder's content changes (a folder is
     loaded whole: the toy image count does not apply to it)."""
@@ -297,11 +271,13 @@ def judge_options() -> list[tuple[str, str, str | None]]:
     return out
 
 
-def default_scoring(model_name: str) -> tuple[str, list[str], str]:
-    """(labeller, judges, why) that fit the model (``ccs_core.judges.default_scoring``)."""
+def default_scoring(model_name: str, options: list | None = None) -> tuple[str, list[str], str]:
+    """(labeller, judges, why) that fit the model (``ccs_core.judges.default_scoring``); ``options``:
+    ``judge_options()`` when the caller has it already."""
     from ccs_core.judges import default_scoring as core
 
-    return core(model_name, ready=[k for k, _, why in judge_options() if why is None])
+    options = judge_options() if options is None else options
+    return core(model_name, ready=[k for k, _, why in options if why is None])
 
 
 def default_judges(model_name: str) -> list[str]:

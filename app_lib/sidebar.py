@@ -79,13 +79,14 @@ def draw(boot):
                    "Prune & evaluate; changing them asks no judge again.")
 
     cx.follow_model(loaded.name)
-    labeller, defaults, why = cx.default_scoring(loaded.name)
+    options = cx.judge_options()  # each LLM judge's availability, checked once per run
+    labeller, defaults, why = cx.default_scoring(loaded.name, options)
     with st.expander(f"Judges: {', '.join(s.judges or defaults)}", expanded=False, key="judges_box"):
         if s.judges is None:
             s.judges = defaults
         st.caption(f"Default for {why}.")
         chosen = []
-        for name, title, why in cx.judge_options():
+        for name, title, why in options:
             k = f"judge_{name}"
             if k not in s:
                 s[k] = name in s.judges and why is None

@@ -69,3 +69,23 @@ def top_k(k: int, n_images: int, what: str = "images") -> int:
         raise DataError(f"K = {k} top images per prompt, but the set has {n_images} {what}: give --k between "
                         f"1 and {n_images}, or more images (the paper uses K = 900 of 10,954).")
     return int(k)
+
+
+def lan_mode() -> bool:
+    """The explorer is served to the network (``scripts/app.sh --lan`` sets CCS_LAN=1)."""
+    return os.environ.get("CCS_LAN", "") not in ("", "0", "false")
+
+
+def data_path(path: str, what: str) -> None:
+    """In LAN mode, a typed local path must lie under one of CCS_DATA_ROOTS (default: the bundled
+    resources and the cache): visitors cannot open the server's other files."""
+    if not lan_mode() or not path or path in ("toy", "bundled") or path.startswith("toy:"):
+        return
+    here = Path(__file__).resolve().parent.parent
+    roots = [Path(r).expanduser().resolve() for r in os.environ.get("CCS_DATA_ROOTS", "").split(os.pathsep) if r]
+    roots = roots or [here / "ccs_core" / "resources", here / "cache"]
+    target = Path(path).expanduser().resolve()
+    if not any(target == r or r in target.parents for r in roots):
+        raise DataError(f"This explorer is served to the network (--lan): the {what} {path} is outside its data "
+                        f"roots ({', '.join(map(str, roots))}). Put the files there, or set CCS_DATA_ROOTS on "
+                        "the server.")
