@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # torch is imported where it is used: a warm start reads cach
     import torch
 
 Progress = Callable[[int, int, str], None]  # (done, total, message)
-SPANS_VERSION = "spans-v1"
+SPANS_VERSION = "spans-v2"  # v2: each head records its total variance
 
 
 def _quiet(done: int, total: int, message: str = "") -> None:
@@ -40,6 +40,10 @@ class HeadSpans:
     indices: list[int]        # their indices in the pool
     variances: list[float]    # variance each span explains
     explained_share: float    # share of the head's variance the spans explain together
+    total_variance: "float | None" = None  # the head's variance over the images (None: older results)
+    silent: bool = False      # its output does not vary over the images: the spans are arbitrary
+
+SILENT_SHARE = 1e-9  # a head whose variance is below this share of the largest head's is silent
 
 
 @dataclass
@@ -142,6 +146,7 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
         d, t, "Step 2/3 · embedding the text pool"))
     progress(0, 1, "Step 3/3 · TEXTSPAN on every head")
     results = textspan_heads(dec.heads, texts, n_spans=params.n_spans, rank=params.rank)
+    top = max((r.total_variance for layer in results for r in layer), default=0.0)
     heads = []
     for li, layer in enumerate(dec.layers):
         for h, res in enumerate(results[li]):
@@ -149,7 +154,9 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
                                    texts=[pool.texts[i] for i in res.indices],
                                    indices=[int(i) for i in res.indices],
                                    variances=[float(v) for v in res.variances],
-                                   explained_share=float(res.explained_share)))
+                                   explained_share=float(res.explained_share),
+                                   total_variance=float(res.total_variance),
+                                   silent=bool(res.total_variance <= SILENT_SHARE * top)))
     result = SpansResult(model_key=loaded.key, model_name=loaded.name, image_set=image_set.name,
                          image_set_key=image_set.key, pool=pool.name, pool_key=pool.key,
                          params=asdict(params), layers=list(dec.layers), n_heads=loaded.spec.n_heads,
@@ -198,6 +205,9 @@ def head_table(spans: SpansResult, scores: dict[str, Any] | None = None) -> list
 def head_note(scores: dict[str, Any] | None, head: str) -> str:
     """Why a head has no CCS ('' when it has one): not judged yet, or which request failed and how."""
     rec = ((scores or {}).get("heads") or {}).get(head)
+    if head in ((scores or {}).get("silent") or []):
+        return ("silent: its output does not vary over these images, so its spans describe nothing "
+                "(not scored)")
     if not rec:
         return "not labelled or judged yet"
     if rec.get("ccs") is not None:
@@ -249,11 +259,12 @@ def run_scores(spans: SpansResult, labeller, judges, store: Store | None = None,
     from .judges import score_heads
 
     store = store if store is not None else Store(None)
-    result = score_heads({h.head: h.texts for h in spans.heads}, labeller, judges, store,
+    # a silent head's spans are whatever TEXTSPAN's ties give (pool order): never label or judge them
+    result = score_heads({h.head: h.texts for h in spans.heads if not h.silent}, labeller, judges, store,
                          progress=lambda d, t: progress(d, t, "Labelling and judging"),
                          labels=labels, thresholds=thresholds or Thresholds(),
                          retry_unparseable=retry_unparseable)
-    result.update(model_key=spans.model_key, model_name=spans.model_name, image_set=spans.image_set,
+    result.update(silent=[h.head for h in spans.heads if h.silent], model_key=spans.model_key, model_name=spans.model_name, image_set=spans.image_set,
                   pool=spans.pool, params=spans.params, layers=spans.layers, n_heads_per_layer=spans.n_heads)
     store.set("scores", scores_key(spans, labeller, judges), result)
     progress(1, 1, "Scores ready")

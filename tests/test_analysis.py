@@ -209,3 +209,29 @@ def test_cli_progress_is_plain_periodic_lines_in_a_log_and_silent_when_quiet(cap
     quiet = progress_printer("spans", quiet=True)
     quiet(50, 100)
     assert capsys.readouterr().err == ""
+
+
+def test_a_silent_head_gets_no_score(tmp_path):
+    """A head whose output never varies (zeroed weights) has arbitrary spans (TEXTSPAN's ties): it is
+    flagged silent, never labelled or judged, and the grid says why."""
+    from ccs_core.analysis import head_note
+    from ccs_core.judges.labels import ToyLabeller
+    from ccs_core.judges.offline import ToyJudge
+    from ccs_core.store import Store
+    from ccs_core.toyworld.model import load_toy
+    from ccs_core.toyworld.pool import toy_pool
+    from ccs_core.toyworld.tasks import toy_image_set
+
+    model, pre, tok, key = load_toy()
+    blk = model.visual.transformer.resblocks[-1]
+    dh = blk.attn.head_dim
+    with torch.no_grad():
+        blk.attn.out_proj.weight[:, 3 * dh:4 * dh] = 0  # L3.H3 writes nothing
+    loaded = from_model(model, pre, tok, name="toy", key=key + "-silent")
+    store = Store(tmp_path)
+    spans = run_spans(loaded, toy_image_set("test", 24, 0), toy_pool("single"), store=store)
+    silent = [h.head for h in spans.heads if h.silent]
+    assert silent == ["L3.H3"]
+    scores = run_scores(spans, ToyLabeller(), [ToyJudge()], store)
+    assert "L3.H3" not in scores["heads"] and scores["silent"] == ["L3.H3"] and len(scores["heads"]) == 63
+    assert head_note(scores, "L3.H3").startswith("silent")
