@@ -193,8 +193,13 @@ def table3_frame(rows: list[dict], set_name: str, metric: str = "accuracy"):
     if df.empty:
         return df
     df["task"] = df["task"].str.removeprefix("toy-")
-    mean = df[[c for c in df.columns if c != "task" and not c.endswith("_std")]].mean(numeric_only=True)
-    return pd.concat([df, pd.DataFrame([{"task": "mean", **mean.to_dict()}])], ignore_index=True)
+    from ccs_core.toyworld.world import UNNAMED  # what no text pool names: after the mean, never in it
+
+    unnamed = df["task"].isin(UNNAMED)
+    named, extra = df[~unnamed], df[unnamed].assign(task=lambda d: d["task"] + " (unnamed)")
+    mean = named[[c for c in df.columns if c != "task" and not c.endswith("_std")]].mean(numeric_only=True)
+    label = "mean" if extra.empty else f"mean of the {len(named)}"
+    return pd.concat([named, pd.DataFrame([{"task": label, **mean.to_dict()}]), extra], ignore_index=True)
 
 
 def concept_frame(rows: list[dict], set_name: str, metric: str = "accuracy"):
@@ -213,11 +218,13 @@ def concept_frame(rows: list[dict], set_name: str, metric: str = "accuracy"):
 
 
 def tradeoff_frame(rows: list[dict], bias_rows: list[dict], set_name: str):
-    """Mean accuracy over the set's tasks vs MaxSkew (mean over attributes), one point per
+    """Mean accuracy over the set's named tasks vs MaxSkew (mean over attributes), one point per
     configuration (each random seed its own point)."""
     import pandas as pd
 
-    acc = pd.DataFrame([r for r in rows if r["set"] == set_name])
+    from ccs_core.toyworld.world import UNNAMED
+
+    acc = pd.DataFrame([r for r in rows if r["set"] == set_name and r["task"].removeprefix("toy-") not in UNNAMED])
     bias = pd.DataFrame(bias_rows)
     if acc.empty or bias.empty:
         return pd.DataFrame(columns=["config", "strategy", "accuracy", "maxskew"])

@@ -102,6 +102,9 @@ def head_summary(spans, scores: dict | None, head: str) -> None:
     c1, c2 = st.columns([2, 1])
     c1.markdown(f"Label: **{info.get('label') or '—'}**  \nCategory: **{info.get('category') or '—'}**")
     c2.metric("CCS", "—" if info.get("ccs") is None else f"{info['ccs']} / {len(hs.texts)}")
+    if getattr(hs, "silent", False):
+        st.warning("This head is **silent**: its output does not vary over the image set (variance "
+                   f"{hs.total_variance:.2e}), so the spans below are arbitrary ties and it is not scored.")
     st.caption(f"The {len(hs.texts)} spans explain {hs.explained_share:.0%} of this head's variance "
                "over the image set.")
     df = spans_frame(spans, head, scores)
@@ -153,14 +156,17 @@ def toy_summary() -> str:
 
     try:
         m = json.loads(TOY_CARD.read_text())["miniature"]
-        k, acc = m["ccs_at_k"], m["hard_mean_accuracy"]
+        k, acc, frame = m["ccs_at_k"], m["hard_mean_accuracy"], m.get("unnamed_hard_accuracy") or {}
         low = float(k["0"]) + float(k["1"])
-        low_text = (f"{acc['low']:.1%} with the low-CCS heads pruned, " if "low" in acc else "")
+        low_text = (f"{acc['low']:.1%} with its {m.get('n_low', '')} low-CCS heads pruned, " if "low" in acc else "")
+        frame_text = (f" The low-CCS heads carry the picture frame, which no text of the pool names: pruning "
+                      f"them takes frame accuracy from {frame['original']:.1%} to {frame['low']:.1%}."
+                      if "low" in frame else "")
         return (f"Measured: {float(k['5']):.0%} of the analysed heads have CCS 5 and {low:.0%} CCS ≤ 1. "
                 f"On the hard (fine-grained) factor tasks, pruning the {m['n_high']} high-CCS heads lowers "
                 f"mean accuracy from {acc['original']:.1%} to {acc['high']:.1%}, against {low_text}"
                 f"{acc['random']:.1%} with as many random heads (mean of 5 seeds); the Prune & evaluate "
-                "page shows it per task and per concept.")
+                "page shows it per task and per concept." + frame_text)
     except (OSError, KeyError, TypeError, ValueError):
         return "(Its model card has no measured summary yet: run `python -m ccs_core.toyworld.report --update-card`.)"
 

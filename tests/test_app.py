@@ -242,7 +242,8 @@ def test_prune_page_runs_the_paper_comparison_by_default(app):
     at = page(app, "app_pages/prune.py", compare_n=48)
     assert_clean(at)
     tab = next(d.value for d in at.dataframe if "task" in d.value)
-    assert list(tab["task"]) == ["colour", "shape", "size", "position", "count", "background", "mean"]
+    assert list(tab["task"]) == ["colour", "shape", "size", "position", "count", "background", "mean of the 6",
+                                 "frame (unnamed)"]
     assert {"original", "high"} <= set(tab.columns)
     assert any(c.startswith("random") for c in tab.columns)
     assert at.radio(key="compare_set").value == "hard"

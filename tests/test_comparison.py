@@ -45,10 +45,10 @@ def test_suite_rows_match_single_runs_and_tables_have_the_paper_shape(tiny, stor
     from ccs_core.toyworld.tasks import toy_suite
 
     suite = toy_suite(n=24, seed=3, styles=("normal", "hard"))
-    assert [s.name for s in suite] == ["normal", "hard"] and len(suite[0].tasks) == 6
+    assert [s.name for s in suite] == ["normal", "hard"] and len(suite[0].tasks) == 7  # six + frame
     cfgs = paper_configs(_table(), 6, 16, n_seeds=2) + concept_configs(_table())
     rows = evaluate_suite(tiny, suite, cfgs, store)
-    assert len(rows) == 2 * 6 * len(cfgs)
+    assert len(rows) == 2 * 7 * len(cfgs)
     # the same numbers as the single-run path, task by task
     s = suite[1]
     task = s.tasks[2]
@@ -58,12 +58,12 @@ def test_suite_rows_match_single_runs_and_tables_have_the_paper_shape(tiny, stor
     mine = [r for r in rows if r["set"] == "hard" and r["task"] == task.name]
     assert [round(r["accuracy"], 6) for r in mine] == [round(r["accuracy"], 6) for r in single]
     tab = table3(rows)
-    assert len(tab) == 12 and {"original", "high", "low", "random", "random_std"} <= set(tab[0])
+    assert len(tab) == 14 and {"original", "high", "low", "random", "random_std"} <= set(tab[0])
     drops = mean_drops(rows, ["hard"])
     hard = [t for t in tab if t["set"] == "hard"]
-    assert drops["high"] == pytest.approx(sum(t["original"] - t["high"] for t in hard) / 6)
+    assert drops["high"] == pytest.approx(sum(t["original"] - t["high"] for t in hard) / 7)
     mat = concept_matrix(rows, "hard")
-    assert {m["concept"] for m in mat} == {"colour", "shape"} and all(len(m) == 2 + 6 for m in mat)
+    assert {m["concept"] for m in mat} == {"colour", "shape"} and all(len(m) == 2 + 7 for m in mat)
 
 
 def test_suite_set_needs_labels_for_every_task(tiny):

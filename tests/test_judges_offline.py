@@ -6,6 +6,7 @@ import pytest
 from ccs_core.judges import EmbeddingJudge, ToyJudge, make_judges, offline_defaults, score_heads
 from ccs_core.judges.calibrate import report
 from ccs_core.judges.labels import EmbeddingLabeller, ToyLabeller, make_labeller
+from ccs_core.judges.offline import NO_CONCEPT
 from ccs_core.store import Store
 
 TOY_SPANS = {
@@ -26,8 +27,21 @@ def test_toy_labeller_and_judge_are_exact():
     assert ToyJudge().judge("Color of objects", TOY_SPANS["L5.H0"]).fits[:4] == [True] * 4
     bad = ToyJudge().judge("Animals", TOY_SPANS["L5.H0"])
     assert bad.status == "unsupported" and bad.fits == [None] * 5
-    empty = ToyLabeller().label(["the dog and the cat", "a quiet river"])
+    # spans that are all the toy pool's distractors describe nothing in the world: CCS 0, not unknown
+    none = ToyLabeller().label(["the dog and the cat", "a quiet river"])
+    assert none.label == NO_CONCEPT and none.status == "ok"
+    verdict = ToyJudge().judge(none.label, ["the dog and the cat", "a quiet river"])
+    assert verdict.status == "ok" and verdict.fits == [False, False]
+    # texts that are not the toy world's at all (a real model's spans) stay unsupported
+    empty = ToyLabeller().label(["Photo taken in Rio", "a quiet river"])
     assert empty.label is None and empty.status == "unsupported"
+
+
+def test_a_distractor_only_head_scores_zero(tmp_path):
+    spans = {"L5.H0": ["a photo of a dog", "the car and the house", "a happy cat", "a tree with a boat",
+                       "a bright night"], "L5.H1": TOY_SPANS["L5.H1"]}
+    res = score_heads(spans, ToyLabeller(), [ToyJudge()], Store(tmp_path))
+    assert res["ccs"] == {"L5.H0": 0, "L5.H1": 5} and res["categories"]["low"] == ["L5.H0"]
 
 
 def test_toy_score_heads_end_to_end(tmp_path):

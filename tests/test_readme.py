@@ -44,8 +44,19 @@ def test_readme_headless_commands_run_as_written(tmp_path):
     strategies = {r["strategy"] for r in rows}
     assert {"original", "high"} <= strategies and any(s.startswith("random") for s in strategies)
     assert all(r["n_heads"] > 0 for r in rows if r["strategy"] != "original")
-    if "low" not in strategies:  # no head with CCS <= 1: said on stderr
-        assert "skipped: Strategy 'low'" in errs["prune-eval"]
+    assert "low" in strategies, errs["prune-eval"]  # the bundled model has CCS <= 1 heads (issue #10, 8)
+
+    # a strategy that selects no head is said on stderr, never dropped silently
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    for rec in scores["heads"].values():
+        if rec.get("ccs") is not None and rec["ccs"] <= 1:
+            rec["ccs"] = 3
+    (tmp_path / "nolow.json").write_text(json.dumps(scores))
+    prune_cmd = next(c for c in cmds if " prune-eval " in c).replace("scores.json", "nolow.json")
+    argv = [sys.executable] + shlex.split(prune_cmd)[1:]
+    argv[argv.index("--out") + 1] = "prune_nolow.json"
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0 and "skipped: Strategy 'low'" in done.stderr, done.stderr[-2000:]
 
 
 def test_the_layout_block_names_every_module():

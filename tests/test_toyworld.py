@@ -11,7 +11,7 @@ from ccs_core.errors import ModelLoadError
 from ccs_core.toyworld import world
 from ccs_core.toyworld.model import TOY_CARD, TOY_CHECKPOINT, build_toy, load_toy, toy_vocab
 from ccs_core.toyworld.pool import DISTRACTOR, factor_of_label, span_factors, toy_pool
-from ccs_core.toyworld.world import FACTORS, VALUES
+from ccs_core.toyworld.world import ALL_FACTORS, FACTORS, VALUES
 
 
 def test_generator_is_deterministic():
@@ -43,15 +43,32 @@ def test_factor_changes_change_pixels_where_expected():
 
 
 def test_captions_and_zero_shot_prompts_match_training_phrases():
-    s = world.Sample((0, 1, 0, 3, 1, 2), seed=1)
-    assert world.caption(s) == "two small red squares at the bottom right on a dotted background"
+    s = world.Sample((0, 1, 0, 3, 1, 2, 1), seed=1)
+    assert world.caption(s) == ("two small red squares at the bottom right on a dotted background "
+                                "in a thin frame")
+    assert world.caption(s, FACTORS) == "two small red squares at the bottom right on a dotted background"
     assert world.caption(s, ["position"], "an image of") == "an image of an object at the bottom right"
-    for f in FACTORS:
+    assert world.bare({"frame": "double", "colour": "red"}) == "red double frame"
+    for f in ALL_FACTORS:
         classnames, templates = world.zero_shot_prompts(f)
         assert len(classnames) == len(VALUES[f])
         for v, c in zip(VALUES[f], classnames):
             for p, t in zip(world.PREFIXES, templates):
                 assert t.count("{}") == 1 and t.format(c) == world.phrase({f: v}, p)
+
+
+def test_the_unnamed_frame_is_drawn_captioned_and_absent_from_every_pool():
+    s = world.sample_world(1, 5)[0].with_value("frame", 0)
+    plain = np.asarray(world.render(s)).astype(int)
+    for v in (1, 2, 3):  # a border only: the inside is untouched
+        framed = np.asarray(world.render(s.with_value("frame", v))).astype(int)
+        diff = np.abs(framed - plain).sum(-1)
+        assert diff[0].sum() > 0 and diff[4:-4, 4:-4].sum() == 0
+    words = {"frame", "unframed", "thin", "thick", "double"}
+    assert words <= set(toy_vocab())
+    for kind in ("single", "pairs", "full"):
+        assert not any(words & set(t.split()) for t in toy_pool(kind).texts)
+    assert span_factors("an object in a thin frame") == frozenset()  # no named factor
 
 
 def test_tokenizer_end_token_is_argmax():
@@ -100,7 +117,7 @@ def test_tasks_image_sets_and_videos():
     from ccs_core.toyworld.tasks import toy_bias_set, toy_image_set, toy_tasks, toy_videos
 
     tasks = toy_tasks()
-    assert list(tasks) == FACTORS and tasks["shape"].classnames == VALUES["shape"]
+    assert list(tasks) == ALL_FACTORS and tasks["shape"].classnames == VALUES["shape"]
     iset = toy_image_set("test", n=12, seed=1, factor="position")
     assert len(iset) == 12 and iset.image(0).size == (world.IMAGE_SIZE,) * 2
     assert iset.labels == iset.factor_labels["position"] and iset.classes == VALUES["position"]
@@ -120,7 +137,7 @@ def test_training_runs_end_to_end(tmp_path):
                      "--eval-every", "1", "--val-n", "16", "--out", str(tmp_path)])
     assert rc == 0
     card = json.loads((tmp_path / "model_card.json").read_text())
-    assert card["training"]["steps_done"] == 2 and set(card["heldout"]["accuracy"]) == set(FACTORS)
+    assert card["training"]["steps_done"] == 2 and set(card["heldout"]["accuracy"]) == set(ALL_FACTORS)
     model, preprocess, tok, key = load_toy(tmp_path / "toy_clip.pt")
     x = preprocess(world.render(world.sample_world(1, 0)[0]))[None]
     assert model.encode_image(x).shape == (1, 64) and key.startswith("toy-")

@@ -16,7 +16,7 @@ from .backends import ChatBackend, make_backend
 from .base import OK, UNPARSEABLE, UNSUPPORTED, Labeller, LabelResult, ask_structured, \
     load_prompt, numbered
 from .offline import (EMBEDDING_MODEL, best_label, embedding_available, load_calibration,
-                             load_vocabulary, toy_label, toy_span_factors)
+                             load_vocabulary, toy_distractor_test, toy_label, toy_span_factors)
 from .schema import LABEL_SCHEMA, LABEL_SCHEMA_NAME, parse_label
 from .settings import PROVIDERS, JudgeSettings
 
@@ -106,10 +106,11 @@ class ToyLabeller(Labeller):
     """Exact offline labeller for the toy world: the most common factor among the spans' tags."""
     name = provider = "toy"
     model = "factor-tags"
-    prompt_version = "toy_v1"
+    prompt_version = "toy_v2"
 
-    def __init__(self, span_factors=None):
+    def __init__(self, span_factors=None, is_distractor=None):
         self._span_factors = span_factors
+        self._is_distractor = is_distractor
 
     def available(self) -> tuple[bool, str]:
         try:
@@ -120,7 +121,9 @@ class ToyLabeller(Labeller):
 
     def label(self, spans: Sequence[str]) -> LabelResult:
         self._span_factors = self._span_factors or toy_span_factors()
-        label = toy_label(spans, self._span_factors)
+        if self._is_distractor is None and self._span_factors is toy_span_factors():
+            self._is_distractor = toy_distractor_test()
+        label = toy_label(spans, self._span_factors, self._is_distractor)
         return LabelResult(labeller=self.name, provider=self.provider, model=self.model,
                            prompt_version=self.prompt_version, label=label,
                            raw={"tags": [sorted(self._span_factors(s)) for s in spans]},

@@ -35,8 +35,22 @@ def toy_span_factors() -> Callable[[str], frozenset]:
     return span_factors
 
 
-def toy_label(spans: Sequence[str], span_factors: Callable[[str], frozenset]) -> "str | None":
-    """The factor most spans are tagged with; ties go to the factor met first. None if no tags."""
+NO_CONCEPT = "nothing in the world"  # the toy label of a head whose spans are all distractors
+
+
+def toy_distractor_test() -> "Callable[[str], bool] | None":
+    try:
+        from ..toyworld.pool import is_distractor
+    except ImportError:
+        return None
+    return is_distractor
+
+
+def toy_label(spans: Sequence[str], span_factors: Callable[[str], frozenset],
+              is_distractor: "Callable[[str], bool] | None" = None) -> "str | None":
+    """The factor most spans are tagged with; ties go to the factor met first. ``NO_CONCEPT`` when
+    every span is one of the toy pool's distractors (no world factor: CCS 0, as a judge would find
+    no concept the five texts share); None if the spans are not the toy world's at all."""
     counts: Counter = Counter()
     first: dict[str, int] = {}
     for i, s in enumerate(spans):
@@ -44,7 +58,7 @@ def toy_label(spans: Sequence[str], span_factors: Callable[[str], frozenset]) ->
             counts[f] += 1
             first.setdefault(f, i)
     if not counts:
-        return None
+        return NO_CONCEPT if spans and is_distractor is not None and all(map(is_distractor, spans)) else None
     return min(counts, key=lambda f: (-counts[f], first[f], f))
 
 
@@ -52,7 +66,7 @@ class ToyJudge(Judge):
     """Exact judge for the toy world: a span fits iff the label's factor is among its tags."""
     name = provider = "toy"
     model = "factor-tags"
-    prompt_version = "toy_v1"
+    prompt_version = "toy_v2"
 
     def __init__(self, span_factors: "Callable[[str], frozenset] | None" = None,
                  factor_of_label: "Callable[[str], str | None] | None" = None):
@@ -92,6 +106,9 @@ class ToyJudge(Judge):
         base = dict(judge=self.name, provider=self.provider, model=self.model,
                     prompt_version=self.prompt_version, label=label,
                     raw={"factor": factor, "tags": [sorted(t) for t in tags]})
+        if label == NO_CONCEPT:  # a distractor-only head: no span describes a world concept
+            return JudgeResult(fits=[False] * len(spans), status=OK,
+                               rationales=["names no toy-world factor"] * len(spans), **base)
         if factor is None:
             return JudgeResult(fits=[None] * len(spans), rationales=[""] * len(spans),
                                status=UNSUPPORTED, problem=f"the label {label!r} names no toy-world "

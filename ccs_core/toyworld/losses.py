@@ -6,7 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .world import FACTORS, Sample, zero_shot_prompts
+from .world import ALL_FACTORS, Sample, zero_shot_prompts
 
 
 def multi_positive_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor,
@@ -26,7 +26,7 @@ def factor_loss(model, tokenizer, img: torch.Tensor, samples: list[Sample],
     """Zero-shot-style cross-entropy per factor, averaged: each image against every class prompt of
     each factor (one random template per step), so no factor is left unlearned. img # [B, d]"""
     losses = []
-    for f in FACTORS:
+    for f in ALL_FACTORS:  # the unnamed property too: the model must learn it
         classnames, templates = zero_shot_prompts(f)
         tp = templates[int(torch.randint(len(templates), ()))]
         cls = model.encode_text(tokenizer([tp.format(c) for c in classnames]), normalize=True)  # [C, d]

@@ -14,7 +14,7 @@ from PIL import Image
 
 from ..errors import ModelLoadError
 from . import TOY_CARD, TOY_CHECKPOINT, TOY_DIR  # noqa: F401  (re-exported)
-from .world import DISTRACTOR_WORDS, FACTORS, IMAGE_SIZE, PLURAL, PREFIXES, VALUES
+from .world import ALL_FACTORS, DISTRACTOR_WORDS, IMAGE_SIZE, PLURAL, PREFIXES, VALUES
 
 
 TOY_CONFIG: dict = {
@@ -28,8 +28,8 @@ MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
 def toy_vocab() -> list[str]:
     """Every word of the world's captions plus distractor words, sorted (ids 2.. in this order)."""
-    words = {"a", "an", "at", "the", "on", "background", "object", "of", "picture", "image"}
-    for f in FACTORS:
+    words = {"a", "an", "at", "the", "on", "background", "object", "of", "picture", "image", "in", "frame"}
+    for f in ALL_FACTORS:
         for v in VALUES[f]:
             words.update(v.split())
     words.update(PLURAL.values())

@@ -4,7 +4,8 @@
 every two-factor caption and distractors about nothing in the world (``toy_pool("single")`` and
 ``toy_pool("full")``: without the captions, or with sampled all-factor captions too).
 ``span_factors(text)`` reads which factors a text mentions, so it is both the tagger and an exact
-offline judge for the toy world.
+offline judge for the toy world. No pool describes the picture frame (``world.UNNAMED``): like the
+paper's general pool, it has no words for part of what the images show.
 """
 from __future__ import annotations
 
@@ -60,8 +61,7 @@ def factor_of_label(label: str) -> str | None:
 
 def distractors(n: int = 48, seed: int = 0) -> list[str]:
     """Texts built from in-vocabulary words that describe nothing in the toy world."""
-    nouns = ["dog", "cat", "tree", "car", "house", "river", "city", "flower", "person", "book",
-             "mountain", "bird", "boat", "food", "sunset", "music", "rain", "night"]
+    nouns = _NOUNS
     adjs = ["happy", "old", "quiet", "bright"]
     assert set(nouns + adjs) <= set(DISTRACTOR_WORDS)
     forms = [f"a photo of a {x}" for x in nouns] + [f"a {a} {x}" for a in adjs for x in nouns]
@@ -70,6 +70,18 @@ def distractors(n: int = 48, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
     picked = [forms[i] for i in sorted(rng.choice(len(forms), min(n, len(forms)), replace=False))]
     return sorted(set(picked) | {f"a photo of a {x}" for x in nouns[:8]})
+
+
+_NOUNS = ["dog", "cat", "tree", "car", "house", "river", "city", "flower", "person", "book",
+          "mountain", "bird", "boat", "food", "sunset", "music", "rain", "night"]
+_N = "(?:" + "|".join(_NOUNS) + ")"
+_DISTRACTOR_RE = re.compile(rf"^(?:a photo of a {_N}|a (?:happy|old|quiet|bright) {_N}|the {_N} and the {_N}"
+                            rf"|a {_N} with a {_N})$")
+
+
+def is_distractor(text: str) -> bool:
+    """True for the toy pool's distractor texts (``distractors``: about nothing in the world)."""
+    return bool(_DISTRACTOR_RE.match(text.strip().lower()))
 
 
 POOL_KINDS = ("single", "pairs", "full")

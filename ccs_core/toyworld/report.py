@@ -15,6 +15,8 @@ paper's comparison (``miniature.compare``), then checks the targets of the toy w
    background correlation; the change after pruning high-CCS heads vs 5 random draws (reported);
 7. across seeds: pass several ``--checkpoint`` files (one row each);
 8. every paper strategy (high, low, random) is non-empty, so the README's commands run as written.
+The unnamed property (the picture frame, which no pool text names) has a task of its own, reported
+beside the targets ("unnamed") and never averaged into them.
 
 Exit status: 0 when it ran (the table says which targets are met), 1 with ``--strict`` when a checked
 target is missed, 2 on bad input.
@@ -30,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..comparison import concept_matrix, mean_drops, table3
+from .pool import POOL_KINDS
 
 ACC_MIN, SHARE_MIN, UNSATURATED, RATIO, BIG_DROP, CONCEPT_RATIO = 0.90, 0.10, 0.97, 3.0, 0.10, 3.0
 PERF_SET = "hard"  # the fine-grained analogue carries the performance and concept targets
@@ -43,10 +46,16 @@ def ccs_at_k(scores: dict) -> dict[int, float]:
 
 def targets(heldout: dict[str, float], scores: dict, result: dict,
             control_skew: "float | None" = None, control_group_acc: "float | None" = None) -> dict:
-    """Targets 1-6 and 8 from measured values -> {name: {"value": ..., "met": bool | None}}."""
-    rows, out = result["rows"], {}
-    out["1 factors learned"] = {"value": {f: round(v, 3) for f, v in heldout.items()},
-                                "met": all(v >= ACC_MIN for v in heldout.values())}
+    """Targets 1-6 and 8 from measured values -> {name: {"value": ..., "met": bool | None}}.
+
+    The targets are about the six named factors; the unnamed property's task (``frame``) is reported
+    beside them (``unnamed``), never averaged in."""
+    from .world import FACTORS, UNNAMED
+
+    named = {f"toy-{f}" for f in FACTORS}
+    rows, out = [r for r in result["rows"] if r["task"] in named], {}
+    out["1 factors learned"] = {"value": {f: round(v, 3) for f, v in heldout.items() if f in FACTORS},
+                                "met": all(v >= ACC_MIN for f, v in heldout.items() if f in FACTORS)}
     k = ccs_at_k(scores)
     out["2 CCS spread"] = {"value": {"ccs5": round(k[5], 3), "ccs<=1": round(k[0] + k[1], 3)},
                            "met": k[5] >= SHARE_MIN and k[0] + k[1] >= SHARE_MIN}
@@ -83,6 +92,10 @@ def targets(heldout: dict[str, float], scores: dict, result: dict,
                      "met": skew.get("original", 0) > control_skew if valid else None}
     out["8 strategies non-empty"] = {"value": result["skipped"] or "high, low, random",
                                      "met": not result["skipped"]}
+    extra = [r for r in result["rows"] if r["task"] in {f"toy-{f}" for f in UNNAMED}]
+    out["unnamed"] = {"value": {"heldout": {f: _r(heldout.get(f)) for f in UNNAMED},
+                                **{f"drop_{s}": _r(v) for s, v in mean_drops(extra, [PERF_SET]).items()}},
+                      "met": None}
     return out
 
 
@@ -106,12 +119,15 @@ def heldout_accuracy(loaded, n: int) -> dict[str, float]:
                                                    split_samples("test", n)).items()}
 
 
-def measure(loaded, control=None, heldout_n: int = 2000, eval_n: int = 512, store=None, log=print) -> dict:
-    """Everything the targets need, for one model (and the bias control, if given)."""
+def measure(loaded, control=None, heldout_n: int = 2000, eval_n: int = 512, store=None, log=print,
+            pool_kind: "str | None" = None) -> dict:
+    """Everything the targets need, for one model (and the bias control, if given); ``pool_kind``
+    (a toy pool kind: single, pairs, full) replaces the app's default toy pool."""
     from . import miniature
+    from .pool import toy_pool
 
     held = heldout_accuracy(loaded, heldout_n)
-    spans, scores, table = miniature.analyse(loaded, store)
+    spans, scores, table = miniature.analyse(loaded, store, pool=toy_pool(pool_kind) if pool_kind else None)
     result = miniature.compare(loaded, table, store, n=eval_n,
                                progress=lambda d, t, m="": log(f"  {m}") if d == 0 or "MaxSkew" in m else None)
     control_skew = control_group = None
@@ -127,13 +143,20 @@ def measure(loaded, control=None, heldout_n: int = 2000, eval_n: int = 512, stor
     labels = Counter(h.get("label") for h in scores["heads"].values() if h.get("ccs") == 5)
     return {"heldout": held, "scores": scores, "result": result, "control_skew": control_skew,
             "high_labels": dict(labels), "targets": targets(held, scores, result, control_skew, control_group),
-            "spans": {h.head: h.texts for h in spans.heads}}
+            "spans": {h.head: h.texts for h in spans.heads},
+            "variance": {h.head: h.total_variance for h in spans.heads}}
 
 
 def print_report(name: str, m: dict, log=print) -> None:
     log(f"\n== {name}")
     log("CCS@K (share of heads with CCS = K): " + ", ".join(f"{k}: {v:.3f}" for k, v in ccs_at_k(m["scores"]).items())
         + f"; high-CCS labels {m['high_labels']}")
+    var, heads = m.get("variance") or {}, m["scores"]["heads"]
+    tot = sum(v or 0.0 for v in var.values())
+    if tot > 0:  # how much of the analysed heads' variance each CCS level holds (small heads are noted)
+        log("share of the analysed heads' total variance by CCS: " + ", ".join(
+            f"{k}: {sum(var.get(h) or 0.0 for h, r in heads.items() if r.get('ccs') == k) / tot:.1%}"
+            for k in range(6)))
     log(f"{'set':8s} {'task':16s} {'original':>8s} {'high':>7s} {'low':>7s} {'random':>13s}")
     for t in table3(m["result"]["rows"]):
         rk = next((k for k in t if k.startswith("random") and not k.endswith("_std")), None)
@@ -150,16 +173,27 @@ def print_report(name: str, m: dict, log=print) -> None:
 
 def summary(m: dict) -> dict:
     """The numbers the model card, the README table and the app's Overview quote."""
+    from .world import FACTORS, UNNAMED
+
     k = ccs_at_k(m["scores"])
-    tab = [t for t in table3(m["result"]["rows"]) if t["set"] == PERF_SET]
-    mean = {s: round(float(np.mean([t[s] for t in tab])), 4) for s in ("original", "high", "low")
-            if all(s in t for t in tab)}
-    rk = next((s for s in tab[0] if s.startswith("random") and not s.endswith("_std")), None) if tab else None
-    if rk:
-        mean["random"] = round(float(np.mean([t[rk] for t in tab])), 4)
+    rows = table3(m["result"]["rows"])
+
+    def means(tasks: set[str]) -> dict[str, float]:  # hard-set accuracy per strategy, over tasks
+        tab = [t for t in rows if t["set"] == PERF_SET and t["task"] in tasks]
+        out = {s: round(float(np.mean([t[s] for t in tab])), 4) for s in ("original", "high", "low")
+               if tab and all(s in t for t in tab)}
+        rk = next((s for s in tab[0] if s.startswith("random") and not s.endswith("_std")), None) if tab else None
+        if rk:
+            out["random"] = round(float(np.mean([t[rk] for t in tab])), 4)
+        return out
+
+    heads = m["scores"]["heads"].values()
     return {"ccs_at_k": {str(i): round(v, 4) for i, v in k.items()},
-            "n_high": sum(h.get("ccs") == 5 for h in m["scores"]["heads"].values()),
-            "hard_mean_accuracy": mean, "eval_images_per_style": m["result"]["n_images"],
+            "n_high": sum(h.get("ccs") == 5 for h in heads),
+            "n_low": sum(h.get("ccs") is not None and h["ccs"] <= 1 for h in heads),
+            "hard_mean_accuracy": means({f"toy-{f}" for f in FACTORS}),
+            "unnamed_hard_accuracy": means({f"toy-{f}" for f in UNNAMED}),
+            "eval_images_per_style": m["result"]["n_images"],
             "targets": {name: {"met": t["met"], "value": t["value"]} for name, t in m["targets"].items()}}
 
 
@@ -196,6 +230,8 @@ def main(argv: "list[str] | None" = None) -> int:
                    help="write the bundled model's summary (and each --checkpoint's, as seeds) into the "
                         "bundled model card")
     p.add_argument("--strict", action="store_true", help="exit 1 when any checked target is missed")
+    p.add_argument("--pool", choices=POOL_KINDS, default=None,
+                   help="TEXTSPAN over this toy pool kind instead of the app's default toy pool")
     a = p.parse_args(argv)
     from ..errors import CCSError
     from ..models import from_model, load_model
@@ -223,7 +259,7 @@ def main(argv: "list[str] | None" = None) -> int:
         return 2
     out, sums = {}, {}
     for name, loaded in models:
-        m = measure(loaded, control, a.heldout_n, a.eval_n)
+        m = measure(loaded, control, a.heldout_n, a.eval_n, pool_kind=a.pool)
         print_report(name, m)
         out[name] = {k: v for k, v in m.items() if k != "scores"}
         out[name]["ccs_at_k"] = ccs_at_k(m["scores"])
@@ -234,9 +270,15 @@ def main(argv: "list[str] | None" = None) -> int:
 
         card = json.loads(TOY_CARD.read_text())
         cmd = "python -m ccs_core.toyworld.report --update-card" + "".join(
-            f" --checkpoint {c}" for c in a.checkpoint)
+            f" --checkpoint {c}" for c in a.checkpoint) + (f" --control {a.control}" if a.control else "")
         card["miniature"] = dict(sums["bundled"], command=cmd)
         card["seeds"] = {n: s for n, s in sums.items() if n != "bundled"}
+        ctl_card = Path(a.control).with_name("model_card.json") if a.control else None
+        if ctl_card is not None and ctl_card.is_file():  # how the bundled control was trained
+            ctl = json.loads(ctl_card.read_text())
+            card["control"] = {"file": "toy_control.pt", "command": ctl["training"]["command"],
+                               "heldout_accuracy": ctl["heldout"]["accuracy"],
+                               "sha256": ctl["checkpoint"]["sha256"]}
         tmp = TOY_CARD.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(card, indent=2) + "\n")
         tmp.replace(TOY_CARD)

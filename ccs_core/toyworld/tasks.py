@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError
-from .world import (FACTORS, GROUP, NEUTRAL, SPLIT_SEEDS, STYLES, VALUES, Sample, phrase, render,
+from .world import (ALL_FACTORS, GROUP, NEUTRAL, SPLIT_SEEDS, STYLES, VALUES, Sample, phrase, render,
                     split_samples, zero_shot_prompts)
 
 # The evaluation suite's image styles: the training look, the fine-grained analogue, the
@@ -18,11 +18,12 @@ SUITE_STYLES = ("normal", "hard", "outline")
 
 
 def toy_tasks() -> dict:
-    """One ZeroShotTask per factor; its prompts are the phrases the toy model was trained on."""
+    """One ZeroShotTask per factor (the unnamed "frame" too: what the low-CCS heads carry); its
+    prompts are the phrases the toy model was trained on."""
     from ..zeroshot import ZeroShotTask
 
     tasks = {}
-    for f in FACTORS:
+    for f in ALL_FACTORS:
         classnames, templates = zero_shot_prompts(f)
         tasks[f] = ZeroShotTask(name=f"toy-{f}", classnames=classnames, templates=templates)
     return tasks
@@ -61,8 +62,8 @@ def _image_set(name: str, samples: list[Sample], factor: str, groups: list[str] 
                style: str = "normal"):
     from ..data import ImageSet
 
-    if factor not in FACTORS:
-        raise DataError(f"Unknown toy factor {factor!r}; use one of {', '.join(FACTORS)}.")
+    if factor not in ALL_FACTORS:
+        raise DataError(f"Unknown toy factor {factor!r}; use one of {', '.join(ALL_FACTORS)}.")
     if style not in STYLES:
         raise DataError(f"Unknown toy style {style!r}; use one of {', '.join(STYLES)}.")
     classnames = zero_shot_prompts(factor)[0]
@@ -70,8 +71,8 @@ def _image_set(name: str, samples: list[Sample], factor: str, groups: list[str] 
                     size=len(samples), labels=[s.index(factor) for s in samples], classes=classnames,
                     groups=None if groups is None else [str(g) for g in groups])
     iset.samples = samples
-    iset.factor_labels = {f: [s.index(f) for s in samples] for f in FACTORS}
-    iset.factor_classes = {f: zero_shot_prompts(f)[0] for f in FACTORS}
+    iset.factor_labels = {f: [s.index(f) for s in samples] for f in ALL_FACTORS}
+    iset.factor_classes = {f: zero_shot_prompts(f)[0] for f in ALL_FACTORS}
     return iset
 
 
@@ -96,7 +97,7 @@ def toy_suite(n: int = 256, seed: int | None = 0, styles=SUITE_STYLES, split: st
     for style in styles:
         iset = toy_image_set(split, n, seed, style=style)
         out.append(SuiteSet(style, iset, list(tasks.values()),
-                            {tasks[f].name: iset.factor_labels[f] for f in FACTORS}))
+                            {tasks[f].name: iset.factor_labels[f] for f in ALL_FACTORS}))
     return out
 
 
@@ -131,5 +132,5 @@ def toy_videos(n: int = 8, frames: int = 4, seed: int = 0) -> tuple[list[list[Im
             pos = (start + k * step) % positions
             clip.append(render(Sample(s.with_value("position", pos).values, s.seed + k)))
         clips.append(clip)
-        captions.append(phrase({f: s.value(f) for f in FACTORS if f != "position"}))
+        captions.append(phrase({f: s.value(f) for f in ALL_FACTORS if f != "position"}))
     return clips, captions

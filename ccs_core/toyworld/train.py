@@ -3,11 +3,11 @@
 The recipe (defaults; one command per seed, about 20 minutes on one CPU thread):
 - an open_clip CLIP whose image tower is 4 layers of 16 heads (width 8), all of them analysed, so
   every path from the patches to the class token runs through an analysed head;
-- CLIP's symmetric loss with soft targets over random-subset captions (mostly one or two factors;
-  30% bare value words such as "top left"), half of each batch in hard-negative groups of 4 that
+- CLIP's symmetric loss with soft targets over random-subset captions of the six named factors and
+  the picture frame (mostly one or two of them; 30% bare value words such as "top left"), half of each batch in hard-negative groups of 4 that
   differ in one factor, images rendered fresh every step;
 - plus a zero-shot cross-entropy per factor against its class prompts (``factor_loss``), so every
-  factor is learned (position and count included);
+  factor is learned (position, count and the frame included);
 - plus a uniformity loss over texts about things the world never shows (``uniformity_loss``), so
   the text tower spreads them as CLIP's does for concepts beyond any one dataset: a head whose
   variance no world text explains then picks such texts, like a general pool's unrelated texts.
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from .losses import factor_loss, head_group_norms, multi_positive_loss, uniformity_loss
 from .model import TOY_CONFIG, TOY_DIR, build_toy, images_to_tensor, load_toy, save_toy, toy_vocab
-from .world import (FACTORS, PREFIXES, TRAIN_CORRELATION, VALUES, Sample, caption, random_mention,
+from .world import (ALL_FACTORS, PREFIXES, TRAIN_CORRELATION, UNNAMED, VALUES, Sample, caption, random_mention,
                     bare, render, sample_world, split_samples, zero_shot_prompts)
 
 CARD_SAMPLE = {"split": "test", "n": 200, "seed": 0}  # the fixed sample tests re-evaluate
@@ -53,9 +53,9 @@ def make_captions(samples: list[Sample], rng: np.random.Generator,
         mention = random_mention(rng)
         if musts and musts[j]:  # a hard-negative group: its factor plus at most one other
             mention = list(dict.fromkeys(musts[j] + mention[:int(rng.integers(2))]))
-            mention = [f for f in FACTORS if f in mention]
+            mention = [f for f in ALL_FACTORS if f in mention]
         for f in mention:
-            spec[j, FACTORS.index(f)] = s.index(f)
+            spec[j, ALL_FACTORS.index(f)] = s.index(f)
         if rng.random() < BARE_SHARE:  # value words alone: the distinguishing word sits next to the end
             texts.append(bare({f: s.value(f) for f in mention}))
         else:
@@ -85,7 +85,7 @@ def evaluate(model, tokenizer, samples: list[Sample], images: np.ndarray | None 
                        for i in range(0, len(images), batch_size)])  # [N, d]
     scale = model.logit_scale.exp().clamp(max=100)
     out = {}
-    for f in FACTORS:
+    for f in ALL_FACTORS:
         probs = (scale * feats @ class_embeddings(model, tokenizer, f).T).softmax(-1)  # [N, C]
         y = torch.tensor([s.index(f) for s in samples])
         out[f] = {"accuracy": float((probs.argmax(-1) == y).float().mean()),
@@ -231,8 +231,8 @@ def write_card(out: Path, ckpt: Path, config: dict, stats: dict, args: dict, tes
                                                CARD_SAMPLE["seed"]))
     card = {
         "model": "toy", "architecture": "open_clip.CLIP", "config": config,
-        "factors": {f: VALUES[f] for f in FACTORS},
-        "chance": {f: round(1 / len(VALUES[f]), 4) for f in FACTORS},
+        "factors": {f: VALUES[f] for f in ALL_FACTORS}, "unnamed": UNNAMED,
+        "chance": {f: round(1 / len(VALUES[f]), 4) for f in ALL_FACTORS},
         "heldout": {"split": "test", "n": test_n, "factors_independent": True,
                     "accuracy": {f: round(v["accuracy"], 4) for f, v in held.items()},
                     "true_prob": {f: round(v["true_prob"], 4) for f, v in held.items()}},

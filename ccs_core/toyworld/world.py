@@ -4,6 +4,8 @@ A ``Sample`` holds one value index per factor plus a nuisance seed (jitter, text
 ``render(sample)`` draws it deterministically. ``sample_world(n, seed, correlation)`` draws factors
 uniformly, except that with probability ``correlation`` the background (the "group" attribute) is tied
 to the shape (the "neutral" attribute): the toy analogue of a spurious occupation-race correlation.
+Besides the six named factors, every image has a picture frame (unframed, thin, thick, double):
+training captions name it ("in a thin frame"), no default text pool does (``UNNAMED``).
 """
 from __future__ import annotations
 
@@ -17,6 +19,11 @@ _SS = 4  # supersampling factor for antialiased drawing
 GRID = 2  # cells per quadrant side: 32 px / 4 cells = 8 px = one patch of the toy ViT
 
 FACTORS: list[str] = ["colour", "shape", "size", "position", "count", "background"]
+# A property the world shows and training captions name, but that no default text pool describes,
+# as the paper's general pool has no words for much of what a real image holds: heads that carry it
+# get spans that fit no concept (low CCS), and pruning them leaves the six named factors intact.
+UNNAMED: list[str] = ["frame"]
+ALL_FACTORS: list[str] = FACTORS + UNNAMED  # the order of Sample.values
 VALUES: dict[str, list[str]] = {
     "colour": ["red", "green", "blue", "yellow", "purple", "pink"],
     "shape": ["circle", "square", "triangle", "cross", "diamond", "ring"],
@@ -24,6 +31,7 @@ VALUES: dict[str, list[str]] = {
     "position": ["top left", "top right", "bottom left", "bottom right"],
     "count": ["one", "two", "three", "four"],
     "background": ["plain", "striped", "dotted", "checkered", "grid", "diagonal"],
+    "frame": ["unframed", "thin", "thick", "double"],
 }
 PLURAL = {"circle": "circles", "square": "squares", "triangle": "triangles", "cross": "crosses",
           "diamond": "diamonds", "ring": "rings", "object": "objects"}
@@ -47,18 +55,18 @@ STYLES: dict[str, dict] = {
 
 @dataclass(frozen=True)
 class Sample:
-    values: tuple[int, ...]  # one value index per factor, in FACTORS order
+    values: tuple[int, ...]  # one value index per factor, in ALL_FACTORS order
     seed: int                # nuisance: jitter, cell choice, tones, texture phase
 
     def value(self, factor: str) -> str:
-        return VALUES[factor][self.values[FACTORS.index(factor)]]
+        return VALUES[factor][self.values[ALL_FACTORS.index(factor)]]
 
     def index(self, factor: str) -> int:
-        return self.values[FACTORS.index(factor)]
+        return self.values[ALL_FACTORS.index(factor)]
 
     def with_value(self, factor: str, index: int) -> "Sample":
         vals = list(self.values)
-        vals[FACTORS.index(factor)] = int(index)
+        vals[ALL_FACTORS.index(factor)] = int(index)
         return Sample(tuple(vals), self.seed)
 
 
@@ -71,6 +79,8 @@ def sample_world(n: int, seed: int, correlation: float | None = None) -> list[Sa
         g, s = FACTORS.index(GROUP), FACTORS.index(NEUTRAL)
         vals[tie, g] = vals[tie, s] % len(VALUES[GROUP])
     seeds = rng.integers(0, 2**31 - 1, n)
+    extra = np.stack([rng.integers(0, len(VALUES[f]), n) for f in UNNAMED], axis=1)  # [n, U], drawn last
+    vals = np.concatenate([vals, extra], axis=1)                                      # [n, F + U]
     return [Sample(tuple(int(v) for v in row), int(sd)) for row, sd in zip(vals, seeds)]
 
 
@@ -154,6 +164,18 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: 
         draw.rectangle([cx - t, cy - r, cx + t, cy + r], fill=fill)
 
 
+def _draw_frame(draw: ImageDraw.ImageDraw, kind: str, big: int, rng: np.random.Generator) -> None:
+    """A border round the whole image (thin: 1 px, thick: 2.5 px, double: two 1 px lines), dark or
+    light at random."""
+    if kind == "unframed":
+        return
+    tone = (28, 28, 28) if rng.random() < 0.5 else (232, 232, 232)
+    px = _SS  # one output pixel
+    lines = {"thin": [(0, px)], "thick": [(0, int(2.5 * px))], "double": [(0, px), (int(2.5 * px), px)]}[kind]
+    for inset, width in lines:
+        draw.rectangle([inset, inset, big - 1 - inset, big - 1 - inset], outline=tone, width=width)
+
+
 def render(sample: Sample, size: int = IMAGE_SIZE, style: str = "normal") -> Image.Image:
     """Draw a sample as an RGB image (deterministic in the sample and style; see ``STYLES``)."""
     if style not in STYLES:
@@ -182,6 +204,7 @@ def render(sample: Sample, size: int = IMAGE_SIZE, style: str = "normal") -> Ima
         cy = (GRID * qy + c // GRID + 0.5) * cell + rng.uniform(-slack, slack)
         cx = (GRID * qx + c % GRID + 0.5) * cell + rng.uniform(-slack, slack)
         draw_one(draw, sample.value("shape"), cx, cy, r, fill)
+    _draw_frame(draw, sample.value("frame"), big, np.random.default_rng([sample.seed, 2]))
     img = img.resize((size, size), Image.BOX)
     arr = np.asarray(img, dtype=np.float32) + rng.normal(0, st["noise"], (size, size, 3))
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
@@ -202,24 +225,32 @@ def phrase(values: dict[str, str], prefix: str = "") -> str:
         text += f" at the {values['position']}"
     if "background" in values:
         text += f" on a {values['background']} background"
+    if "frame" in values:
+        text += " " + frame_phrase(values["frame"])
     return f"{prefix} {text}".strip()
+
+
+def frame_phrase(value: str) -> str:
+    """"unframed", "in a thin frame", ..."""
+    return value if value == "unframed" else f"in a {value} frame"
 
 
 def bare(values: dict[str, str]) -> str:
     """Just the value words, in factor order: "two red top left"."""
-    return " ".join(values[f] for f in FACTORS if f in values)
+    return " ".join(values[f] if f != "frame" else frame_phrase(values[f]).removeprefix("in a ")
+                    for f in ALL_FACTORS if f in values)
 
 
 def caption(sample: Sample, mention: "list[str] | None" = None, prefix: str = "") -> str:
-    """Caption mentioning the factors ``mention`` (default: all)."""
-    mention = FACTORS if mention is None else mention
+    """Caption mentioning the factors ``mention`` (default: all, the unnamed ones included)."""
+    mention = ALL_FACTORS if mention is None else mention
     return phrase({f: sample.value(f) for f in mention}, prefix)
 
 
 def random_mention(rng: np.random.Generator) -> list[str]:
     """Which factors a training caption mentions: mostly one or two, sometimes all."""
-    k = rng.choice([1, 2, 3, len(FACTORS)], p=[0.45, 0.3, 0.1, 0.15])
-    return [FACTORS[i] for i in sorted(rng.choice(len(FACTORS), k, replace=False))]
+    k = rng.choice([1, 2, 3, len(ALL_FACTORS)], p=[0.45, 0.3, 0.1, 0.15])
+    return [ALL_FACTORS[i] for i in sorted(rng.choice(len(ALL_FACTORS), k, replace=False))]
 
 
 def zero_shot_prompts(factor: str) -> tuple[list[str], list[str]]:
@@ -227,9 +258,11 @@ def zero_shot_prompts(factor: str) -> tuple[list[str], list[str]]:
     classnames = list(VALUES[factor])
     body = {"colour": "a {} object", "shape": "a {}", "size": "a {} object",
             "position": "an object at the {}", "count": "{}",
-            "background": "an object on a {} background"}[factor]
+            "background": "an object on a {} background", "frame": "an object {}"}[factor]
     if factor == "count":
         classnames = [phrase({"count": v}) for v in VALUES["count"]]
+    if factor == "frame":
+        classnames = [frame_phrase(v) for v in VALUES["frame"]]
     return classnames, [f"{p} {body}".strip() for p in PREFIXES]
 
 
