@@ -158,15 +158,14 @@ def toy_summary() -> str:
         m = json.loads(TOY_CARD.read_text())["miniature"]
         k, acc, frame = m["ccs_at_k"], m["hard_mean_accuracy"], m.get("unnamed_hard_accuracy") or {}
         low = float(k["0"]) + float(k["1"])
-        low_text = (f"{acc['low']:.1%} with its {m.get('n_low', '')} low-CCS heads pruned, " if "low" in acc else "")
-        frame_text = (f" The low-CCS heads carry the picture frame, which no text of the pool names: pruning "
-                      f"them takes frame accuracy from {frame['original']:.1%} to {frame['low']:.1%}."
-                      if "low" in frame else "")
-        return (f"Measured: {float(k['5']):.0%} of the analysed heads have CCS 5 and {low:.0%} CCS ≤ 1. "
-                f"On the hard (fine-grained) factor tasks, pruning the {m['n_high']} high-CCS heads lowers "
-                f"mean accuracy from {acc['original']:.1%} to {acc['high']:.1%}, against {low_text}"
-                f"{acc['random']:.1%} with as many random heads (mean of 5 seeds); the Prune & evaluate "
-                "page shows it per task and per concept." + frame_text)
+        low_text = (f"{acc['low']:.1%} with its {m.get('n_low', '')} low-CCS heads pruned and " if "low" in acc else "")
+        frame_text = (f" (the latter carry the picture frame, which no text of the pool names: pruning them takes "
+                      f"frame accuracy from {frame['original']:.1%} to {frame['low']:.1%})" if "low" in frame else "")
+        return (f"Measured: {float(k['5']):.0%} of the analysed heads have CCS 5 and {low:.0%} CCS ≤ 1"
+                f"{frame_text}. On the hard (fine-grained) factor tasks, pruning the {m['n_high']} high-CCS "
+                f"heads lowers mean accuracy from {acc['original']:.1%} to {acc['high']:.1%}, against "
+                f"{low_text}{acc['random']:.1%} with as many random heads (mean of 5 seeds); the Prune & "
+                "evaluate page shows it per task and per concept.")
     except (OSError, KeyError, TypeError, ValueError):
         return "(Its model card has no measured summary yet: run `python -m ccs_core.toyworld.report --update-card`.)"
 

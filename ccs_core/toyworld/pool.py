@@ -59,10 +59,16 @@ def factor_of_label(label: str) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+_NOUNS = ["dog", "cat", "tree", "car", "house", "river", "city", "flower", "person", "book",
+          "mountain", "bird", "boat", "food", "sunset", "music", "rain", "night"]
+_ADJS = ["happy", "old", "quiet", "bright"]
+_N, _A = "(?:" + "|".join(_NOUNS) + ")", "(?:" + "|".join(_ADJS) + ")"
+_DISTRACTOR_RE = re.compile(rf"^(?:a photo of a {_N}|a {_A} {_N}|the {_N} and the {_N}|a {_N} with a {_N})$")
+
+
 def distractors(n: int = 48, seed: int = 0) -> list[str]:
     """Texts built from in-vocabulary words that describe nothing in the toy world."""
-    nouns = _NOUNS
-    adjs = ["happy", "old", "quiet", "bright"]
+    nouns, adjs = _NOUNS, _ADJS
     assert set(nouns + adjs) <= set(DISTRACTOR_WORDS)
     forms = [f"a photo of a {x}" for x in nouns] + [f"a {a} {x}" for a in adjs for x in nouns]
     forms += [f"the {x} and the {y}" for x, y in itertools.permutations(nouns, 2)]
@@ -70,13 +76,6 @@ def distractors(n: int = 48, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
     picked = [forms[i] for i in sorted(rng.choice(len(forms), min(n, len(forms)), replace=False))]
     return sorted(set(picked) | {f"a photo of a {x}" for x in nouns[:8]})
-
-
-_NOUNS = ["dog", "cat", "tree", "car", "house", "river", "city", "flower", "person", "book",
-          "mountain", "bird", "boat", "food", "sunset", "music", "rain", "night"]
-_N = "(?:" + "|".join(_NOUNS) + ")"
-_DISTRACTOR_RE = re.compile(rf"^(?:a photo of a {_N}|a (?:happy|old|quiet|bright) {_N}|the {_N} and the {_N}"
-                            rf"|a {_N} with a {_N})$")
 
 
 def is_distractor(text: str) -> bool:
