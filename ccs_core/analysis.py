@@ -304,10 +304,13 @@ def bias_setup(dataset: str, n: int = 400, attributes: list[str] | None = None, 
 
     available = data.attributes or ({"group": data.groups} if data.groups else {})
     names = attributes or [a for a in ("race", "gender") if a in available] or list(available)
+    if not available:
+        raise DataError(f"The dataset {dataset!r} has no groups to measure bias over: use toy-bias (shapes "
+                        "over the toy backgrounds) or fairface:CSV[:ROOT] (race and gender).")
     missing = [a for a in names if a not in available]
     if missing or not names:
         raise DataError(f"Attribute(s) {', '.join(missing) or '(none)'} not in {dataset}; available: "
-                        f"{', '.join(available) or 'none'}.")
+                        f"{', '.join(available)}.")
     from .validate import templates as check_templates, top_k
 
     if k is None:

@@ -42,6 +42,7 @@ def cmd_spans(args) -> int:
     from .store import open_store
 
     output_path(args.out)
+    positive("--n-images", args.n_images)
     images = resolve_images(args.images, n=args.n_images)  # cheap checks first, then the model
     for path, why in images.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
@@ -108,6 +109,8 @@ def _prune_setup(args, default_strategies: list[str]):
     output_path(args.out)
     positive("--batch-size", args.batch_size)
     positive("--seeds", args.seeds)
+    if getattr(args, "n_images", None) is not None:
+        positive("--n-images", args.n_images)
 
     loaded = load_model(args.model, args.pretrained, device=args.device)
     from .errors import DataError

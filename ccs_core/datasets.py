@@ -225,6 +225,8 @@ def _load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, see
     spec = (spec or "").strip()
     kind, _, arg = spec.partition(":")
     kind = ALIASES.get(kind.lower(), kind.lower())
+    if class_map is not None and kind not in ("imagenet-a", "imagenet-r"):
+        raise DataError(f"--class-map applies to imagenet-a:DIR and imagenet-r:DIR only (got {spec!r}).")
     if kind.startswith("toy") and max_per_class is not None:
         raise DataError("--max-per-class applies to folders and downloaded datasets; the toy world's sets "
                         "are sized with --n-images instead.")

@@ -125,6 +125,9 @@ def strategy_configs(strategy: str, table: CCSTable | None, n_layers: int, n_hea
         if not heads:
             raise HeadSpecError("Strategy 'heads:' names no head: write e.g. heads:L11.H5,L10.H8.")
         return [PruneConfig("custom", tuple(heads))]
+    if kind not in ("high", "low", "random", "concept"):
+        raise HeadSpecError(f"Unknown strategy {strategy!r}: use original, high, low, random, concept:LABEL "
+                            "or heads:L11.H5,L10.H8.")
     if table is None:
         raise HeadSpecError(f"Strategy {strategy!r} needs CCS scores: run the analysis first or pass "
                             "--ccs FILE.json (rows with head, ccs, label).")
@@ -152,19 +155,17 @@ def strategy_configs(strategy: str, table: CCSTable | None, n_layers: int, n_hea
             name = "random (all layers)"
         return [PruneConfig(name, tuple(random_heads(pool, len(high), seed)), seed)
                 for seed in range(n_seeds)]
-    if kind == "concept":
-        heads = table.concept_heads(arg, concept_min_ccs)
-        if not heads:
-            labelled = table.concept_heads(arg, None)
-            if labelled and concept_min_ccs is not None:
-                best = max((r.get("ccs") or 0) for h, r in zip(table.heads, table.rows) if h in labelled)
-                raise HeadSpecError(f"{len(labelled)} head(s) are labelled {arg.strip()!r}, but none has CCS >= "
-                                    f"{concept_min_ccs} (the highest is {best}); lower --concept-min-ccs.")
-            raise HeadSpecError(f"No head is labelled {arg.strip()!r}; known labels: "
-                                f"{', '.join(table.labels()) or 'none'}.")
-        return [PruneConfig(f"concept:{arg.strip()}", tuple(heads))]
-    raise HeadSpecError(f"Unknown strategy {strategy!r}: use original, high, low, random, concept:LABEL "
-                        "or heads:L11.H5,L10.H8.")
+    # concept:LABEL
+    heads = table.concept_heads(arg, concept_min_ccs)
+    if not heads:
+        labelled = table.concept_heads(arg, None)
+        if labelled and concept_min_ccs is not None:
+            best = max((r.get("ccs") or 0) for h, r in zip(table.heads, table.rows) if h in labelled)
+            raise HeadSpecError(f"{len(labelled)} head(s) are labelled {arg.strip()!r}, but none has CCS >= "
+                                f"{concept_min_ccs} (the highest is {best}); lower --concept-min-ccs.")
+        raise HeadSpecError(f"No head is labelled {arg.strip()!r}; known labels: "
+                            f"{', '.join(table.labels()) or 'none'}.")
+    return [PruneConfig(f"concept:{arg.strip()}", tuple(heads))]
 
 
 def build_configs(strategies: Sequence[str], table: CCSTable | None, n_layers: int, n_heads: int,

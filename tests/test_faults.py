@@ -33,6 +33,11 @@ def files(tmp_path, monkeypatch):
     (tmp_path / "ccs_latin1.json").write_bytes(b'[{"head": "L3.H0", "label": "caf\xe9"}]')
     (tmp_path / "ccs_other.json").write_text(json.dumps({"model_key": "another-model", "model_name": "ViT-B-32",
                                                          "heads": {"L3.H0": {"ccs": 5, "label": "colour"}}}))
+    (tmp_path / "emptydir").mkdir()
+    (tmp_path / "onlybad").mkdir()
+    (tmp_path / "onlybad" / "x.png").write_text("not an image")
+    (tmp_path / "bad.json").write_text("{ not json")
+    (tmp_path / "pool1.txt").write_text("a photo\n")
     return tmp_path
 
 
@@ -65,6 +70,49 @@ CASES = [
     ("device-unknown", ["prune-eval", "--device", "foo", "--out", "{tmp}/p.json"], "Unknown device 'foo'"),
     ("device-cuda-missing", ["prune-eval", "--device", "cuda", "--out", "{tmp}/p.json"], "no usable CUDA GPU"),
     ("toy-max-per-class", ["prune-eval", "--max-per-class", "3", "--out", "{tmp}/p.json"], "sized with --n-images"),
+    # the second sweep (stop 19): models, images, pools, span parameters, files, datasets, strategies
+    ("model-unknown", ["spans", "--model", "nope-model", "--out", "{tmp}/s.json"], "Unknown model architecture"),
+    ("images-missing", ["spans", "--images", "{tmp}/missing", "--out", "{tmp}/s.json"], "does not exist"),
+    ("images-empty-folder", ["spans", "--images", "{tmp}/emptydir", "--out", "{tmp}/s.json"], "No readable images"),
+    ("images-all-unreadable", ["spans", "--images", "{tmp}/onlybad", "--out", "{tmp}/s.json"], "1 unreadable"),
+    ("pool-missing", ["spans", "--pool", "{tmp}/missing.txt", "--out", "{tmp}/s.json"], "does not exist"),
+    ("pool-only-comments", ["spans", "--pool", "{tmp}/empty.txt", "--out", "{tmp}/s.json"], "has no descriptions"),
+    ("pool-latin1", ["spans", "--pool", "{tmp}/latin1.txt", "--out", "{tmp}/s.json"], "not valid UTF-8"),
+    ("pool-one-text", ["spans", "--pool", "{tmp}/pool1.txt", "--out", "{tmp}/s.json"], "needs at least 2"),
+    ("layers-zero", ["spans", "--layers", "0", "--out", "{tmp}/s.json"], "between 1 and 4"),
+    ("layers-too-many", ["spans", "--layers", "99", "--out", "{tmp}/s.json"], "between 1 and 4"),
+    ("spans-zero", ["spans", "--spans", "0", "--out", "{tmp}/s.json"], "at least 1 span"),
+    ("rank-below-spans", ["spans", "--rank", "2", "--out", "{tmp}/s.json"], "rank of at least"),
+    ("spans-n-images-zero", ["spans", "--n-images", "0", "--out", "{tmp}/s.json"], "--n-images must be at least 1"),
+    ("spans-fewer-images-than-spans", ["spans", "--n-images", "3", "--out", "{tmp}/s.json"], "needs at least 5"),
+    ("checkpoint-missing", ["spans", "--model", "ViT-B-32", "--pretrained", "{tmp}/missing.pt", "--out",
+                            "{tmp}/s.json"], "does not exist"),
+    ("checkpoint-not-weights", ["spans", "--model", "ViT-B-32", "--pretrained", "{tmp}/bad.json", "--out",
+                                "{tmp}/s.json"], "Could not load the checkpoint"),
+    ("score-spans-missing", ["score", "--spans", "{tmp}/missing.json", "--out", "{tmp}/o.json"], "Cannot read spans"),
+    ("score-spans-not-json", ["score", "--spans", "{tmp}/bad.json", "--out", "{tmp}/o.json"], "Cannot read spans"),
+    ("score-spans-not-utf8", ["score", "--spans", "{tmp}/latin1.txt", "--out", "{tmp}/o.json"], "Cannot read spans"),
+    ("dataset-unknown", ["prune-eval", "--dataset", "nope:x", "--out", "{tmp}/p.json"], "Unknown dataset"),
+    ("dataset-toy-factor-unknown", ["prune-eval", "--dataset", "toy:nofactor", "--out", "{tmp}/p.json"],
+     "Unknown toy factor"),
+    ("dataset-cifar-not-there", ["prune-eval", "--dataset", "cifar10:{tmp}/missing", "--out", "{tmp}/p.json"],
+     "was not found under"),
+    ("dataset-empty-folder", ["prune-eval", "--dataset", "{tmp}/emptydir", "--out", "{tmp}/p.json"],
+     "No readable images"),
+    ("strategy-unknown", ["prune-eval", "--strategy", "nope", "--out", "{tmp}/p.json"], "Unknown strategy 'nope'"),
+    ("strategy-needs-ccs", ["prune-eval", "--strategy", "concept:shape", "--out", "{tmp}/p.json"],
+     "needs CCS scores"),
+    ("prune-n-images-zero", ["prune-eval", "--n-images", "0", "--out", "{tmp}/p.json"], "--n-images must be at least 1"),
+    ("ccs-not-json", ["prune-eval", "--ccs", "{tmp}/bad.json", "--out", "{tmp}/p.json"], "Cannot read the CCS file"),
+    ("class-map-where-unused", ["prune-eval", "--class-map", "{tmp}/missing.txt", "--out", "{tmp}/p.json"],
+     "applies to imagenet-a:DIR and imagenet-r:DIR only"),
+    ("fairface-csv-missing", ["bias", "--dataset", "fairface:{tmp}/missing.csv", "--out", "{tmp}/b.json"],
+     "not found"),
+    ("bias-set-without-groups", ["bias", "--dataset", "toy:colour", "--out", "{tmp}/b.json"],
+     "has no groups to measure bias over"),
+    ("bias-n-images-zero", ["bias", "--n-images", "0", "--out", "{tmp}/b.json"], "--n-images must be at least 1"),
+    ("bias-templates-missing", ["bias", "--templates", "{tmp}/missing.txt", "--out", "{tmp}/b.json"],
+     "does not exist"),
 ]
 
 
