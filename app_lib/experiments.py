@@ -178,7 +178,9 @@ def comparison_frame(rows: list[dict], set_name: str, metric: str = "accuracy"):
     g = df.groupby(["task", "strategy"], sort=False)[metric]
     out = pd.DataFrame({"value": g.mean(), "lo": g.min(), "hi": g.max(), "runs": g.size()}).reset_index()
     out.loc[out["runs"] < 2, ["lo", "hi"]] = None
-    out["task"] = out["task"].str.removeprefix("toy-")
+    from ccs_core.toyworld.world import UNNAMED
+
+    out["task"] = [t + " (unnamed)" if t in UNNAMED else t for t in out["task"].str.removeprefix("toy-")]
     return out
 
 
