@@ -295,3 +295,34 @@ def test_a_folder_is_re_read_when_it_changes_and_its_skipped_files_are_listed(ap
     time.sleep(3.2)  # the content stamp is re-read every 3 s
     at.run()
     assert any(c.value == "7 image(s)" for c in at.sidebar.caption), [c.value for c in at.sidebar.caption]
+
+
+@pytest.fixture
+def bad_inputs(tmp_path):
+    (tmp_path / "empty_dir").mkdir()
+    (tmp_path / "bad_dir").mkdir()
+    (tmp_path / "bad_dir" / "x.png").write_text("not an image")
+    (tmp_path / "comments.txt").write_text("# nothing\n\n")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    (tmp_path / "weights.pt").write_text("not weights")
+    return tmp_path
+
+
+APP_FAULTS = [
+    ("empty-folder", dict(images_kind="folder", images_path="{tmp}/empty_dir"), "No readable images"),
+    ("unreadable-folder", dict(images_kind="folder", images_path="{tmp}/bad_dir"), "1 unreadable"),
+    ("pool-missing", dict(pool_kind="file", pool_path="{tmp}/nope.txt"), "does not exist"),
+    ("pool-only-comments", dict(pool_kind="file", pool_path="{tmp}/comments.txt"), "has no descriptions"),
+    ("pool-latin1", dict(pool_kind="file", pool_path="{tmp}/latin1.txt"), "not valid UTF-8"),
+    ("checkpoint-missing", dict(model_name="ViT-B-32", pretrained="{tmp}/nope.pt"), "does not exist"),
+    ("checkpoint-not-weights", dict(model_name="ViT-B-32", pretrained="{tmp}/weights.pt"),
+     "Could not load the checkpoint"),
+]
+
+
+@pytest.mark.parametrize("name,state,message", APP_FAULTS, ids=[c[0] for c in APP_FAULTS])
+def test_bad_app_input_is_a_readable_error_not_a_traceback(app, bad_inputs, name, state, message):
+    """The CLI sweep's inputs typed into the sidebar: one error box saying what to fix, no exception."""
+    at = page(app, "app_pages/grid.py", **{k: v.replace("{tmp}", str(bad_inputs)) for k, v in state.items()})
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.error and any(message in e.value for e in at.error), [e.value for e in at.error]
