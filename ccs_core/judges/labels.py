@@ -111,6 +111,7 @@ class ToyLabeller(Labeller):
     def __init__(self, span_factors=None, is_distractor=None):
         self._span_factors = span_factors
         self._is_distractor = is_distractor
+        self._toy_tags = span_factors is None  # the toy world's own tags: its distractor test too
 
     def available(self) -> tuple[bool, str]:
         try:
@@ -121,7 +122,7 @@ class ToyLabeller(Labeller):
 
     def label(self, spans: Sequence[str]) -> LabelResult:
         self._span_factors = self._span_factors or toy_span_factors()
-        if self._is_distractor is None and self._span_factors is toy_span_factors():
+        if self._is_distractor is None and self._toy_tags:
             self._is_distractor = toy_distractor_test()
         label = toy_label(spans, self._span_factors, self._is_distractor)
         return LabelResult(labeller=self.name, provider=self.provider, model=self.model,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -62,25 +63,34 @@ def factor_of_label(label: str) -> str | None:
 _NOUNS = ["dog", "cat", "tree", "car", "house", "river", "city", "flower", "person", "book",
           "mountain", "bird", "boat", "food", "sunset", "music", "rain", "night"]
 _ADJS = ["happy", "old", "quiet", "bright"]
-_N, _A = "(?:" + "|".join(_NOUNS) + ")", "(?:" + "|".join(_ADJS) + ")"
-_DISTRACTOR_RE = re.compile(rf"^(?:a photo of a {_N}|a {_A} {_N}|the {_N} and the {_N}|a {_N} with a {_N})$")
+
+
+@lru_cache(maxsize=1)
+def _distractor_forms() -> tuple[str, ...]:
+    """Every distractor text the toy pools can hold, in a fixed order."""
+    assert set(_NOUNS + _ADJS) <= set(DISTRACTOR_WORDS)
+    forms = [f"a photo of a {x}" for x in _NOUNS] + [f"a {a} {x}" for a in _ADJS for x in _NOUNS]
+    forms += [f"the {x} and the {y}" for x, y in itertools.permutations(_NOUNS, 2)]
+    forms += [f"a {x} with a {y}" for x, y in itertools.permutations(_NOUNS, 2)]
+    return tuple(forms)
 
 
 def distractors(n: int = 48, seed: int = 0) -> list[str]:
     """Texts built from in-vocabulary words that describe nothing in the toy world."""
-    nouns, adjs = _NOUNS, _ADJS
-    assert set(nouns + adjs) <= set(DISTRACTOR_WORDS)
-    forms = [f"a photo of a {x}" for x in nouns] + [f"a {a} {x}" for a in adjs for x in nouns]
-    forms += [f"the {x} and the {y}" for x, y in itertools.permutations(nouns, 2)]
-    forms += [f"a {x} with a {y}" for x, y in itertools.permutations(nouns, 2)]
+    forms = _distractor_forms()
     rng = np.random.default_rng(seed)
     picked = [forms[i] for i in sorted(rng.choice(len(forms), min(n, len(forms)), replace=False))]
-    return sorted(set(picked) | {f"a photo of a {x}" for x in nouns[:8]})
+    return sorted(set(picked) | {f"a photo of a {x}" for x in _NOUNS[:8]})
 
 
 def is_distractor(text: str) -> bool:
     """True for the toy pool's distractor texts (``distractors``: about nothing in the world)."""
-    return bool(_DISTRACTOR_RE.match(text.strip().lower()))
+    return text.strip().lower() in _distractor_set()
+
+
+@lru_cache(maxsize=1)
+def _distractor_set() -> frozenset[str]:
+    return frozenset(_distractor_forms())
 
 
 POOL_KINDS = ("single", "pairs", "full")

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..comparison import concept_matrix, mean_drops, table3
 from .pool import POOL_KINDS
+from .world import FACTORS, UNNAMED
 
 ACC_MIN, SHARE_MIN, UNSATURATED, RATIO, BIG_DROP, CONCEPT_RATIO = 0.90, 0.10, 0.97, 3.0, 0.10, 3.0
 PERF_SET = "hard"  # the fine-grained analogue carries the performance and concept targets
@@ -50,8 +51,6 @@ def targets(heldout: dict[str, float], scores: dict, result: dict,
 
     The targets are about the six named factors; the unnamed property's task (``frame``) is reported
     beside them (``unnamed``), never averaged in."""
-    from .world import FACTORS, UNNAMED
-
     named = {f"toy-{f}" for f in FACTORS}
     rows, out = [r for r in result["rows"] if r["task"] in named], {}
     out["1 factors learned"] = {"value": {f: round(v, 3) for f, v in heldout.items() if f in FACTORS},
@@ -173,8 +172,6 @@ def print_report(name: str, m: dict, log=print) -> None:
 
 def summary(m: dict) -> dict:
     """The numbers the model card, the README table and the app's Overview quote."""
-    from .world import FACTORS, UNNAMED
-
     k = ccs_at_k(m["scores"])
     rows = table3(m["result"]["rows"])
 
