@@ -57,16 +57,6 @@ def resolve_task(images: str, task: str, n_images: int, folder_set=None):
     return ZeroShotTask(name=f"folder:{folder_set.name}", classnames=list(folder_set.classes)), folder_set
 
 
-def ccs_table(scores: dict | None, layers: Sequence[int]) -> CCSTable | None:
-    if not scores:
-        return None
-    th = scores.get("thresholds") or {}
-    rows = [{"head": h, "ccs": r.get("ccs"), "label": r.get("label")}
-            for h, r in (scores.get("heads") or {}).items()]
-    return CCSTable(rows, high=int(th.get("high_min", 5)), low=int(th.get("low_max", 1)),
-                    layers=list(layers))
-
-
 def configs(req: PruneRequest, table: CCSTable | None, n_layers: int, n_heads: int) -> list[PruneConfig]:
     """The original model plus the requested strategy's head set(s)."""
     if req.strategy == "custom":

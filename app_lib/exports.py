@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ccs_core.heads import HeadId
+from ccs_core.scores import ScoreResult
 
 
 def spans_table(spans) -> pd.DataFrame:
@@ -16,24 +17,23 @@ def spans_table(spans) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def labels_table(scores: dict | None) -> pd.DataFrame:
+def labels_table(scores: "ScoreResult | None") -> pd.DataFrame:
     rows = []
-    for head, rec in ((scores or {}).get("heads") or {}).items():
-        lr = rec.get("label_record") or {}
-        rows.append({"head": head, "label": rec.get("label"), "labeller": lr.get("labeller"),
+    for head, rec in (scores.heads if scores is not None else {}).items():
+        lr = rec.label_record or {}
+        rows.append({"head": head, "label": rec.label, "labeller": lr.get("labeller"),
                      "model": lr.get("model"), "prompt_version": lr.get("prompt_version"),
                      "cached": lr.get("cached")})
     return pd.DataFrame(rows, columns=["head", "label", "labeller", "model", "prompt_version", "cached"])
 
 
-def verdicts_table(scores: dict | None) -> pd.DataFrame:
+def verdicts_table(scores: "ScoreResult | None") -> pd.DataFrame:
     rows = []
-    for head, rec in ((scores or {}).get("heads") or {}).items():
-        spans = rec.get("spans") or []
-        for judge, v in (rec.get("verdicts") or {}).items():
-            fits, why = v.get("fits") or [], v.get("rationales") or []
-            for i, span in enumerate(spans):
-                rows.append({"head": head, "label": rec.get("label"), "judge": judge, "span_rank": i + 1,
+    for head, rec in (scores.heads if scores is not None else {}).items():
+        for judge, v in rec.verdicts.items():
+            fits, why = rec.fits(judge), v.get("rationales") or []
+            for i, span in enumerate(rec.spans):
+                rows.append({"head": head, "label": rec.label, "judge": judge, "span_rank": i + 1,
                              "span": span, "fits": fits[i] if i < len(fits) else None,
                              "rationale": why[i] if i < len(why) else "", "model": v.get("model"),
                              "prompt_version": v.get("prompt_version"), "status": v.get("status")})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ccs_core.scores import ScoreResult
+
 from . import pipeline
 
 
@@ -23,11 +25,11 @@ def start(title: str, scored: bool = True):
     return ctx, found, result
 
 
-def score_problems(ctx, spans, scores: dict | None, error: BaseException | None) -> None:
+def score_problems(ctx, spans, scores: "ScoreResult | None", error: BaseException | None) -> None:
     """Judge failures, on every page that shows CCS: what failed, and a one-click re-ask."""
     from .ui import error_message
 
-    errors = (scores or {}).get("errors") or []
+    errors = scores.errors if scores is not None else []
     if error is None and not errors:
         return
     if error is not None:

@@ -9,6 +9,7 @@ import streamlit as st
 
 from ccs_core import analysis
 from ccs_core.errors import CCSError, JudgeError
+from ccs_core.scores import ScoreResult
 
 from . import context as cx
 from .jobs import Job, JobBoard
@@ -71,28 +72,18 @@ def spans(ctx: Ctx, wait_s: float = 30.0):
     return await_job(spans_job(ctx), wait_s=wait_s, key="spans")
 
 
-def scores_available() -> bool:
-    return hasattr(analysis, "run_scores")
+NO_SCORES = "No labels or verdicts yet: run the judges on the Judge re-scoring page."
 
 
-def scores_note() -> str:
-    if not scores_available():
-        return ("Labels, judges' verdicts and CCS are not available yet in this build "
-                "(ccs_core.analysis.run_scores is missing); the grid shows variance explained.")
-    return "No labels or verdicts yet: run the judges on the Judge re-scoring page."
-
-
-def scores(ctx: Ctx, spans, wait_s: float = 30.0) -> dict | None:
+def scores(ctx: Ctx, spans, wait_s: float = 30.0) -> "ScoreResult | None":
     """Labels, verdicts and CCS for every head under the session's settings and CCS bands; None while
     running. A failed scoring job raises its error (see ``scores_or_error``)."""
-    if not scores_available():
-        return None
     from .ui import await_job
 
     return with_thresholds(await_job(scores_job(ctx, spans), wait_s=wait_s, key="scores"))
 
 
-def scores_or_error(ctx: Ctx, spans, wait_s: float = 30.0) -> tuple[dict | None, CCSError | None]:
+def scores_or_error(ctx: Ctx, spans, wait_s: float = 30.0) -> "tuple[ScoreResult | None, CCSError | None]":
     """``scores``, or (None, the error) when scoring failed: the page still draws what it can."""
     try:
         return scores(ctx, spans, wait_s), None
@@ -108,26 +99,20 @@ def thresholds():
     return Thresholds(high_min=int(s.get("th_high") or 5), low_max=int(s.get("th_low", 1)))
 
 
-def with_thresholds(result: dict | None, th=None) -> dict | None:
+def with_thresholds(result: "ScoreResult | None", th=None) -> "ScoreResult | None":
     """A copy of a scoring result with categories under ``th`` (default: the session's bands); the
     shared result is never changed and no judge is asked again."""
-    if not result:
+    if result is None:
         return result
-    import copy
-
-    from ccs_core.judges import summarise
-
     th = th or thresholds()
-    if result.get("thresholds") == asdict(th):
-        return result
-    return summarise(copy.deepcopy(result), result.get("used_judges"), th)
+    return result if result.thresholds == asdict(th) else result.rescored(thresholds=th)
 
 
-def coverage(scores: dict | None, spans) -> str:
+def coverage(scores: "ScoreResult | None", spans) -> str:
     """"over 45 of 48 heads; 3 incomplete": what a CCS@K share is computed over."""
     n_all = len(spans.heads)
-    heads = (scores or {}).get("heads") or {}
-    done = sum(1 for h in spans.heads if (heads.get(h.head) or {}).get("ccs") is not None)
+    heads = scores.heads if scores is not None else {}
+    done = sum(1 for h in spans.heads if h.head in heads and heads[h.head].ccs is not None)
     missing = n_all - done
     return (f"over all {n_all} analysed heads" if not missing else
             f"over {done} of {n_all} heads; {missing} incomplete (no CCS: a label or verdict is missing)")
@@ -191,14 +176,6 @@ def scores_job(ctx: Ctx, spans, settings: dict | None = None, heads: list[str] |
     return ctx.board.submit(key, label, run)
 
 
-def ccs_at_k(scores: dict) -> dict[int, float]:
-    from ccs_core.ccs import ccs_at_k as share
-
-    heads = (scores or {}).get("heads") or {}
-    n = int((scores or {}).get("n_spans") or 5)
-    return share([h.get("ccs") for h in heads.values()], n_spans=n)
-
-
 def top_images(ctx: Ctx, spans, head: str, k: int = 4) -> list[list[int]]:
     """Per span of ``head``: the k image indices projecting most onto it (cached per analysis)."""
     key = analysis.spans_key(ctx.loaded, ctx.image_set, ctx.pool, ctx.span_params)
@@ -217,9 +194,9 @@ def human_notes(ctx: Ctx):
     return HumanAnnotations(ctx.store)
 
 
-def agreement(ctx: Ctx, scores: dict | None, notes) -> list[dict]:
+def agreement(ctx: Ctx, scores: "ScoreResult | None", notes) -> list[dict]:
     """Human-vs-judge agreement rows (empty until a human answer and a verdict exist)."""
-    if not scores or not scores.get("used_judges"):
+    if scores is None or not scores.used_judges:
         return []
     from ccs_core.judges.human import agreement_table
 
@@ -235,7 +212,7 @@ def experiment_job(ctx: Ctx, kind: str, request: Any, fn) -> Job:
     key = f"{kind}/" + analysis.cache_key(
         model=ctx.loaded.key, images=ctx.choices.images,
         spans=analysis.spans_key(ctx.loaded, ctx.image_set, ctx.pool, ctx.span_params),
-        scores=score_settings(ctx) if scores_available() else None, bands=asdict(thresholds()), request=req)
+        scores=score_settings(ctx), bands=asdict(thresholds()), request=req)
     label = {"exact": "Exact pruned evaluation", "bias": "MaxSkew before and after",
              "compare": "Paper comparison: original, high, low, random on every task"}.get(kind, kind)
     return ctx.board.submit(key, label, fn)

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from ccs_core.heads import HeadId
+from ccs_core.scores import HeadScore, ScoreResult
 
 
 def head_names(spans) -> list[str]:
@@ -56,11 +57,19 @@ def head_stepper(spans, key: str) -> None:
               on_click=step, args=(1,), width="stretch", help="Keyboard: N")
 
 
-def head_scores(scores: dict | None, head: str) -> dict:
-    return ((scores or {}).get("heads") or {}).get(head) or {}
+def head_scores(scores: "ScoreResult | None", head: str) -> "HeadScore | None":
+    """The head's score record, or None when it is not scored (yet)."""
+    return scores.head(head) if scores is not None else None
 
 
-def spans_frame(spans, head: str, scores: dict | None = None) -> pd.DataFrame:
+def ccs_text(info: "HeadScore | None", n_spans: int | None = None) -> str:
+    """'4 / 5', '4' or '—' (no CCS)."""
+    if info is None or info.ccs is None:
+        return "—"
+    return f"{info.ccs} / {n_spans}" if n_spans else str(info.ccs)
+
+
+def spans_frame(spans, head: str, scores: "ScoreResult | None" = None) -> pd.DataFrame:
     """The head's spans with their variance and, if scored, every judge's verdict."""
     hs = spans.by_head()[head]
     total = sum(hs.variances) or 1.0
@@ -70,38 +79,30 @@ def spans_frame(spans, head: str, scores: dict | None = None) -> pd.DataFrame:
     info = head_scores(scores, head)
     for judge, fits in judge_fits(info).items():
         df[judge] = [_tick(fits[i] if i < len(fits) else None) for i in range(len(df))]
-    if info.get("accepted") is not None:
-        df["all judges"] = [_tick(a) for a in info["accepted"]][: len(df)]
+    if info is not None and info.accepted:
+        df["all judges"] = [_tick(a) for a in info.accepted][: len(df)]
     return df
 
 
-def judge_fits(info: dict) -> dict[str, list]:
+def judge_fits(info: "HeadScore | None") -> dict[str, list]:
     """{judge: [True/False/None per span]} from a head's score record."""
-    out = {}
-    for judge, v in (info.get("verdicts") or {}).items():
-        fits = v.get("fits") if isinstance(v, dict) else v
-        out[judge] = [_verdict_value(f) for f in (fits or [])]
-    return out
-
-
-def _verdict_value(v: Any) -> bool | None:
-    if isinstance(v, dict):
-        v = v.get("fits", v.get("verdict", v.get("accept")))
-    return None if v is None else bool(v)
+    return {} if info is None else {j: [None if f is None else bool(f) for f in info.fits(j)]
+                                    for j in info.verdicts}
 
 
 def _tick(v: Any) -> str:
     return "—" if v is None else ("yes" if v else "no")
 
 
-def head_summary(spans, scores: dict | None, head: str) -> None:
+def head_summary(spans, scores: "ScoreResult | None", head: str) -> None:
     """Label, CCS, category and the spans table of one head."""
     info = head_scores(scores, head)
     hs = spans.by_head()[head]
     st.subheader(head)
     c1, c2 = st.columns([2, 1])
-    c1.markdown(f"Label: **{info.get('label') or '—'}**  \nCategory: **{info.get('category') or '—'}**")
-    c2.metric("CCS", "—" if info.get("ccs") is None else f"{info['ccs']} / {len(hs.texts)}")
+    label, cat = (info.label, info.category) if info is not None else (None, None)
+    c1.markdown(f"Label: **{label or '—'}**  \nCategory: **{cat or '—'}**")
+    c2.metric("CCS", ccs_text(info, len(hs.texts)))
     if getattr(hs, "silent", False):
         st.warning("This head is **silent**: its output does not vary over the image set (variance "
                    f"{hs.total_variance:.2e}), so the spans below are arbitrary ties and it is not scored.")
@@ -113,12 +114,11 @@ def head_summary(spans, scores: dict | None, head: str) -> None:
     st.table(df.set_index("#"))  # a real HTML table: readable by screen readers and browser tests
 
 
-def score_changes(old: dict | None, new: dict) -> pd.DataFrame:
+def score_changes(old: "ScoreResult | None", new: "ScoreResult") -> pd.DataFrame:
     """One row per head of ``new`` whose label, CCS or any verdict differs from ``old``."""
     rows = []
-    before = (old or {}).get("heads") or {}
-    for head, rec in (new.get("heads") or {}).items():
-        prev = before.get(head) or {}
+    for head, rec in new.heads.items():
+        prev = old.head(head) if old is not None else None
         flips = []
         new_fits, old_fits = judge_fits(rec), judge_fits(prev)
         for judge, fits in new_fits.items():
@@ -127,24 +127,19 @@ def score_changes(old: dict | None, new: dict) -> pd.DataFrame:
                 if was is None or i >= len(was) or was[i] != f:
                     flips.append(f"{judge} #{i + 1}: {_tick(None if was is None or i >= len(was) else was[i])}"
                                  f"→{_tick(f)}")
-        if prev.get("label") != rec.get("label") or prev.get("ccs") != rec.get("ccs") or flips:
-            rows.append({"head": head, "label before": prev.get("label"), "label now": rec.get("label"),
-                         "CCS before": prev.get("ccs"), "CCS now": rec.get("ccs"),
-                         "verdicts changed": "; ".join(flips)})
+        was_label, was_ccs = (prev.label, prev.ccs) if prev is not None else (None, None)
+        if was_label != rec.label or was_ccs != rec.ccs or flips:
+            rows.append({"head": head, "label before": was_label, "label now": rec.label,
+                         "CCS before": was_ccs, "CCS now": rec.ccs, "verdicts changed": "; ".join(flips)})
     df = pd.DataFrame(rows, columns=["head", "label before", "label now", "CCS before", "CCS now",
                                      "verdicts changed"])
     return df.astype({"CCS before": "Int64", "CCS now": "Int64"})
 
 
-def call_counts(result: dict) -> dict[str, int]:
+def call_counts(result: "ScoreResult") -> dict[str, int]:
     """New requests vs cache hits of a scoring result."""
-    hits = 0
-    for rec in (result.get("heads") or {}).values():
-        hits += bool((rec.get("label_record") or {}).get("cached"))
-        hits += sum(bool(v.get("cached")) for v in (rec.get("verdicts") or {}).values()
-                    if isinstance(v, dict))
-    return {"new calls": int(result.get("calls") or 0), "cache hits": hits,
-            "errors": len(result.get("errors") or [])}
+    return {"new calls": result.calls, "cache hits": sum(r.cache_hits for r in result.heads.values()),
+            "errors": len(result.errors)}
 
 
 def toy_summary() -> str:

@@ -23,9 +23,9 @@ ui.download_table(exports.ccs_table(head_rows), f"{stem}_ccs", "dl_ccs", "CCS ta
 if scores:
     ui.download_table(exports.labels_table(scores), f"{stem}_labels", "dl_labels", "Labels")
     ui.download_table(exports.verdicts_table(scores), f"{stem}_verdicts", "dl_verdicts", "Verdicts")
-    ui.download_json(scores, f"{stem}_scores_full", "dl_scores_full", "Full scoring record")
+    ui.download_json(scores.to_json(), f"{stem}_scores_full", "dl_scores_full", "Full scoring record")
 else:
-    st.caption("Labels, verdicts: " + pipeline.scores_note())
+    st.caption("Labels, verdicts: " + pipeline.NO_SCORES)
 prune_result = st.session_state.get("prune_result")
 bias_result = st.session_state.get("bias_result")
 if prune_result:
@@ -40,7 +40,7 @@ grid_df = charts.grid_frame(head_rows)
 chart_list = [("head_grid", charts.head_grid(grid_df, "ccs" if scores else "explained",
                                              title=ctx.loaded.name, selectable=False))]
 paper_row = paper.ccs_at_k(ctx.paper_model) if ctx.paper_model else None
-hist = charts.ccs_at_k_frame(pipeline.ccs_at_k(scores) if scores else None, paper_row)
+hist = charts.ccs_at_k_frame(scores.ccs_at_k if scores else None, paper_row)
 if len(hist):
     chart_list.append(("ccs_at_k", charts.ccs_histogram(hist)))
 if prune_result:

@@ -14,7 +14,7 @@ s["grid_color"] = s.get("grid_color_pref", modes[0]) if s.get("grid_color_pref",
 st.radio("Colour by", modes, key="grid_color", horizontal=True, format_func=charts.COLOR_BY.get,
          on_change=lambda: s.__setitem__("grid_color_pref", s["grid_color"]))
 if not scores:
-    st.caption(pipeline.scores_note())
+    st.caption(pipeline.NO_SCORES)
 elif scores:
     st.caption(views.bands_legend(pipeline.thresholds()))
 
@@ -33,7 +33,7 @@ with left:
     st.altair_chart(chart, on_select="rerun", selection_mode=charts.SELECTION, key="grid_chart",
                     width="content", theme=None)
     st.caption("Click a cell to inspect that head. Hover for its label, first span and status"
-               + (" (grey ? = no CCS, hover for why)." if scores and scores.get("n_incomplete") else "."))
+               + (" (grey ? = no CCS, hover for why)." if scores and scores.n_incomplete else "."))
     if ctx.paper_model:
         ref = charts.paper_grid_frame(df, paper.head_categories(ctx.paper_model))
         st.altair_chart(charts.head_grid(ref, "category", selected, selectable=False,
@@ -54,7 +54,7 @@ st.subheader("CCS@K")
 # the paper's model, or for the toy all six rows of the paper's Table 9 beside it
 paper_row = paper.ccs_at_k(ctx.paper_model) if ctx.paper_model else (
     paper.ccs_at_k() if ctx.loaded.name == "toy" else None)
-computed = pipeline.ccs_at_k(scores) if scores else None
+computed = scores.ccs_at_k if scores else None
 hist = charts.ccs_at_k_frame(computed, paper_row)
 if len(hist):
     if computed:

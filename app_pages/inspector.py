@@ -23,16 +23,17 @@ if st.toggle("Compare with another head", key="compare_on"):
         views.head_summary(spans, scores, st.session_state["compare_head"])
 else:
     views.head_summary(spans, scores, head)
-info = views.head_scores(scores, head)
+info = views.head_scores(scores, head)  # None: not scored (yet)
+label = info.label if info is not None else None
 hs = spans.by_head()[head]
 if not scores:
-    st.caption(pipeline.scores_note())
+    st.caption(pipeline.NO_SCORES)
 
 # The user's own label for this head, judged by the same judges as the labeller's.
 if scores:
     with st.expander("Your own label for this head", expanded=bool(st.session_state.get("own_label"))):
         with st.form(f"own_label_form_{head}"):
-            mine = st.text_input("Label", key=f"own_label_{head}", placeholder=info.get("label") or "")
+            mine = st.text_input("Label", key=f"own_label_{head}", placeholder=label or "")
             asked = st.form_submit_button("Judge the spans against my label")
         if asked and mine.strip():
             st.session_state["own_label"] = {"head": head, "label": mine.strip()}
@@ -41,14 +42,14 @@ if scores:
             res = ui.await_job(pipeline.scores_job(ctx, spans, heads=[head], labels={head: own["label"]}),
                                wait_s=60, key="own_label")
             if res is not None:
-                mine_rec = views.head_scores(res, head)
-                st.markdown(f"With **{own['label']}**: CCS **{mine_rec.get('ccs', '—')} / {len(hs.texts)}** "
-                            f"(the labeller's **{info.get('label') or '—'}**: {info.get('ccs', '—')}).")
+                mine_ccs = views.ccs_text(views.head_scores(res, head), len(hs.texts))
+                st.markdown(f"With **{own['label']}**: CCS **{mine_ccs}** "
+                            f"(the labeller's **{label or '—'}**: {views.ccs_text(info)}).")
                 verdicts = views.spans_frame(spans, head, res).drop(columns=["variance", "share of spans' variance"])
                 st.table(verdicts.set_index("#"))
 
 # Each judge's verdict and rationale per span.
-for judge, rec in (info.get("verdicts") or {}).items():
+for judge, rec in (info.verdicts if info is not None else {}).items():
     with st.expander(f"Judge **{judge}** — {rec.get('model') or rec.get('provider') or ''}"
                      f"{' (cached)' if rec.get('cached') else ''}"):
         fits, why = rec.get("fits") or [], rec.get("rationales") or []
@@ -75,7 +76,6 @@ for text, idx in zip(hs.texts, top):
 
 # Human yes/no per span, saved, and agreement with the judges.
 st.subheader("Your verdicts")
-label = info.get("label")
 if not label:
     st.caption("Label this head first (Judge re-scoring page) to record whether its spans fit the label.")
 else:

@@ -7,9 +7,6 @@ from app_lib import judge_panel, page, pipeline, ui, views
 
 st.title("Judge re-scoring")
 ctx = pipeline.current()
-if not pipeline.scores_available():
-    st.info(pipeline.scores_note())
-    st.stop()
 spans = pipeline.spans(ctx)
 if spans is None:
     st.stop()
@@ -68,7 +65,7 @@ elif job is not None:
         c1.metric("New calls", counts["new calls"])
         c2.metric("Cache hits", counts["cache hits"])
         c3.metric("Errors", counts["errors"])
-        for err in result.get("errors") or []:
+        for err in result.errors:
             st.warning(f"{err['head']} ({err['stage']}, {err['agent']}): {err['error']}")
         changes = views.score_changes(previous, result)
         if len(changes):

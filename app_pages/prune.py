@@ -7,7 +7,7 @@ from app_lib import charts, page, pipeline, ui, views
 from app_lib import experiments as ex
 
 ctx, spans, scores = page.start("Prune & evaluate")
-table = ex.ccs_table(scores, spans.layers)
+table = scores.ccs_table(spans.layers) if scores is not None else None
 st.caption("Soft pruning zeroes a head's output in the image tower (the shared model is never "
            "changed). The preview subtracts the heads' direct effects (approximate, instant); the "
            "exact result re-runs the affected layers.")
@@ -18,7 +18,7 @@ st.caption("Soft pruning zeroes a head's output in the image tower (the shared m
 def comparison_panel() -> None:
     """The paper's comparison, run without any setting changed (cached: instant on a warm start)."""
     if table is None:
-        st.info("The comparison needs CCS scores; " + pipeline.scores_note())
+        st.info("The comparison needs CCS scores; " + pipeline.NO_SCORES)
         return
     folder = ctx.image_set if ctx.choices.images != "toy" else None
     n = int(st.session_state.get("compare_n") or ex.COMPARE_N)
@@ -67,7 +67,7 @@ def prune_panel() -> None:
     strategies = list(ex.STRATEGIES) if table else ["custom"]
     if not table:
         st.info("High / low / random / concept strategies need CCS scores; "
-                + pipeline.scores_note() + " Custom head sets work now.")
+                + pipeline.NO_SCORES + " Custom head sets work now.")
     c1, c2, c3 = st.columns([2, 2, 1])
     strategy = c1.selectbox("Strategy", strategies, key="prune_strategy", format_func=ex.STRATEGIES.get)
     task = c2.selectbox("Task", ex.task_names(ctx.choices.images), key="prune_task")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .heads import HeadId
+from .scores import ScoreResult
 from .store import Store, cache_key
 
 if TYPE_CHECKING:  # torch is imported where it is used: a warm start reads cached results without it
@@ -187,37 +188,36 @@ def top_images(loaded, image_set, pool, spans: SpansResult, head: "str | HeadId"
     return [torch.topk(scores[:, s], k).indices.tolist() for s in range(scores.shape[1])]
 
 
-def head_table(spans: SpansResult, scores: dict[str, Any] | None = None) -> list[dict]:
+def head_table(spans: SpansResult, scores: "ScoreResult | None" = None) -> list[dict]:
     """One row per analysed head: layer, head, variance explained, and (if scored) label, CCS, category."""
     rows = []
-    per_head = (scores or {}).get("heads", {})
     for hs in spans.heads:
         hid = HeadId.parse(hs.head)
         row = {"head": hs.head, "layer": hid.layer, "index": hid.head,
                "explained": hs.explained_share, "top_span": hs.texts[0] if hs.texts else ""}
-        s = per_head.get(hs.head, {})
-        row.update({"label": s.get("label"), "ccs": s.get("ccs"), "category": s.get("category"),
+        s = scores.head(hs.head) if scores is not None else None
+        row.update({"label": s and s.label, "ccs": s and s.ccs, "category": s and s.category,
                     "note": head_note(scores, hs.head)})
         rows.append(row)
     return rows
 
 
-def head_note(scores: dict[str, Any] | None, head: str) -> str:
+def head_note(scores: "ScoreResult | None", head: str) -> str:
     """Why a head has no CCS ('' when it has one): not judged yet, or which request failed and how."""
-    rec = ((scores or {}).get("heads") or {}).get(head)
-    if head in ((scores or {}).get("silent") or []):
+    if scores is not None and head in scores.silent:
         return ("silent: its output does not vary over these images, so its spans describe nothing "
                 "(not scored)")
-    if not rec:
+    rec = scores.head(head) if scores is not None else None
+    if rec is None:
         return "not labelled or judged yet"
-    if rec.get("ccs") is not None:
+    if rec.ccs is not None:
         return ""
-    errs = [e for e in (scores or {}).get("errors") or [] if e.get("head") == head]
+    errs = scores.errors_of(head)
     first = f": {errs[0]['error'][:160]}" if errs else ""
-    if rec.get("label") is None:
+    if rec.label is None:
         who = errs[0].get("agent", "the labeller") if errs else "the labeller"
         return f"no label ({who} failed{first}); re-ask to retry"
-    missing = [j for j in (scores or {}).get("used_judges") or [] if j not in (rec.get("verdicts") or {})]
+    missing = [j for j in scores.used_judges if j not in rec.verdicts]
     if missing or errs:
         return f"no verdict from {', '.join(missing) or errs[0].get('agent')}{first}; re-ask to retry"
     return "a judge's answer could not be read for some span; re-ask to retry"
@@ -242,14 +242,15 @@ def scores_key(spans: SpansResult, labeller, judges) -> str:
                      judges=[j.describe() for j in judges])
 
 
-def cached_scores(spans: SpansResult, labeller, judges, store: Store | None) -> dict | None:
+def cached_scores(spans: SpansResult, labeller, judges, store: Store | None) -> "ScoreResult | None":
     """The last ``run_scores`` result for these spans, labeller and judges, if any (no request)."""
-    return None if store is None else store.get("scores", scores_key(spans, labeller, judges))
+    hit = None if store is None else store.get("scores", scores_key(spans, labeller, judges))
+    return None if hit is None else ScoreResult.from_json(hit, "the stored scores")
 
 
 def run_scores(spans: SpansResult, labeller, judges, store: Store | None = None,
                progress: Progress = _quiet, labels: dict[str, str] | None = None,
-               thresholds=None, retry_unparseable: bool = False) -> dict:
+               thresholds=None, retry_unparseable: bool = False) -> ScoreResult:
     """Label every head of ``spans``, judge every span, and compute CCS and CCS@K.
 
     Labels and verdicts go through the verdict cache one by one (a re-run makes no request); the
@@ -264,9 +265,11 @@ def run_scores(spans: SpansResult, labeller, judges, store: Store | None = None,
                          progress=lambda d, t: progress(d, t, "Labelling and judging"),
                          labels=labels, thresholds=thresholds or Thresholds(),
                          retry_unparseable=retry_unparseable)
-    result.update(silent=[h.head for h in spans.heads if h.silent], model_key=spans.model_key, model_name=spans.model_name, image_set=spans.image_set,
-                  pool=spans.pool, params=spans.params, layers=spans.layers, n_heads_per_layer=spans.n_heads)
-    store.set("scores", scores_key(spans, labeller, judges), result)
+    result.silent = [h.head for h in spans.heads if h.silent]
+    result.source = {"model_key": spans.model_key, "model_name": spans.model_name, "image_set": spans.image_set,
+                     "pool": spans.pool, "params": spans.params, "layers": spans.layers,
+                     "n_heads_per_layer": spans.n_heads}
+    store.set("scores", scores_key(spans, labeller, judges), result.to_json())
     progress(1, 1, "Scores ready")
     return result
 

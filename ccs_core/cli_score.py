@@ -106,19 +106,17 @@ def cmd_score(args) -> int:
     result = run_scores(spans, labeller, judges, store=open_store(),
                         progress=bar,
                         retry_unparseable=args.retry_unparseable, labels=labels)
-    result["unavailable_judges"] = {k: disabled[k] for k in sorted(disabled)}
-    write_json(args.out, result)
-    n, done = result["n_heads"], result["n_complete"]
-    unparseable = sum(1 for rec in result["heads"].values()
-                      if any(v.get("status") == "unparseable" for v in rec["verdicts"].values())
-                      or (rec.get("label_record") or {}).get("status") == "unparseable")
-    at_k = ", ".join(f"CCS@{k}={v:.3f}" for k, v in result["ccs_at_k"].items())
-    print(f"wrote {n} heads to {args.out}: {done} complete, {result['n_incomplete']} incomplete, "
-          f"{unparseable} with an unparseable answer; {result['calls']} new calls, {len(result['errors'])} "
+    result.source["unavailable_judges"] = {k: disabled[k] for k in sorted(disabled)}
+    write_json(args.out, result.to_json())
+    n, done = result.n_heads, result.n_complete
+    unparseable = sum(rec.unparseable for rec in result.heads.values())
+    at_k = ", ".join(f"CCS@{k}={v:.3f}" for k, v in result.ccs_at_k.items())
+    print(f"wrote {n} heads to {args.out}: {done} complete, {result.n_incomplete} incomplete, "
+          f"{unparseable} with an unparseable answer; {result.calls} new calls, {len(result.errors)} "
           f"failed requests; {at_k} (over the {done} complete heads)", file=sys.stderr)
-    if result["n_incomplete"] or missing:
-        why = ([f"{result['n_incomplete']} head(s) incomplete (re-run the same command to re-ask only "
-                "the failed requests)"] if result["n_incomplete"] else []) + \
+    if result.n_incomplete or missing:
+        why = ([f"{result.n_incomplete} head(s) incomplete (re-run the same command to re-ask only "
+                "the failed requests)"] if result.n_incomplete else []) + \
               ([f"judge(s) {', '.join(missing)} unavailable (--allow-missing-judges {','.join(missing)} "
                 "to accept)"] if missing else [])
         print(f"score: exit {INCOMPLETE}: " + "; ".join(why), file=sys.stderr)

@@ -95,15 +95,16 @@ def test_spans_cached_and_scores_counted(setup, store, monkeypatch):
     scores = run_scores(first, labeller, [judge], store=store)
     for h in first.heads:
         expected = sum(int(t.split()[-1]) % 2 == 0 for t in h.texts)
-        assert scores["heads"][h.head]["ccs"] == expected
-    assert abs(sum(scores["ccs_at_k"].values()) - 1) < 1e-9
-    assert scores["calls"] > 0
-    assert analysis.cached_scores(first, labeller, [judge], store)["ccs"] == scores["ccs"]
+        assert scores.heads[h.head].ccs == expected
+    assert abs(sum(scores.ccs_at_k.values()) - 1) < 1e-9
+    assert scores.calls > 0
+    stored = analysis.cached_scores(first, labeller, [judge], store)
+    assert stored.ccs == scores.ccs and stored.to_json() == scores.to_json()
     calls = (labeller.calls, judge.calls)
     rerun = run_scores(first, labeller, [judge], store=store)
-    assert (labeller.calls, judge.calls) == calls and rerun["calls"] == 0
+    assert (labeller.calls, judge.calls) == calls and rerun.calls == 0
     rows = analysis.head_table(first, scores)
-    assert {r["ccs"] for r in rows} == set(scores["ccs"].values())
+    assert {r["ccs"] for r in rows} == set(scores.ccs.values())
     assert analysis.explained_matrix(first).shape == (2, loaded.spec.n_heads)
 
 
@@ -233,5 +234,5 @@ def test_a_silent_head_gets_no_score(tmp_path):
     silent = [h.head for h in spans.heads if h.silent]
     assert silent == ["L3.H3"]
     scores = run_scores(spans, ToyLabeller(), [ToyJudge()], store)
-    assert "L3.H3" not in scores["heads"] and scores["silent"] == ["L3.H3"] and len(scores["heads"]) == 63
+    assert "L3.H3" not in scores.heads and scores.silent == ["L3.H3"] and len(scores.heads) == 63
     assert head_note(scores, "L3.H3").startswith("silent")

@@ -108,15 +108,16 @@ def test_ccs_at_k_frame_puts_computed_beside_the_paper_row():
 
 def test_score_changes_lists_only_heads_that_changed():
     from app_lib.views import call_counts, score_changes
+    from ccs_core.scores import ScoreResult
 
     def rec(label, ccs, fits, cached=False):
-        return {"label": label, "ccs": ccs, "verdicts": {"toy": {"fits": fits, "cached": cached}},
-                "label_record": {"cached": cached}}
+        return {"spans": ["a", "b", "c"], "label": label, "ccs": ccs,
+                "verdicts": {"toy": {"fits": fits, "cached": cached}}, "label_record": {"cached": cached}}
 
-    old = {"heads": {"L5.H0": rec("colour", 2, [True, True, False]),
-                     "L5.H1": rec("size", 1, [True, False, False])}}
-    new = {"heads": {"L5.H0": rec("colour", 2, [True, True, False], cached=True),
-                     "L5.H1": rec("count", 2, [True, True, False])}, "calls": 2}
+    old = ScoreResult.from_json({"heads": {"L5.H0": rec("colour", 2, [True, True, False]),
+                                           "L5.H1": rec("size", 1, [True, False, False])}})
+    new = ScoreResult.from_json({"heads": {"L5.H0": rec("colour", 2, [True, True, False], cached=True),
+                                           "L5.H1": rec("count", 2, [True, True, False])}, "calls": 2})
     diff = score_changes(old, new)
     assert list(diff["head"]) == ["L5.H1"]
     assert diff.iloc[0]["label before"] == "size" and diff.iloc[0]["label now"] == "count"
@@ -126,14 +127,16 @@ def test_score_changes_lists_only_heads_that_changed():
 
 def test_export_tables_flatten_spans_and_verdicts():
     from ccs_core.analysis import HeadSpans, SpansResult
+    from ccs_core.scores import ScoreResult
 
     spans = SpansResult("m", "toy", "imgs", "ik", "pool", "pk", {"n_layers": 1}, [5], 2, 10,
                         [HeadSpans("L5.H0", ["a red", "a blue"], [0, 1], [0.3, 0.1], 0.4),
                          HeadSpans("L5.H1", ["a dog", "a cat"], [2, 3], [0.2, 0.2], 0.5)])
     t = exports.spans_table(spans)
     assert len(t) == 4 and list(t.columns[:5]) == ["head", "layer", "head_index", "rank", "span"]
-    scores = {"heads": {"L5.H0": {"spans": ["a red", "a blue"], "label": "colour",
-                                  "verdicts": {"toy": {"fits": [True, True], "rationales": ["r", "b"]}}}}}
+    scores = ScoreResult.from_json({"heads": {"L5.H0": {
+        "spans": ["a red", "a blue"], "label": "colour",
+        "verdicts": {"toy": {"fits": [True, True], "rationales": ["r", "b"]}}}}})
     v = exports.verdicts_table(scores)
     assert list(v["fits"]) == [True, True] and list(v["rationale"]) == ["r", "b"]
     assert exports.labels_table(scores)["label"].tolist() == ["colour"]
@@ -171,13 +174,15 @@ def scored(ccs_by_head: dict, errors=()):
     """A scoring result as ``score_heads`` writes it, for heads L0.H<i> with the given CCS (None =
     a verdict missing)."""
     from ccs_core.judges import summarise
+    from ccs_core.scores import ScoreResult
 
     heads = {}
     for h, c in ccs_by_head.items():
         fits = None if c is None else [i < c for i in range(5)]
         heads[h] = {"spans": [f"s{i}" for i in range(5)], "label": "red",
                     "verdicts": {} if fits is None else {"toy": {"fits": fits}}}
-    return summarise({"n_spans": 5, "judges": [{"name": "toy"}], "heads": heads, "errors": list(errors)})
+    return summarise(ScoreResult.from_json({"n_spans": 5, "judges": [{"name": "toy"}], "heads": heads,
+                                            "errors": list(errors)}))
 
 
 def test_bands_recategorise_a_copy_and_coverage_counts_incomplete_heads():
@@ -188,10 +193,11 @@ def test_bands_recategorise_a_copy_and_coverage_counts_incomplete_heads():
 
     res = scored({"L0.H0": 5, "L0.H1": 4, "L0.H2": 2, "L0.H3": None},
                  errors=[{"head": "L0.H3", "stage": "judge", "agent": "toy", "error": "HTTP 500"}])
-    assert res["heads"]["L0.H1"]["category"] == "other"
+    assert res.heads["L0.H1"].category == "other"
     wide = pipeline.with_thresholds(res, Thresholds(high_min=4, low_max=2))
-    assert wide["heads"]["L0.H1"]["category"] == "high" and wide["heads"]["L0.H2"]["category"] == "low"
-    assert res["heads"]["L0.H1"]["category"] == "other"  # the shared result is untouched
+    assert wide.heads["L0.H1"].category == "high" and wide.heads["L0.H2"].category == "low"
+    assert wide.categories["high"] == ["L0.H0", "L0.H1"] and wide.to_json()["thresholds"]["high_min"] == 4
+    assert res.heads["L0.H1"].category == "other"  # the shared result is untouched
     assert pipeline.with_thresholds(res, Thresholds()) is res
     spans = SimpleNamespace(heads=[SimpleNamespace(head=h) for h in ["L0.H0", "L0.H1", "L0.H2", "L0.H3"]])
     assert pipeline.coverage(res, spans) == "over 3 of 4 heads; 1 incomplete (no CCS: a label or verdict is missing)"
@@ -203,12 +209,12 @@ def test_unknown_ccs_cells_are_drawn_grey_with_the_reason_in_the_tooltip():
 
     res = scored({"L0.H0": 3, "L0.H1": None},
                  errors=[{"head": "L0.H1", "stage": "judge", "agent": "openai", "error": "429 Too Many Requests"}])
-    res["used_judges"] = ["toy", "openai"]
+    res.used_judges = ["toy", "openai"]
     assert head_note(res, "L0.H0") == ""
     assert "no verdict from toy, openai: 429 Too Many Requests; re-ask" in head_note(res, "L0.H1")
     assert head_note(None, "L0.H0") == "not labelled or judged yet"
-    rows = [{"head": h, "layer": 0, "index": i, "explained": 0.5, "ccs": res["heads"][h]["ccs"],
-             "category": res["heads"][h]["category"], "note": head_note(res, h)} for i, h in enumerate(res["heads"])]
+    rows = [{"head": h, "layer": 0, "index": i, "explained": 0.5, "ccs": res.heads[h].ccs,
+             "category": res.heads[h].category, "note": head_note(res, h)} for i, h in enumerate(res.heads)]
     df = charts.grid_frame(rows)
     assert list(df["cell_text"]) == ["3", "?"] and df["status"][0] == "scored"
     spec = charts.head_grid(df, "ccs").to_dict()

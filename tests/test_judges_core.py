@@ -8,6 +8,7 @@ import types
 import pytest
 
 from ccs_core.errors import DataError, JudgeError
+from ccs_core.scores import ScoreResult
 from ccs_core.judges import (HumanAnnotations, Judge, JudgeResult, JudgeSettings, agreement_table,
                              api_key, human_agreement, load_prompt, make_judge, score_heads, summarise)
 from ccs_core.judges.schema import AnswerError, clean_label, parse_judge, parse_label
@@ -116,10 +117,13 @@ def scored(store):
 
 def test_scripted_judges_and_resummarising(tmp_path):
     res = scored(Store(tmp_path))
-    assert res["ccs"] == {"L0.H0": 1, "L0.H1": None}  # f: j1 unparseable, j2 yes -> incomplete
-    assert res["heads"]["L0.H1"]["accepted"] == [True, False, None]
-    only_b = summarise(json.loads(json.dumps(res)), ["j2"])
-    assert only_b["ccs"] == {"L0.H0": 1, "L0.H1": 3} and only_b["ccs_at_k"]["3"] == 0.5
+    assert res.ccs == {"L0.H0": 1, "L0.H1": None}  # f: j1 unparseable, j2 yes -> incomplete
+    assert res.heads["L0.H1"].accepted == [True, False, None]
+    # through JSON and back, then re-summarised over one judge: no request, the original unchanged
+    only_b = summarise(ScoreResult.from_json(json.loads(json.dumps(res.to_json()))), ["j2"])
+    assert only_b.ccs == {"L0.H0": 1, "L0.H1": 3} and only_b.ccs_at_k[3] == 0.5
+    assert only_b.to_json()["ccs_at_k"]["3"] == 0.5 and res.ccs["L0.H1"] is None
+    assert res.rescored(["j2"]).ccs == only_b.ccs and res.ccs["L0.H1"] is None
     with pytest.raises(DataError, match="same number of spans"):
         score_heads({"L0.H0": ["a"], "L0.H1": ["a", "b"]}, make_labeller("toy"), [ListJudge("j1", A)])
     with pytest.raises(JudgeError, match="at least one judge"):

@@ -47,28 +47,28 @@ def test_three_judges_score_heads_then_cached_rerun_makes_no_call(srv, tmp_path)
     store = Store(tmp_path / "cache")
     seen = []
     res = score_heads(SPANS, labeller, judges, store, progress=lambda d, t: seen.append((d, t)))
-    assert srv.calls == 3 + 3 * 3 and res["calls"] == 12
+    assert srv.calls == 3 + 3 * 3 and res.calls == 12
     assert srv.paths["/v1/chat/completions"] == 9 and srv.paths["/v1/messages"] == 3
     assert seen[-1] == (12, 12) and [d for d, _ in seen] == list(range(1, 13))
-    assert res["ccs"] == EXPECTED and res["errors"] == []
-    assert json.loads(json.dumps(res))["ccs_at_k"] == res["ccs_at_k"]  # JSON as it is
-    assert res["ccs_at_k"]["4"] == pytest.approx(2 / 3) and res["categories"]["high"] == ["L11.H0"]
-    head = res["heads"]["L10.H1"]
-    assert head["label"] == "Red" and head["accepted"] == [True, True, True, False, True]
-    for name, v in head["verdicts"].items():
+    assert res.ccs == EXPECTED and res.errors == []
+    assert json.loads(json.dumps(res.to_json()))["ccs_at_k"] == {str(k): v for k, v in res.ccs_at_k.items()}
+    assert res.ccs_at_k[4] == pytest.approx(2 / 3) and res.categories["high"] == ["L11.H0"]
+    head = res.heads["L10.H1"]
+    assert head.label == "Red" and head.accepted == [True, True, True, False, True]
+    for name, v in head.verdicts.items():
         assert v["status"] == "ok" and v["fits"] == [True, True, True, False, True]
         assert v["provider"] == name and v["prompt_version"] == "judge_v2" and v["time"]
         assert v["raw"] and len(v["rationales"]) == 5 and v["cached"] is False
-    assert head["verdicts"]["anthropic"]["model"] == s.anthropic_model
-    assert head["verdicts"]["gemini"]["model"] == s.gemini_model
+    assert head.verdicts["anthropic"]["model"] == s.anthropic_model
+    assert head.verdicts["gemini"]["model"] == s.gemini_model
     # the labeller's few-shot prompt carries the paper's Table 1 examples
     assert "Playful siblings" in srv.bodies[0]["messages"][1]["content"]
 
     before = srv.calls
     again = score_heads(SPANS, labeller, judges, Store(tmp_path / "cache"))
-    assert srv.calls == before and again["calls"] == 0
-    assert again["ccs"] == res["ccs"]
-    assert all(v["cached"] for h in again["heads"].values() for v in h["verdicts"].values())
+    assert srv.calls == before and again.calls == 0
+    assert again.ccs == res.ccs
+    assert all(v["cached"] for h in again.heads.values() for v in h.verdicts.values())
 
     # anything that determines the answer is in the key: another model means new requests
     other = make_judge("openai", settings_for(srv, openai_model="gpt-4o-mini"))
@@ -80,7 +80,7 @@ def test_identical_requests_are_sent_once(srv):
     s = settings_for(srv)
     res = score_heads({"L1.H1": SPANS["L11.H0"], "L1.H2": SPANS["L11.H0"]},
                       make_labeller("openai", s), [make_judge("anthropic", s)])
-    assert srv.calls == 2 and res["ccs"] == {"L1.H1": 5, "L1.H2": 5}
+    assert srv.calls == 2 and res.ccs == {"L1.H1": 5, "L1.H2": 5}
 
 
 def test_user_label_overrides_labeller(srv):
@@ -88,7 +88,7 @@ def test_user_label_overrides_labeller(srv):
     res = score_heads({"L1.H1": SPANS["L10.H2"]}, make_labeller("openai", s),
                       [make_judge("anthropic", s)], labels={"L1.H1": "cat"})
     assert srv.calls == 1  # no labelling request
-    assert res["heads"]["L1.H1"]["label"] == "cat" and res["ccs"]["L1.H1"] == 1
+    assert res.heads["L1.H1"].label == "cat" and res.ccs["L1.H1"] == 1
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -152,11 +152,11 @@ def test_twice_bad_answer_is_unparseable_never_yes_or_no(srv, provider, tmp_path
     srv.script = ["refusal", "malformed"]
     res = score_heads({"L1.H1": SPANS["L11.H0"]}, make_labeller(provider, s),
                       [make_judge(provider, s)], Store(tmp_path), labels={"L1.H1": "tree"})
-    v = res["heads"]["L1.H1"]["verdicts"][provider]
+    v = res.heads["L1.H1"].verdicts[provider]
     assert v["status"] == UNPARSEABLE and v["fits"] == [None] * 5 and len(v["raw"]) == 2
     assert v["problem"]
-    assert res["ccs"]["L1.H1"] is None and res["heads"]["L1.H1"]["category"] == "incomplete"
-    assert res["n_incomplete"] == 1 and res["ccs_at_k"] == {str(k): 0.0 for k in range(6)}
+    assert res.ccs["L1.H1"] is None and res.heads["L1.H1"].category == "incomplete"
+    assert res.n_incomplete == 1 and res.ccs_at_k == {k: 0.0 for k in range(6)}
     # stored as unparseable (auditable); reused unless asked to retry
     n = srv.calls
     score_heads({"L1.H1": SPANS["L11.H0"]}, make_labeller(provider, s), [make_judge(provider, s)],
@@ -165,7 +165,7 @@ def test_twice_bad_answer_is_unparseable_never_yes_or_no(srv, provider, tmp_path
     again = score_heads({"L1.H1": SPANS["L11.H0"]}, make_labeller(provider, s),
                         [make_judge(provider, s)], Store(tmp_path), labels={"L1.H1": "tree"},
                         retry_unparseable=True)
-    assert srv.calls == n + 1 and again["ccs"]["L1.H1"] == 5
+    assert srv.calls == n + 1 and again.ccs["L1.H1"] == 5
 
 
 def test_api_failure_is_reported_not_cached(srv, tmp_path):
@@ -173,10 +173,10 @@ def test_api_failure_is_reported_not_cached(srv, tmp_path):
     srv.script = ["500"]
     args = ({"L1.H1": SPANS["L11.H0"]}, make_labeller("openai", s), [make_judge("openai", s)])
     res = score_heads(*args, Store(tmp_path), labels={"L1.H1": "tree"})
-    assert res["ccs"]["L1.H1"] is None and res["errors"][0]["agent"] == "openai"
-    assert "request failed" in res["errors"][0]["error"]
+    assert res.ccs["L1.H1"] is None and res.errors[0]["agent"] == "openai"
+    assert "request failed" in res.errors[0]["error"]
     res = score_heads(*args, Store(tmp_path), labels={"L1.H1": "tree"})
-    assert srv.calls == 2 and res["ccs"]["L1.H1"] == 5 and res["errors"] == []
+    assert srv.calls == 2 and res.ccs["L1.H1"] == 5 and res.errors == []
 
 
 def test_requests_run_concurrently_within_the_bound(srv):
@@ -206,7 +206,7 @@ def test_crash_midway_loses_no_received_verdict(srv, tmp_path):
     assert 5 <= first < 20
     res = score_heads(spans, make_labeller("openai", s), judges, Store(tmp_path), labels=labels)
     assert srv.calls == 20  # every verdict requested exactly once over both runs
-    assert set(res["ccs"].values()) == {4}
+    assert set(res.ccs.values()) == {4}
 
 
 def test_missing_key_disables_judge_with_a_message(monkeypatch, srv):
@@ -239,5 +239,5 @@ def test_non_json_http_body_is_a_reported_error_not_a_crash(srv, provider, mode,
     srv.script = [mode]
     args = ({"L1.H1": SPANS["L11.H0"]}, make_labeller(provider, s), [make_judge(provider, s)])
     res = score_heads(*args, Store(tmp_path), labels={"L1.H1": "tree"})
-    assert res["ccs"]["L1.H1"] is None and "check the endpoint" in res["errors"][0]["error"]
-    assert score_heads(*args, Store(tmp_path), labels={"L1.H1": "tree"})["ccs"]["L1.H1"] == 5  # not cached
+    assert res.ccs["L1.H1"] is None and "check the endpoint" in res.errors[0]["error"]
+    assert score_heads(*args, Store(tmp_path), labels={"L1.H1": "tree"}).ccs["L1.H1"] == 5  # not cached

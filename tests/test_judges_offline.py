@@ -41,7 +41,7 @@ def test_a_distractor_only_head_scores_zero(tmp_path):
     spans = {"L5.H0": ["a photo of a dog", "the car and the house", "a happy cat", "a tree with a boat",
                        "a bright night"], "L5.H1": TOY_SPANS["L5.H1"]}
     res = score_heads(spans, ToyLabeller(), [ToyJudge()], Store(tmp_path))
-    assert res["ccs"] == {"L5.H0": 0, "L5.H1": 5} and res["categories"]["low"] == ["L5.H0"]
+    assert res.ccs == {"L5.H0": 0, "L5.H1": 5} and res.categories["low"] == ["L5.H0"]
 
 
 def test_toy_score_heads_end_to_end(tmp_path):
@@ -49,8 +49,8 @@ def test_toy_score_heads_end_to_end(tmp_path):
     judges, disabled = make_judges(judge_kinds)
     assert disabled == {}
     res = score_heads(TOY_SPANS, make_labeller(kind), judges, Store(tmp_path))
-    assert res["ccs"] == {"L5.H0": 4, "L5.H1": 5}
-    assert res["heads"]["L5.H1"]["label"] == "background" and res["categories"]["high"] == ["L5.H1"]
+    assert res.ccs == {"L5.H0": 4, "L5.H1": 5}
+    assert res.heads["L5.H1"].label == "background" and res.categories["high"] == ["L5.H1"]
 
 
 def test_toy_judge_accepts_injected_tagger():
@@ -100,10 +100,10 @@ def test_offline_defaults_for_other_models(emb, tmp_path):
     res = score_heads({"L11.H3": ["Intertwined tree branches", "Flowing water bodies", "A meadow",
                                   "A snowy mountain peak", "A smartphone on a desk"]},
                       make_labeller(kind), judges, Store(tmp_path))
-    head = res["heads"]["L11.H3"]
-    assert head["label"] and res["judges"][0]["approximate"] is True
-    assert head["verdicts"]["embedding"]["fits"][4] is False
-    assert 1 <= res["ccs"]["L11.H3"] <= 4
+    head = res.heads["L11.H3"]
+    assert head.label and res.judges[0]["approximate"] is True
+    assert head.fits("embedding")[4] is False
+    assert 1 <= res.ccs["L11.H3"] <= 4
 
 
 def test_default_scoring_follows_the_model(monkeypatch):

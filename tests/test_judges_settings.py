@@ -69,7 +69,7 @@ def test_base_urls_from_the_environment_reach_all_three_providers(srv):
     judges, disabled = make_judges(["openai", "anthropic", "gemini"])  # no settings passed: env
     assert not disabled
     res = score_heads({h: SPANS[h] for h in list(SPANS)[:2]}, make_labeller("openai"), judges, Store(None))
-    assert res["n_complete"] == 2 and not res["errors"]
+    assert res.n_complete == 2 and not res.errors
     assert srv.paths == {"/v1/chat/completions": 2 + 2, "/v1/messages": 2, "/gemini/v1/chat/completions": 2}
     shown = describe(load_settings())
     assert shown["gemini_base_url"].endswith("/gemini/v1") and "123456" not in json.dumps(shown)
@@ -84,8 +84,8 @@ def test_concurrent_first_requests_to_an_endpoint_without_json_schema_all_fall_b
         res = score_heads(SPANS, make_labeller("openai"), judges, Store(None), max_workers=4)
     finally:
         srv.delay = 0.0
-    assert not res["errors"], res["errors"][:2]
-    assert res["n_complete"] == len(SPANS)
+    assert not res.errors, res.errors[:2]
+    assert res.n_complete == len(SPANS)
 
 
 def test_a_persistently_failing_judge_exits_non_zero_and_a_rerun_sends_only_the_missing_request(srv, tmp_path):
@@ -197,7 +197,7 @@ def test_a_named_openai_compatible_endpoint_is_a_judge_of_its_own(srv, monkeypat
     judges, disabled = make_judges(["openai", "local"])  # no LOCAL_API_KEY: a local server needs none
     assert not disabled and [j.name for j in judges] == ["openai", "local"]
     res = score_heads({"L10.H0": SPANS["L10.H0"]}, make_labeller("local"), judges, Store(None))
-    assert res["n_complete"] == 1 and set(res["heads"]["L10.H0"]["verdicts"]) == {"openai", "local"}
+    assert res.n_complete == 1 and set(res.heads["L10.H0"].verdicts) == {"openai", "local"}
     assert srv.paths == {"/local/v1/chat/completions": 2, "/v1/chat/completions": 1}
     assert [b["model"] for b in srv.bodies].count("llama-3.1-70b") == 2
     # the same model name on another server is another cache entry
@@ -225,7 +225,7 @@ def test_a_dead_endpoint_is_given_up_within_seconds(srv, monkeypatch):
     t = time.monotonic()
     res = score_heads(SPANS, make_labeller("openai"), judges, Store(None), max_workers=2)
     assert time.monotonic() - t < 20
-    dead_errors = [e for e in res["errors"] if e["agent"] == "anthropic"]
-    assert len(dead_errors) == len(SPANS) and res["n_complete"] == 0
+    dead_errors = [e for e in res.errors if e["agent"] == "anthropic"]
+    assert len(dead_errors) == len(SPANS) and res.n_complete == 0
     assert sum("not sent" in e["error"] for e in dead_errors) >= len(SPANS) - 3  # the breaker stopped asking
     assert srv.paths["/v1/chat/completions"] == 2 * len(SPANS)  # the healthy judge answered every head

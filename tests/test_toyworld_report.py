@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ccs_core.scores import ScoreResult
 from ccs_core.toyworld.report import ccs_at_k, targets
 from ccs_core.toyworld.world import FACTORS
 
@@ -22,8 +23,9 @@ def _rows(drop: dict[str, dict[str, float]], base: float = 0.8) -> list[dict]:
     return rows
 
 
-def _scores(ccs: list[int]) -> dict:
-    return {"heads": {f"L5.H{i}": {"ccs": c, "label": "colour"} for i, c in enumerate(ccs)}}
+def _scores(ccs: list[int]) -> ScoreResult:
+    return ScoreResult.from_json({"heads": {f"L5.H{i}": {"spans": [], "ccs": c, "label": "colour"}
+                                            for i, c in enumerate(ccs)}})
 
 
 def test_targets_met_and_missed_on_synthetic_numbers():

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from ..ccs import Agreement, agreement
+from ..scores import ScoreResult
 from ..store import Store, cache_key
 from .base import now
 from .score import head_name
@@ -50,37 +51,37 @@ class HumanAnnotations:
         return [e for e in entries if e is not None and e["fits"] is not None]
 
 
-def paired_answers(result: dict, notes: HumanAnnotations, model_key: str
+def paired_answers(result: ScoreResult, notes: HumanAnnotations, model_key: str
                    ) -> tuple[list[bool], dict[str, list["bool | None"]]]:
     """Human answers for the result's spans (under each head's current label) paired with each
     judge's and the unanimous verdict ("unanimous")."""
     human: list[bool] = []
-    judges: dict[str, list] = {j: [] for j in result.get("used_judges", [])}
+    judges: dict[str, list] = {j: [] for j in result.used_judges}
     judges["unanimous"] = []
-    for h, rec in result["heads"].items():
-        if rec.get("label") is None:
+    for h, rec in result.heads.items():
+        if rec.label is None:
             continue
-        for i, span in enumerate(rec["spans"]):
-            fits = notes.get(model_key, h, span, rec["label"])
+        for i, span in enumerate(rec.spans):
+            fits = notes.get(model_key, h, span, rec.label)
             if fits is None:
                 continue
             human.append(fits)
             for j in judges:
                 if j == "unanimous":
-                    judges[j].append(rec["accepted"][i])
+                    judges[j].append(rec.accepted[i])
                 else:
-                    v = rec["verdicts"].get(j)
-                    judges[j].append(None if v is None else v["fits"][i])
+                    fits_j = rec.fits(j)
+                    judges[j].append(fits_j[i] if i < len(fits_j) else None)
     return human, judges
 
 
-def human_agreement(result: dict, notes: HumanAnnotations, model_key: str) -> dict[str, dict]:
+def human_agreement(result: ScoreResult, notes: HumanAnnotations, model_key: str) -> dict[str, dict]:
     """{judge or "unanimous": Agreement.as_dict()} over the spans a human has annotated."""
     human, judges = paired_answers(result, notes, model_key)
     return {j: agreement(human, answers).as_dict() for j, answers in judges.items()}
 
 
-def agreement_table(result: dict, notes: HumanAnnotations, model_key: str) -> list[dict]:
+def agreement_table(result: ScoreResult, notes: HumanAnnotations, model_key: str) -> list[dict]:
     """Rows for display: judge, n, kappa, spearman, kendall, accuracy."""
     return [{"judge": j, **a} for j, a in human_agreement(result, notes, model_key).items()]
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import asdict
 from typing import Any, Callable, Mapping, Sequence
 
-from ..ccs import Thresholds, accepted_spans, category, ccs_at_k, head_ccs
+from ..ccs import Thresholds
 from ..errors import DataError, EndpointUnreachable, JudgeError
 from ..heads import HeadId
+from ..scores import HeadScore, ScoreResult
 from ..store import Store, cache_key
 from .base import OK, Judge, JudgeResult, Labeller, LabelResult
 
@@ -47,32 +47,11 @@ def _check_available(agents: Sequence[Any]) -> None:
         raise JudgeError("Cannot score with unavailable labeller/judges — " + "; ".join(off))
 
 
-def summarise(result: dict, judges: "Sequence[str] | None" = None,
-              thresholds: Thresholds = Thresholds()) -> dict:
+def summarise(result: ScoreResult, judges: "Sequence[str] | None" = None,
+              thresholds: Thresholds = Thresholds()) -> ScoreResult:
     """(Re)compute per-head CCS, categories and CCS@K from a result's stored verdicts, over
-    ``judges`` (default: all judges of the result). Makes no request."""
-    names = list(judges or [j["name"] for j in result["judges"]])
-    n = result["n_spans"]
-    for h, rec in result["heads"].items():
-        if rec.get("label") is None:
-            rec.update(accepted=[None] * n, ccs=None, category="incomplete", status="unlabelled")
-            continue
-        fits = {j: (rec["verdicts"][j]["fits"] if j in rec["verdicts"] else [None] * n) for j in names}
-        rec["accepted"] = accepted_spans(fits, names, n)
-        rec["ccs"] = head_ccs(fits, names, n)
-        rec["category"] = category(rec["ccs"], thresholds)
-        rec["status"] = "ok" if rec["ccs"] is not None else "incomplete"
-    scores = [rec["ccs"] for rec in result["heads"].values()]
-    at_k = ccs_at_k(scores, n)
-    result.update(
-        used_judges=names, thresholds=asdict(thresholds),
-        ccs={h: rec["ccs"] for h, rec in result["heads"].items()},
-        ccs_at_k={str(k): v for k, v in at_k.items()},
-        n_heads=len(scores), n_complete=sum(s is not None for s in scores),
-        n_incomplete=sum(s is None for s in scores),
-        categories={c: [h for h, rec in result["heads"].items() if rec["category"] == c]
-                    for c in ("high", "moderate", "low", "other", "incomplete")})
-    return result
+    ``judges`` (default: all judges of the result), in place. Makes no request."""
+    return result.summarise(list(judges or [j["name"] for j in result.judges]), thresholds)
 
 
 BREAK_AFTER = 3  # consecutive unreachable requests to one agent before its remaining ones are not sent
@@ -108,8 +87,8 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
                 judges: Sequence[Judge], store: "Store | None" = None,
                 progress: "Progress | None" = None, *, labels: "Mapping[Any, str] | None" = None,
                 max_workers: "int | None" = None, thresholds: Thresholds = Thresholds(),
-                retry_unparseable: bool = False) -> dict:
-    """Label every head, judge every (head, judge), compute CCS and CCS@K. JSON-serialisable result.
+                retry_unparseable: bool = False) -> ScoreResult:
+    """Label every head, judge every (head, judge), compute CCS and CCS@K.
 
     ``labels`` overrides the labeller for the heads it names (e.g. a label edited by the user).
     ``progress(done, total)`` is called from this thread after every label and verdict.
@@ -124,11 +103,9 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
     need_labeller = any(h not in overrides for h in heads)
     _check_available(([labeller] if need_labeller else []) + list(judges))
     store = store if store is not None else Store(None)
-    result: dict = {"n_spans": n_spans, "labeller": labeller.describe(),
-                    "judges": [j.describe() for j in judges], "heads": {}, "errors": [], "calls": 0}
-    recs = result["heads"]
-    for h, spans in heads.items():
-        recs[h] = {"spans": spans, "label": None, "label_record": None, "verdicts": {}}
+    result = ScoreResult(n_spans=n_spans, labeller=labeller.describe(), judges=[j.describe() for j in judges],
+                         heads={h: HeadScore(spans=spans) for h, spans in heads.items()})
+    recs = result.heads
 
     def cached(kind: str, key: str) -> "dict | None":
         value = store.get(kind, key)
@@ -144,7 +121,7 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
         return res
 
     def run_judge(judge: Judge, h: str, key: str) -> JudgeResult:
-        res = breaker.call(judge.name, lambda: judge.judge(recs[h]["label"], heads[h]))
+        res = breaker.call(judge.name, lambda: judge.judge(recs[h].label, heads[h]))
         if len(res.fits) != n_spans:
             raise JudgeError(f"Judge {judge.name} returned {len(res.fits)} verdicts for {n_spans} spans.")
         store.set(VERDICT_KIND, key, res.to_json())
@@ -170,19 +147,19 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
     failed: dict = {}                   # (judge name, key) -> error of a request that failed
 
     def verdict_error(h: str, name: str, err: str) -> None:
-        result["errors"].append({"head": h, "stage": "judge", "agent": name, "error": err})
+        result.errors.append({"head": h, "stage": "judge", "agent": name, "error": err})
 
     def start_verdicts(h: str) -> None:
-        if recs[h]["label"] is None:  # an unparseable label: no verdict is asked
+        if recs[h].label is None:  # an unparseable label: no verdict is asked
             for _ in judges:
                 tick()
             return
         for judge in judges:
-            key = cache_key(**judge.cache_parts(recs[h]["label"], heads[h]))
+            key = cache_key(**judge.cache_parts(recs[h].label, heads[h]))
             tag = ("verdict", (judge.name, key))
             hit = cached(VERDICT_KIND, key)
             if hit is not None:
-                recs[h]["verdicts"][judge.name] = {**hit, "cached": True}
+                recs[h].verdicts[judge.name] = {**hit, "cached": True}
                 tick()
             elif tag[1] in failed:
                 verdict_error(h, judge.name, failed[tag[1]])
@@ -196,14 +173,14 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
     try:
         for h in heads:
             if h in overrides:
-                recs[h].update(label=overrides[h], label_record={"status": "user", "label": overrides[h]})
+                recs[h].label, recs[h].label_record = overrides[h], {"status": "user", "label": overrides[h]}
                 tick()
                 start_verdicts(h)
                 continue
             key = cache_key(**labeller.cache_parts(heads[h]))
             hit = cached(LABEL_KIND, key)
             if hit is not None:
-                recs[h].update(label=hit["label"], label_record={**hit, "cached": True})
+                recs[h].label, recs[h].label_record = hit["label"], {**hit, "cached": True}
                 tick()
                 start_verdicts(h)
             elif ("label", key) in waiting:
@@ -219,26 +196,26 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
                 if tag[0] == "label":
                     try:
                         res = fut.result()
-                        result["calls"] += 1
+                        result.calls += 1
                     except JudgeError as err:
                         for h in hs:
-                            result["errors"].append({"head": h, "stage": "label", "agent": labeller.name,
+                            result.errors.append({"head": h, "stage": "label", "agent": labeller.name,
                                                      "error": str(err)})
                             tick()
                             for _ in judges:  # no label: its verdicts are not asked
                                 tick()
                         continue
                     for h in hs:
-                        recs[h].update(label=res.label, label_record={**res.to_json(), "cached": False})
+                        recs[h].label, recs[h].label_record = res.label, {**res.to_json(), "cached": False}
                         tick()
                         start_verdicts(h)
                     continue
                 name = tag[1][0]
                 try:
                     res = fut.result()
-                    result["calls"] += 1
+                    result.calls += 1
                     for h in hs:
-                        recs[h]["verdicts"][name] = {**res.to_json(), "cached": False}
+                        recs[h].verdicts[name] = {**res.to_json(), "cached": False}
                 except JudgeError as err:
                     failed[tag[1]] = str(err)
                     for h in hs:
@@ -249,6 +226,5 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
         # on an interruption, drop queued work; requests in flight finish and are saved
         pool.shutdown(wait=True, cancel_futures=True)
     for h in heads:
-        recs[h]["verdicts"] = {j.name: recs[h]["verdicts"][j.name] for j in judges
-                               if j.name in recs[h]["verdicts"]}
+        recs[h].verdicts = {j.name: recs[h].verdicts[j.name] for j in judges if j.name in recs[h].verdicts}
     return summarise(result, [j.name for j in judges], thresholds)

@@ -32,9 +32,8 @@ def analyse(loaded, store=None, n_images: int = APP_IMAGES["n"], pool=None,
     spans = run_spans(loaded, images, pool or toy_pool(), params, store,
                       progress=progress or (lambda d, t, m="": None))
     scores = run_scores(spans, ToyLabeller(), [ToyJudge()], store)
-    table = CCSTable.from_json(scores) if scores.get("heads") else None
-    if table is not None:
-        table.layers = list(spans.layers)  # random heads come from the analysed layers
+    # random heads come from the analysed layers
+    table = scores.ccs_table(spans.layers) if scores.heads else None
     return spans, scores, table
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..comparison import concept_matrix, mean_drops, table3
+from ..scores import ScoreResult
 from .pool import POOL_KINDS
 from .world import FACTORS, UNNAMED
 
@@ -39,13 +40,14 @@ ACC_MIN, SHARE_MIN, UNSATURATED, RATIO, BIG_DROP, CONCEPT_RATIO = 0.90, 0.10, 0.
 PERF_SET = "hard"  # the fine-grained analogue carries the performance and concept targets
 
 
-def ccs_at_k(scores: dict) -> dict[int, float]:
-    ccs = [h.get("ccs") for h in scores["heads"].values()]
+def ccs_at_k(scores: ScoreResult) -> dict[int, float]:
+    """Share of *every* scored head (incomplete ones count against the target) with CCS = K."""
+    ccs = list(scores.ccs.values())
     known = [c for c in ccs if c is not None]
     return {k: (sum(c == k for c in known) / len(ccs) if ccs else 0.0) for k in range(6)}
 
 
-def targets(heldout: dict[str, float], scores: dict, result: dict,
+def targets(heldout: dict[str, float], scores: ScoreResult, result: dict,
             control_skew: "float | None" = None, control_group_acc: "float | None" = None) -> dict:
     """Targets 1-6 and 8 from measured values -> {name: {"value": ..., "met": bool | None}}.
 
@@ -139,7 +141,7 @@ def measure(loaded, control=None, heldout_n: int = 2000, eval_n: int = 512, stor
         rows = run_bias(control, bias_setup("toy-bias", n=miniature.BIAS_N), [PruneConfig("original")])
         control_skew = rows[0]["maxskew_sum"]
         control_group = heldout_accuracy(control, heldout_n)[GROUP]
-    labels = Counter(h.get("label") for h in scores["heads"].values() if h.get("ccs") == 5)
+    labels = Counter(h.label for h in scores.heads.values() if h.ccs == 5)
     return {"heldout": held, "scores": scores, "result": result, "control_skew": control_skew,
             "high_labels": dict(labels), "targets": targets(held, scores, result, control_skew, control_group),
             "spans": {h.head: h.texts for h in spans.heads},
@@ -150,11 +152,11 @@ def print_report(name: str, m: dict, log=print) -> None:
     log(f"\n== {name}")
     log("CCS@K (share of heads with CCS = K): " + ", ".join(f"{k}: {v:.3f}" for k, v in ccs_at_k(m["scores"]).items())
         + f"; high-CCS labels {m['high_labels']}")
-    var, heads = m.get("variance") or {}, m["scores"]["heads"]
+    var, heads = m.get("variance") or {}, m["scores"].heads
     tot = sum(v or 0.0 for v in var.values())
     if tot > 0:  # how much of the analysed heads' variance each CCS level holds (small heads are noted)
         log("share of the analysed heads' total variance by CCS: " + ", ".join(
-            f"{k}: {sum(var.get(h) or 0.0 for h, r in heads.items() if r.get('ccs') == k) / tot:.1%}"
+            f"{k}: {sum(var.get(h) or 0.0 for h, r in heads.items() if r.ccs == k) / tot:.1%}"
             for k in range(6)))
     log(f"{'set':8s} {'task':16s} {'original':>8s} {'high':>7s} {'low':>7s} {'random':>13s}")
     for t in table3(m["result"]["rows"]):
@@ -184,10 +186,10 @@ def summary(m: dict) -> dict:
             out["random"] = round(float(np.mean([t[rk] for t in tab])), 4)
         return out
 
-    heads = m["scores"]["heads"].values()
+    ccs = m["scores"].ccs.values()
     return {"ccs_at_k": {str(i): round(v, 4) for i, v in k.items()},
-            "n_high": sum(h.get("ccs") == 5 for h in heads),
-            "n_low": sum(h.get("ccs") is not None and h["ccs"] <= 1 for h in heads),
+            "n_high": sum(c == 5 for c in ccs),
+            "n_low": sum(c is not None and c <= 1 for c in ccs),
             "hard_mean_accuracy": means({f"toy-{f}" for f in FACTORS}),
             "unnamed_hard_accuracy": means({f"toy-{f}" for f in UNNAMED}),
             "eval_images_per_style": m["result"]["n_images"],
