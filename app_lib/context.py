@@ -15,6 +15,7 @@ import streamlit as st
 
 from ccs_core.errors import CacheError
 from ccs_core.modelref import TOY_MODEL_NAME, ModelRef, read_manifest, write_manifest
+from ccs_core.datasets import is_toy_spec
 from ccs_core.validate import data_path as check_path  # LAN mode: typed paths under the data roots
 
 from .jobs import JobBoard
@@ -155,7 +156,7 @@ def content_stamp(path: str) -> str:
     import hashlib
     import os
 
-    if not path or path in ("toy", "bundled") or path.startswith("toy:"):
+    if not path or path in ("toy", "bundled") or is_toy_spec(path):
         return ""
     h = hashlib.sha256()
     try:
@@ -176,8 +177,9 @@ def content_stamp(path: str) -> str:
 def get_image_set(spec: str, n_images: int):
     """The image set, shared by sessions, re-read when the folder's content changes (a folder is
     loaded whole: the toy image count does not apply to it)."""
-    toy = spec == "toy" or spec.startswith("toy:")
-    check_path(spec, "image folder")
+    toy = is_toy_spec(spec)
+    if not toy:
+        check_path(spec, "image folder")
     return _image_set(spec, n_images if toy else 0, content_stamp(spec))
 
 

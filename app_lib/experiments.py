@@ -33,18 +33,21 @@ def task_names(images: str) -> list[str]:
     if images == "toy":
         from ccs_core.toyworld.tasks import toy_tasks
 
-        return [f"toy-{f}" for f in toy_tasks()]
+        return [f"toy:{f}" for f in toy_tasks()]  # the CLI's --dataset spec of the same task
     return [f"folder classes ({images})"]
 
 
 def resolve_task(images: str, task: str, n_images: int, folder_set=None):
-    """(ZeroShotTask, labelled ImageSet) for a task name of ``task_names``."""
+    """(ZeroShotTask, labelled ImageSet) for a task of ``task_names`` (a toy task is its dataset spec,
+    ``toy:<factor>``)."""
     from ccs_core.zeroshot import ZeroShotTask
 
     if images == "toy":
         from ccs_core.toyworld.tasks import toy_image_set, toy_tasks
 
-        factor = task.removeprefix("toy-")
+        from ccs_core.datasets import parse_spec
+
+        factor = parse_spec(task).arg if task.startswith("toy:") else ""
         tasks = toy_tasks()
         if factor not in tasks:
             raise DataError(f"Unknown toy task {task!r}; choose one of {', '.join(task_names('toy'))}.")

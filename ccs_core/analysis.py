@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from .errors import DataError
 from .heads import HeadId
 from .scores import ScoreResult
 from .store import Store, cache_key
@@ -67,8 +68,6 @@ class SpansResult:
     @classmethod
     def from_json(cls, d: dict) -> "SpansResult":
         """Read a result back; extra keys (e.g. the CLI's ``skipped_images``) are ignored."""
-        from .errors import DataError
-
         if not isinstance(d, dict) or not isinstance(d.get("heads"), list) or \
                 not all(isinstance(h, dict) for h in d["heads"]):
             raise DataError("Not a spans result: expected a JSON object whose 'heads' is a list of heads "
@@ -109,7 +108,7 @@ def spans_key(loaded, image_set, pool, params: SpanParams) -> str:
 def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_texts: int,
                       embed_dim: int | None = None) -> None:
     """Raise a clear CCSError for parameters TEXTSPAN cannot honour (it would return fewer spans)."""
-    from .errors import DataError, HeadSpecError
+    from .errors import HeadSpecError
 
     if not 1 <= params.n_layers <= n_model_layers:
         raise HeadSpecError(f"Number of layers must be between 1 and {n_model_layers} for this model "
@@ -294,11 +293,10 @@ def bias_setup(dataset: str, n: int = 400, attributes: list[str] | None = None, 
     """The image set, groups, prompts, templates and K for a bias dataset spec ("toy-bias" or
     "fairface:CSV[:ROOT]"); defaults: the toy's shapes over its backgrounds, or the paper's 104
     occupations x 4 templates over race and gender, K = the paper's share of the set (900 for FairFace)."""
-    from .datasets import load_dataset
-    from .errors import DataError
+    from .datasets import load_dataset, parse_spec
 
     data, _ = load_dataset(dataset, max_per_class, n=n, protocol=protocol)
-    if dataset.strip().startswith("toy"):
+    if parse_spec(dataset).is_toy:
         from .toyworld.world import NEUTRAL, zero_shot_prompts
 
         toy_prompts, toy_templates = zero_shot_prompts(NEUTRAL)
@@ -341,16 +339,21 @@ TOY_POOL = "toy"            # the toy world's tagged pool
 
 
 def resolve_images(spec: str, n: int = 512, seed: int = 0, max_per_class: int | None = None):
-    """"toy" (or "toy:<split>") -> the toy world's images; anything else is an image folder path."""
-    spec = (spec or "").strip()
-    if spec == TOY_IMAGES or spec.startswith(TOY_IMAGES + ":"):
+    """The images to analyse: a toy spec ("toy", "toy:split=val", "toy-hard"; see
+    ``datasets.GRAMMAR``) -> the toy world's images; anything else is an image folder path."""
+    from .datasets import parse_spec
+
+    parsed = parse_spec(spec)
+    if parsed.kind in ("toy", "toy-hard", "toy-outline"):
         from .toyworld.tasks import toy_image_set
 
-        split = spec.split(":", 1)[1] if ":" in spec else "test"
-        return toy_image_set(split=split, n=n, seed=seed)
+        return toy_image_set(split=parsed.split, n=n, seed=seed, style=parsed.style)
+    if parsed.is_toy:
+        raise DataError(f"{spec!r} is not a set of images to analyse: use toy, toy-hard or toy-outline "
+                        "(with ,split=SPLIT), or an image folder.")
     from .data import load_image_folder
 
-    return load_image_folder(spec, max_per_class=max_per_class)
+    return load_image_folder((spec or "").strip(), max_per_class=max_per_class)
 
 
 def resolve_pool(spec: str | None, model_name: str = ""):

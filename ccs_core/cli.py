@@ -22,7 +22,7 @@ def add_spans(sub) -> None:
     p = sub.add_parser("spans", help="TEXTSPAN descriptions of every analysed head")
     p.add_argument("--model", default="toy", help="open_clip architecture, or 'toy' (default)")
     p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint path")
-    p.add_argument("--images", default="toy", help="image folder, or 'toy' for the toy world's images")
+    p.add_argument("--images", default="toy", help="image folder, or the toy world's images: toy, toy:split=val, toy-hard")
     p.add_argument("--n-images", type=int, default=256,
                    help="images drawn from the toy world (default 256, as the app)")
     p.add_argument("--layers", type=int, default=4, help="analyse the last N layers")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -34,6 +35,70 @@ TORCHVISION = {  # spec name -> (torchvision class, folder it expects under root
 ALIASES = {"cifar-10": "cifar10", "cifar-100": "cifar100", "food-101": "food101", "country-211": "country211",
            "oxford-pets": "pets", "oxford_pets": "pets", "oxfordiiitpet": "pets", "imagenet_a": "imagenet-a",
            "imagenet_r": "imagenet-r", "imagenet-a": "imagenet-a", "imagenet-r": "imagenet-r"}
+
+
+TOY_KINDS = ("toy", "toy-hard", "toy-outline", "toy-bias", "toy-videos")
+TOY_STYLES = {"toy": "normal", "toy-hard": "hard", "toy-outline": "outline"}  # same samples, drawn so
+TOY_SPLITS = ("train", "val", "test")
+PATH_KINDS = (*TORCHVISION, "imagenet-a", "imagenet-r", "fairface", "videos", "folder")
+GRAMMAR = ("toy[:FACTOR][,split=SPLIT], toy-hard:FACTOR, toy-outline:FACTOR, toy-bias, toy-videos, "
+           "cifar10:ROOT, cifar100:ROOT, food101:ROOT, country211:ROOT, pets:ROOT, imagenet-a:DIR, "
+           "imagenet-r:DIR, fairface:CSV[:IMAGE_ROOT], videos:DIR, folder:DIR or an image folder path")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A parsed dataset spec ``KIND[:ARG]`` (``GRAMMAR``): one meaning per prefix.
+
+    For the toy kinds ARG is ``[FACTOR][,split=SPLIT]``: the factor whose classes the zero-shot task
+    asks (default: none given) and the world's split (default test); for the others it is a path."""
+    kind: str           # canonical kind (aliases resolved); "folder" for a bare path
+    arg: str = ""       # a path, or a toy factor ('' = not given)
+    split: str = "test"  # toy kinds only
+
+    @property
+    def is_toy(self) -> bool:
+        return self.kind in TOY_KINDS
+
+    @property
+    def style(self) -> str:
+        return TOY_STYLES.get(self.kind, "normal")
+
+
+def parse_spec(spec: str) -> DatasetSpec:
+    """The one parser of dataset and image specs (``--dataset``, ``--images``, the app's choices)."""
+    spec = (spec or "").strip()
+    head, colon, arg = spec.partition(":")
+    kind = ALIASES.get(head.lower(), head.lower())
+    if kind in TOY_KINDS:
+        factor, split = "", "test"
+        for part in filter(None, (p.strip() for p in arg.split(","))):
+            key, eq, value = (t.strip() for t in part.partition("="))
+            if not eq and key in TOY_SPLITS:
+                why = f"{key!r} is a split of the toy world; choose it as {head}:split={key}"
+            elif not eq and factor:
+                why = f"one factor per spec (got {factor!r} and {key!r})"
+            elif not eq:
+                factor, why = key, ""
+            elif key == "split" and value in TOY_SPLITS:
+                split, why = value, ""
+            else:
+                why = (f"the splits are {', '.join(TOY_SPLITS)}" if key == "split" else
+                       f"the only option is split=SPLIT ({head}[:FACTOR][,split=SPLIT])")
+            if why:
+                raise DataError(f"Cannot read {part!r} in the dataset spec {spec!r}: {why}.")
+        return DatasetSpec(kind, factor, split)
+    if kind in PATH_KINDS and (colon or kind in TORCHVISION):  # a torchvision set's root defaults to .
+        return DatasetSpec(kind, arg or ("." if kind in TORCHVISION else ""))
+    return DatasetSpec("folder", spec)
+
+
+def is_toy_spec(spec: str) -> bool:
+    """Whether a spec names the toy world's images (no file to check or fingerprint)."""
+    try:
+        return parse_spec(spec).is_toy
+    except DataError:
+        return (spec or "").strip().lower().startswith("toy")
 
 
 def clean_name(name: str) -> str:
@@ -209,36 +274,31 @@ def load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, seed
 
     chosen = protocols.get(protocol)
     data, task = _load_dataset(spec, max_per_class, n, seed, class_map)
-    kind = ALIASES.get(spec.strip().partition(":")[0].lower(), spec.strip().partition(":")[0].lower())
-    return protocols.apply(kind, data, task, chosen)
+    return protocols.apply(parse_spec(spec).kind, data, task, chosen)
 
 
 def _load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, seed: int = 0,
                   class_map: "str | Path | None" = None):
-    """Resolve a dataset spec -> (ImageSet or VideoSet, ZeroShotTask or None).
-
-    "toy" / "toy:<factor>" (toy test split, task of that factor; default colour), "toy-hard:<factor>"
-    and "toy-outline:<factor>" (the same images, fine-grained and out-of-domain styles), "toy-bias",
-    "toy-videos", "cifar10:ROOT", "cifar100:ROOT", "food101:ROOT", "country211:ROOT", "pets:ROOT",
-    "imagenet-a:DIR", "imagenet-r:DIR", "folder:DIR" or a bare DIR (ImageFolder, CLIP templates),
-    "fairface:CSV[:IMAGE_ROOT]", "videos:DIR"."""
-    spec = (spec or "").strip()
-    kind, _, arg = spec.partition(":")
-    kind = ALIASES.get(kind.lower(), kind.lower())
+    """Resolve a dataset spec (``GRAMMAR``, parsed by ``parse_spec``) -> (ImageSet or VideoSet,
+    ZeroShotTask or None). toy / toy-hard / toy-outline: the toy split (default test) in that style
+    with the task of FACTOR (default colour); a bare DIR or folder:DIR: an ImageFolder with CLIP's
+    templates."""
+    parsed = parse_spec(spec)
+    kind, arg = parsed.kind, parsed.arg
     if class_map is not None and kind not in ("imagenet-a", "imagenet-r"):
         raise DataError(f"--class-map applies to imagenet-a:DIR and imagenet-r:DIR only (got {spec!r}).")
-    if kind.startswith("toy") and max_per_class is not None:
+    if parsed.is_toy and max_per_class is not None:
         raise DataError("--max-per-class applies to folders and downloaded datasets; the toy world's sets "
                         "are sized with --n-images instead.")
-    if kind in ("toy", "toy-hard", "toy-outline"):
+    if kind in TOY_STYLES:
         from .toyworld.tasks import toy_image_set, toy_tasks
 
         factor = arg or "colour"
         tasks = toy_tasks()
         if factor not in tasks:
             raise DataError(f"Unknown toy factor {factor!r}; use one of {', '.join(tasks)}.")
-        style = "normal" if kind == "toy" else kind.removeprefix("toy-")
-        return toy_image_set("test", n=n, seed=seed, factor=factor, style=style), tasks[factor]
+        return (toy_image_set(parsed.split, n=n, seed=seed, factor=factor, style=parsed.style),
+                tasks[factor])
     if kind == "toy-bias":
         from .toyworld.tasks import toy_bias_set
 
@@ -264,12 +324,9 @@ def _load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, see
         from .video import load_video_folder
 
         return load_video_folder(arg), None
-    path = arg if kind == "folder" else spec
+    path = arg
     if not path or not Path(path).expanduser().exists():
-        raise DataError(f"Unknown dataset {spec!r}: use toy[:factor], toy-hard:FACTOR, toy-outline:FACTOR, "
-                        "toy-bias, toy-videos, cifar10:ROOT, "
-                        "cifar100:ROOT, food101:ROOT, country211:ROOT, pets:ROOT, imagenet-a:DIR, "
-                        "imagenet-r:DIR, fairface:CSV[:IMAGE_ROOT], videos:DIR, or an image folder path.")
+        raise DataError(f"Unknown dataset {spec!r}: use {GRAMMAR}.")
     folder = load_image_folder(path, max_per_class=max_per_class)
     task = None if folder.classes is None else ZeroShotTask(
         folder.name, [clean_name(c) for c in folder.classes], list(CLIP_TEMPLATES))

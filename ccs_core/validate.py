@@ -79,7 +79,8 @@ def lan_mode() -> bool:
 def data_path(path: str, what: str) -> None:
     """In LAN mode, a typed local path must lie under one of CCS_DATA_ROOTS (default: the bundled
     resources and the cache): visitors cannot open the server's other files."""
-    if not lan_mode() or not path or path in ("toy", "bundled") or path.startswith("toy:"):
+    if not lan_mode() or not path or path in ("toy", "bundled"):  # the bundled pools (toy image specs:
+        # the caller, see datasets.is_toy_spec)
         return
     here = Path(__file__).resolve().parent.parent
     roots = [Path(r).expanduser().resolve() for r in os.environ.get("CCS_DATA_ROOTS", "").split(os.pathsep) if r]

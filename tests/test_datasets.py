@@ -151,3 +151,49 @@ def test_the_paper_protocol_uses_clips_80_imagenet_templates():
 
     t = imagenet_templates()
     assert len(t) == 80 and all(x.count("{}") == 1 for x in t) and "itap of a {}." in t
+
+
+@pytest.mark.parametrize("spec, want", [
+    ("toy", ("toy", "", "test")),
+    ("toy:shape", ("toy", "shape", "test")),
+    ("toy:split=val", ("toy", "", "val")),
+    (" TOY:shape, split=train ", ("toy", "shape", "train")),
+    ("toy-hard:background", ("toy-hard", "background", "test")),
+    ("toy-bias", ("toy-bias", "", "test")),
+    ("cifar-10:/data/c", ("cifar10", "/data/c", "test")),
+    ("cifar10", ("cifar10", ".", "test")),
+    ("fairface:/a.csv:/imgs", ("fairface", "/a.csv:/imgs", "test")),
+    ("/some/folder", ("folder", "/some/folder", "test")),
+    ("folder:/x", ("folder", "/x", "test")),
+    ("weird:thing", ("folder", "weird:thing", "test")),
+])
+def test_one_spec_grammar(spec, want):
+    from ccs_core.datasets import parse_spec
+
+    p = parse_spec(spec)
+    assert (p.kind, p.arg, p.split) == want
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("toy:test", "'test' is a split of the toy world; choose it as toy:split=test"),
+    ("toy:shape,colour", "one factor per spec"),
+    ("toy:split=holdout", "the splits are train, val, test"),
+    ("toy-hard:shape,n=4", "the only option is split=SPLIT"),
+])
+def test_a_misread_toy_spec_says_how_to_write_it(spec, match):
+    from ccs_core.datasets import parse_spec
+
+    with pytest.raises(DataError, match=match):
+        parse_spec(spec)
+
+
+def test_image_specs_go_through_the_same_parser():
+    from ccs_core.analysis import resolve_images
+
+    assert resolve_images("toy", n=4).name == resolve_images("toy:split=test", n=4).name
+    val, hard = resolve_images("toy:split=val", n=4), resolve_images("toy-hard", n=4)
+    assert len(val) == 4 and "val" in val.name and hard.name != resolve_images("toy", n=4).name
+    with pytest.raises(DataError, match="not a set of images to analyse"):
+        resolve_images("toy-bias")
+    with pytest.raises(DataError, match="toy:split=val"):
+        resolve_images("toy:val")
