@@ -4,6 +4,11 @@ Every label and verdict is written to the store as soon as it arrives, so a cras
 already received, and a re-run of the same heads makes no request. Cached unparseable / unsupported
 answers are reused unless ``retry_unparseable``; API failures (after the SDK's retries) are never
 cached: they are reported in ``errors`` and make the head incomplete.
+
+``score_heads`` has two phases per head, a label phase (the user's label, a cached one or a request)
+and a judge phase (one verdict per judge), sharing one ``InFlight`` helper that submits each distinct
+request once and hands back the answers. They run pipelined: a head's verdicts are asked as soon as
+its label arrives, so a slow label delays only its own head.
 """
 from __future__ import annotations
 
@@ -83,6 +88,39 @@ class Breaker:
         return res
 
 
+class InFlight:
+    """Requests in flight on a thread pool, each sent once however many heads wait for it (two heads
+    with the same label and spans share one verdict request). ``answers()`` yields every finished
+    request as (tag, waiting heads, result, JudgeError or None) in this thread, while new requests may
+    still be asked; ``close()`` drops queued work on an interruption (requests in flight finish)."""
+
+    def __init__(self, max_workers: int):
+        self.pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="judge")
+        self.pending: dict = {}   # future -> tag
+        self.waiting: dict = {}   # tag -> heads that wait for that request
+
+    def ask(self, tag: tuple, head: str, send: Callable[[], Any]) -> None:
+        if tag in self.waiting:
+            self.waiting[tag].append(head)
+            return
+        self.waiting[tag] = [head]
+        self.pending[self.pool.submit(send)] = tag
+
+    def answers(self):
+        while self.pending:
+            finished, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                tag = self.pending.pop(fut)
+                heads = self.waiting.pop(tag)
+                try:
+                    yield tag, heads, fut.result(), None
+                except JudgeError as err:
+                    yield tag, heads, None, err
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
                 judges: Sequence[Judge], store: "Store | None" = None,
                 progress: "Progress | None" = None, *, labels: "Mapping[Any, str] | None" = None,
@@ -114,117 +152,94 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
         return value
 
     breaker = Breaker()
-
-    def run_label(h: str, key: str) -> LabelResult:
-        res = breaker.call(labeller.name, lambda: labeller.label(heads[h]))
-        store.set(LABEL_KIND, key, res.to_json())  # saved at once: a crash later loses nothing
-        return res
-
-    def run_judge(judge: Judge, h: str, key: str) -> JudgeResult:
-        res = breaker.call(judge.name, lambda: judge.judge(recs[h].label, heads[h]))
-        if len(res.fits) != n_spans:
-            raise JudgeError(f"Judge {judge.name} returned {len(res.fits)} verdicts for {n_spans} spans.")
-        store.set(VERDICT_KIND, key, res.to_json())
-        return res
-
     total = len(heads) * (1 + len(judges))
     done = 0
 
-    def tick() -> None:
+    def tick(n: int = 1) -> None:
         nonlocal done
-        done += 1
+        done += n
         if progress is not None:
             progress(done, total)
 
     if max_workers is None:
         found = [a.backend.settings.max_workers for a in [labeller, *judges] if hasattr(a, "backend")]
         max_workers = max(found, default=4)
-    pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="judge")
-    # One loop over every request in flight: a head's verdict requests start as soon as its label
-    # arrives (a slow label delays only its own head). Identical requests are sent once.
-    pending: dict = {}                  # future -> ("label", key) | ("verdict", (judge name, key))
-    waiting: dict = {}                  # the same keys -> heads that wait for that request
-    failed: dict = {}                   # (judge name, key) -> error of a request that failed
+    failed: dict = {}  # (judge name, key) -> error of a verdict request that failed
 
-    def verdict_error(h: str, name: str, err: str) -> None:
-        result.errors.append({"head": h, "stage": "judge", "agent": name, "error": err})
+    # ---- label phase: the user's label, a cached one, or a request --------------------------
+    def ask_label(h: str) -> None:
+        if h in overrides:
+            got_label(h, overrides[h], {"status": "user", "label": overrides[h]})
+            return
+        key = cache_key(**labeller.cache_parts(heads[h]))
+        hit = cached(LABEL_KIND, key)
+        if hit is not None:
+            got_label(h, hit["label"], {**hit, "cached": True})
+        else:
+            requests.ask((LABEL_KIND, key), h, lambda: label_request(h, key))
 
-    def start_verdicts(h: str) -> None:
+    def label_request(h: str, key: str) -> LabelResult:
+        res = breaker.call(labeller.name, lambda: labeller.label(heads[h]))
+        store.set(LABEL_KIND, key, res.to_json())  # saved at once: a crash later loses nothing
+        return res
+
+    def got_label(h: str, label: "str | None", record: dict) -> None:
+        recs[h].label, recs[h].label_record = label, record
+        tick()
+        ask_verdicts(h)  # a head's verdicts start as soon as its label is there
+
+    def label_failed(h: str, err: JudgeError) -> None:
+        result.errors.append({"head": h, "stage": "label", "agent": labeller.name, "error": str(err)})
+        tick(1 + len(judges))  # no label: its verdicts are not asked
+
+    # ---- judge phase: one verdict per (head, judge), cached or requested ---------------------
+    def ask_verdicts(h: str) -> None:
         if recs[h].label is None:  # an unparseable label: no verdict is asked
-            for _ in judges:
-                tick()
+            tick(len(judges))
             return
         for judge in judges:
             key = cache_key(**judge.cache_parts(recs[h].label, heads[h]))
-            tag = ("verdict", (judge.name, key))
             hit = cached(VERDICT_KIND, key)
             if hit is not None:
-                recs[h].verdicts[judge.name] = {**hit, "cached": True}
-                tick()
-            elif tag[1] in failed:
-                verdict_error(h, judge.name, failed[tag[1]])
-                tick()
-            elif tag in waiting:  # same label and spans as another head: one request serves both
-                waiting[tag].append(h)
+                got_verdict(h, judge.name, {**hit, "cached": True})
+            elif (judge.name, key) in failed:  # the same request already failed in this run
+                verdict_failed(h, judge.name, failed[judge.name, key])
             else:
-                waiting[tag] = [h]
-                pending[pool.submit(run_judge, judge, h, key)] = tag
+                requests.ask((VERDICT_KIND, judge.name, key), h, lambda j=judge, k=key: verdict_request(j, h, k))
 
+    def verdict_request(judge: Judge, h: str, key: str) -> JudgeResult:
+        res = breaker.call(judge.name, lambda: judge.judge(recs[h].label, heads[h]))
+        if len(res.fits) != n_spans:
+            raise JudgeError(f"Judge {judge.name} returned {len(res.fits)} verdicts for {n_spans} spans.")
+        store.set(VERDICT_KIND, key, res.to_json())
+        return res
+
+    def got_verdict(h: str, judge: str, record: dict) -> None:
+        recs[h].verdicts[judge] = record
+        tick()
+
+    def verdict_failed(h: str, judge: str, err: str) -> None:
+        result.errors.append({"head": h, "stage": "judge", "agent": judge, "error": err})
+        tick()
+
+    requests = InFlight(max_workers)
     try:
         for h in heads:
-            if h in overrides:
-                recs[h].label, recs[h].label_record = overrides[h], {"status": "user", "label": overrides[h]}
-                tick()
-                start_verdicts(h)
-                continue
-            key = cache_key(**labeller.cache_parts(heads[h]))
-            hit = cached(LABEL_KIND, key)
-            if hit is not None:
-                recs[h].label, recs[h].label_record = hit["label"], {**hit, "cached": True}
-                tick()
-                start_verdicts(h)
-            elif ("label", key) in waiting:
-                waiting["label", key].append(h)
-            else:
-                waiting["label", key] = [h]
-                pending[pool.submit(run_label, h, key)] = ("label", key)
-        while pending:
-            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                tag = pending.pop(fut)
-                hs = waiting.pop(tag)
-                if tag[0] == "label":
-                    try:
-                        res = fut.result()
-                        result.calls += 1
-                    except JudgeError as err:
-                        for h in hs:
-                            result.errors.append({"head": h, "stage": "label", "agent": labeller.name,
-                                                     "error": str(err)})
-                            tick()
-                            for _ in judges:  # no label: its verdicts are not asked
-                                tick()
-                        continue
-                    for h in hs:
-                        recs[h].label, recs[h].label_record = res.label, {**res.to_json(), "cached": False}
-                        tick()
-                        start_verdicts(h)
-                    continue
-                name = tag[1][0]
-                try:
-                    res = fut.result()
-                    result.calls += 1
-                    for h in hs:
-                        recs[h].verdicts[name] = {**res.to_json(), "cached": False}
-                except JudgeError as err:
-                    failed[tag[1]] = str(err)
-                    for h in hs:
-                        verdict_error(h, name, str(err))
-                for _ in hs:
-                    tick()
+            ask_label(h)
+        for tag, hs, res, err in requests.answers():
+            result.calls += err is None
+            for h in hs:
+                if tag[0] == LABEL_KIND and err is None:
+                    got_label(h, res.label, {**res.to_json(), "cached": False})
+                elif tag[0] == LABEL_KIND:
+                    label_failed(h, err)
+                elif err is None:
+                    got_verdict(h, tag[1], {**res.to_json(), "cached": False})
+                else:
+                    failed[tag[1], tag[2]] = str(err)
+                    verdict_failed(h, tag[1], str(err))
     finally:
-        # on an interruption, drop queued work; requests in flight finish and are saved
-        pool.shutdown(wait=True, cancel_futures=True)
+        requests.close()
     for h in heads:
         recs[h].verdicts = {j.name: recs[h].verdicts[j.name] for j in judges if j.name in recs[h].verdicts}
     return summarise(result, [j.name for j in judges], thresholds)
