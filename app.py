@@ -14,7 +14,7 @@ import streamlit as st
 ICON = Path(__file__).resolve().parent / "app_lib" / "icon.png"
 st.set_page_config(page_title="CCS Explorer", page_icon=str(ICON), layout="wide")
 
-from app_lib import context as cx  # noqa: E402  (after set_page_config)
+from app_lib import session  # noqa: E402  (after set_page_config)
 from app_lib import links, sidebar, ui  # noqa: E402
 
 PAGES = [
@@ -32,7 +32,7 @@ PAGES = [
             help="Spans, labels, verdicts, CCS, pruning and bias results; charts as PNG/SVG"),
 ]
 
-cx.init_state()
+session.init_state()
 linked_page = links.read()  # ?head=L3.H5&model=toy&page=inspector: a link opens the same view
 page = st.navigation(PAGES)
 if linked_page and links.PAGE_URLS[linked_page] != page.url_path:

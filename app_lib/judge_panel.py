@@ -11,7 +11,7 @@ import streamlit as st
 
 from ccs_core.judges.settings import KEY_VARS, PROVIDERS, TITLES
 
-from . import context as cx
+from . import session as sn
 
 NUMBERS = {"timeout": ("Timeout per request (s)", 1.0, 600.0), "max_retries": ("Retries (429/5xx/timeouts)", 0, 20),
            "max_workers": ("Concurrent requests", 1, 64), "max_tokens": ("Max output tokens", 16, 32768)}
@@ -22,7 +22,7 @@ def settings_panel() -> None:
 
     s = st.session_state
     try:
-        current = cx.judge_settings()
+        current = sn.judge_settings()
     except Exception as err:  # a bad ccs.toml / variable: say so, keep the page
         st.error(f"{err}", icon=":material/error:")
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .context import DEFAULTS, TOY_MODEL_NAME
+from .session import DEFAULTS, TOY_MODEL_NAME
 
 LINK_KEYS = {"model": "model_name", "pretrained": "pretrained", "head": "selected_head",
              "n": "n_images", "layers": "n_layers", "spans": "n_spans", "high": "th_high", "low": "th_low"}

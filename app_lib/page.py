@@ -6,7 +6,7 @@ import streamlit as st
 
 from ccs_core.scores import ScoreResult
 
-from . import pipeline
+from . import pipeline, session
 
 
 def start(title: str, scored: bool = True):
@@ -14,7 +14,7 @@ def start(title: str, scored: bool = True):
     progress box reruns it) and, with ``scored``, the scores with their problems shown.
     -> (ctx, spans, scores or None)"""
     st.title(title)
-    ctx = pipeline.current()
+    ctx = session.current()
     found = pipeline.spans(ctx)
     if found is None:
         st.stop()

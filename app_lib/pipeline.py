@@ -1,8 +1,8 @@
-"""The page-side view of one analysis: the session's context and the background jobs over
-``ccs_core.analysis`` (the one orchestrator). Pages never chain core calls themselves."""
+"""The page-side view of one analysis: the background jobs over ``ccs_core.analysis`` (the one
+orchestrator) for a session's ``Ctx`` (``session.py``). Pages never chain core calls themselves."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import streamlit as st
@@ -11,45 +11,9 @@ from ccs_core import analysis
 from ccs_core.errors import CCSError, JudgeError
 from ccs_core.scores import ScoreResult
 
-from . import context as cx
-from .jobs import Job, JobBoard
-
-
-@dataclass
-class Ctx:
-    choices: cx.Choices
-    loaded: cx.LazyModel  # name, key and spec without torch; the weights load on first use
-    store: Any
-    board: JobBoard
-
-    @property
-    def n_layers(self) -> int:
-        return max(1, min(self.choices.n_layers, self.loaded.spec.n_layers))
-
-    @property
-    def image_set(self):
-        return cx.get_image_set(self.choices.images, self.choices.n_images)
-
-    @property
-    def pool(self):
-        return cx.get_pool(self.choices.pool, self.loaded.name)
-
-    @property
-    def span_params(self) -> analysis.SpanParams:
-        return analysis.SpanParams(n_layers=self.n_layers, n_spans=self.choices.n_spans)
-
-    @property
-    def paper_model(self) -> str | None:
-        from ccs_core.paper import paper_model
-
-        return paper_model(self.loaded.name, self.loaded.pretrained)
-
-
-def current() -> Ctx:
-    """The session's context; raises CCSError (shown by the page guard) if the model cannot load."""
-    c = cx.choices()
-    loaded = cx.get_model(c.model_name, c.pretrained)
-    return Ctx(choices=c, loaded=loaded, store=cx.get_store(), board=cx.get_board())
+from . import session as sn
+from .jobs import Job
+from .session import Ctx
 
 
 def spans_job(ctx: Ctx) -> Job:
@@ -127,8 +91,8 @@ def reask(ctx: Ctx, spans) -> Job:
 def score_settings(ctx: Ctx) -> dict:
     """The session's applied labeller, judges and few-shot examples."""
     s = st.session_state
-    return {"labeller": s.get("labeller") or cx.default_labeller(ctx.loaded.name),
-            "judges": list(ctx.choices.judges or cx.default_judges(ctx.loaded.name)),
+    return {"labeller": s.get("labeller") or sn.default_labeller(ctx.loaded.name),
+            "judges": list(ctx.choices.judges or sn.default_judges(ctx.loaded.name)),
             "examples": s.get("fewshot_rows")}  # None = the labeller's defaults
 
 
@@ -146,10 +110,10 @@ def scores_job(ctx: Ctx, spans, settings: dict | None = None, heads: list[str] |
         spans = replace(spans, heads=[h for h in spans.heads if not heads or h.head in heads],
                         params={**spans.params, "app": analysis.cache_key(**extra)})
     store, kinds, lab_kind = ctx.store, list(settings["judges"]), settings["labeller"]
-    judge_settings = cx.judge_settings()
+    judge_settings = sn.judge_settings()
     key = "scores/" + analysis.cache_key(
         spans=analysis.spans_key(ctx.loaded, ctx.image_set, ctx.pool, ctx.span_params),
-        labeller=lab_kind, judges=kinds, settings=cx.settings_fingerprint(judge_settings), **extra)
+        labeller=lab_kind, judges=kinds, settings=sn.settings_fingerprint(judge_settings), **extra)
     if not submit:
         return key
     old = ctx.board.get(key) if fresh else None

@@ -6,7 +6,8 @@ import streamlit as st
 
 from ccs_core.errors import CCSError
 
-from . import context as cx
+from . import resources as rs
+from . import session as sn
 from . import pipeline, ui, views
 
 
@@ -22,16 +23,16 @@ def draw(boot):
                   help="Empty: the toy model's own weights, or random init for an open_clip name.")
     name, pretrained = s.model_name.strip() or "toy", s.pretrained.strip()
     try:
-        if cx.needs_load(name, pretrained):  # first start with this model: say what takes the time
+        if rs.needs_load(name, pretrained):  # first start with this model: say what takes the time
             with boot.status(f"Loading {name} (the first time on this server)", expanded=True) as status:
                 st.write("1/2 Importing torch and open_clip…")
-                cx.import_backend()
+                rs.import_backend()
                 st.write("2/2 Building the model and reading its weights…")
-                loaded = cx.get_model(name, pretrained)
+                loaded = rs.get_model(name, pretrained)
                 status.update(label=f"{name} loaded", state="complete", expanded=False)
             boot.empty()
         else:
-            loaded = cx.get_model(name, pretrained)
+            loaded = rs.get_model(name, pretrained)
     except CCSError as err:
         boot.empty()
         st.error(str(err), icon=":material/error:")
@@ -78,9 +79,9 @@ def draw(boot):
         st.caption(views.bands_legend(pipeline.thresholds()) + ". Shared by the grid, inspector and "
                    "Prune & evaluate; changing them asks no judge again.")
 
-    cx.follow_model(loaded.name)
-    options = cx.judge_options()  # each LLM judge's availability, checked once per run
-    labeller, defaults, why = cx.default_scoring(loaded.name, options)
+    sn.follow_model(loaded.name)
+    options = sn.judge_options()  # each LLM judge's availability, checked once per run
+    labeller, defaults, why = sn.default_scoring(loaded.name, options)
     with st.expander(f"Judges: {', '.join(s.judges or defaults)}", expanded=False, key="judges_box"):
         if s.judges is None:
             s.judges = defaults
@@ -97,7 +98,7 @@ def draw(boot):
                 chosen.append(name)
         s.judges = chosen or defaults
 
-    jobs = cx.get_board().running()
+    jobs = rs.get_board().running()
     if jobs:
         st.divider()
         ui.running_jobs_note(jobs)
@@ -118,7 +119,7 @@ def skipped_note(folder: str) -> None:
     if folder == "toy":
         return
     try:
-        images = cx.get_image_set(folder, 0)
+        images = rs.get_image_set(folder, 0)
     except CCSError:
         return
     st.caption(f"{len(images)} image(s)" + (f" · {len(images.skipped)} file(s) skipped" if images.skipped else ""))

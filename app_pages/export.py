@@ -2,12 +2,12 @@
 import pandas as pd
 import streamlit as st
 
-from app_lib import charts, exports, pipeline, ui
+from app_lib import charts, exports, pipeline, session, ui
 from app_lib import experiments as ex
 from ccs_core import analysis, paper
 
 st.title("Export")
-ctx = pipeline.current()
+ctx = session.current()
 spans = pipeline.spans(ctx)
 if spans is None:
     st.stop()

@@ -1,13 +1,13 @@
 """Overview: which model is loaded, its spec, the session's choices and where the paper fits."""
 import streamlit as st
 
-from app_lib import pipeline
+from app_lib import pipeline, session
 
 st.title("CCS Explorer")
 st.caption("Concept Consistency Scores for the attention heads of CLIP image encoders "
            "(Madasu et al., *Pruning the Paradox*, 2025).")
 
-ctx = pipeline.current()
+ctx = session.current()
 spec, c = ctx.loaded.spec, ctx.choices
 st.subheader(f"Model: {ctx.loaded.name}"
              + (f" / {ctx.loaded.pretrained}" if ctx.loaded.pretrained else ""))

@@ -2,11 +2,10 @@
 import pandas as pd
 import streamlit as st
 
-from app_lib import context as cx
-from app_lib import judge_panel, page, pipeline, ui, views
+from app_lib import judge_panel, page, pipeline, session, ui, views
 
 st.title("Judge re-scoring")
-ctx = pipeline.current()
+ctx = session.current()
 spans = pipeline.spans(ctx)
 if spans is None:
     st.stop()
@@ -14,7 +13,7 @@ s = st.session_state
 applied = pipeline.score_settings(ctx)
 
 st.subheader("Judges")
-options = cx.judge_options()
+options = session.judge_options()
 st.dataframe(pd.DataFrame([{"judge": title, "kind": kind, "in use": kind in applied["judges"],
                             "status": "available" if why is None else f"disabled — {why}"}
                            for kind, title, why in options]), hide_index=True, width="stretch")
@@ -28,7 +27,7 @@ st.subheader("Labeller")
 available = [k for k, _, why in options if why is None]
 titles = {k: t for k, t, _ in options}
 s.setdefault("labeller_pending", applied["labeller"] if applied["labeller"] in available else
-             cx.default_labeller(ctx.loaded.name))
+             session.default_labeller(ctx.loaded.name))
 st.selectbox("Labeller", available, key="labeller_pending", format_func=titles.get)
 with st.expander("Few-shot examples for the LLM labeller (spans → label)"):
     from ccs_core.judges.labels import default_examples, examples_to_rows

@@ -231,20 +231,20 @@ def test_a_concept_whose_heads_are_below_the_bar_says_so():
 
 
 def test_lan_mode_limits_paths_to_the_data_roots_and_ignores_the_servers_keys(tmp_path, monkeypatch):
-    from app_lib import context as cx
+    from app_lib import resources as rs
     from ccs_core.errors import DataError
     from ccs_core.judges.settings import JudgeSettings, api_key
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-server-owner")
-    cx.check_path("/etc", "image folder")  # local mode: any path
+    rs.check_path("/etc", "image folder")  # local mode: any path
     assert api_key("openai", JudgeSettings()) == "sk-server-owner"
     monkeypatch.setenv("CCS_LAN", "1")
     monkeypatch.setenv("CCS_DATA_ROOTS", str(tmp_path))
     (tmp_path / "imgs").mkdir()
-    cx.check_path(str(tmp_path / "imgs"), "image folder")
+    rs.check_path(str(tmp_path / "imgs"), "image folder")
     with pytest.raises(DataError, match="outside its data roots"):
-        cx.check_path("/etc", "image folder")
+        rs.check_path("/etc", "image folder")
     with pytest.raises(DataError, match="outside its data roots"):
-        cx.check_path(str(tmp_path / ".." / "elsewhere"), "pool file")
+        rs.check_path(str(tmp_path / ".." / "elsewhere"), "pool file")
     assert api_key("openai", JudgeSettings()) is None  # the server's key is not a visitor's
     assert api_key("openai", JudgeSettings(api_keys={"OPENAI_API_KEY": "sk-typed"})) == "sk-typed"

@@ -1,79 +1,24 @@
-"""The session's choices (sidebar) and the process-wide cached resources they select.
-
-Resources (models, image sets, pools, the store, the job board) are shared read-only between sessions
-through ``st.cache_resource``; everything a session chooses lives in ``st.session_state`` only.
+"""The process-wide cached resources a session's choices select: models (loaded lazily, one per
+name and tag), image sets, text pools, the artifact store and the job board. Shared read-only
+between sessions through ``st.cache_resource``; never mutated.
 """
 from __future__ import annotations
 
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import streamlit as st
 
-from ccs_core.errors import CacheError
-from ccs_core.modelref import TOY_MODEL_NAME, ModelRef, read_manifest, write_manifest
 from ccs_core.datasets import is_toy_spec
+from ccs_core.errors import CacheError
+from ccs_core.modelref import ModelRef, read_manifest, write_manifest
 from ccs_core.validate import data_path as check_path  # LAN mode: typed paths under the data roots
 
 from .jobs import JobBoard
 
 log = logging.getLogger("ccs_app")
-
-# Session-state keys of the sidebar widgets (the entry point draws them on every page).
-DEFAULTS: dict[str, Any] = {
-    "model_name": TOY_MODEL_NAME,
-    "pretrained": "",
-    "images": "toy",          # "toy" or an image folder path
-    "n_images": 256,          # toy-world images drawn
-    "pool": "",               # "" = default for the model; "toy", "bundled" or a .txt path
-    "n_layers": 4,
-    "n_spans": 5,
-    "th_high": 5,             # CCS bands (paper: high = 5, low <= 1)
-    "th_low": 1,
-    "judges": None,           # None = the offline default for the model
-    "selected_head": None,    # "L5.H3", mirrored from the grid's click
-    "images_kind": "toy",     # the sidebar's image-source choice: "toy" or "folder"
-    "pool_kind": "",          # the sidebar's pool choice: "", "toy", "bundled" or "file"
-}
-
-
-def init_state() -> None:
-    """Set every session key once (never overwrite what the user chose)."""
-    for k, v in DEFAULTS.items():
-        st.session_state.setdefault(k, v)
-
-
-@dataclass(frozen=True)
-class Choices:
-    model_name: str = TOY_MODEL_NAME
-    pretrained: str = ""
-    images: str = "toy"
-    n_images: int = 256
-    pool: str = ""
-    n_layers: int = 4
-    n_spans: int = 5
-    judges: tuple[str, ...] = field(default_factory=tuple)
-
-    def key_parts(self) -> dict:
-        return asdict(self)
-
-
-def choices() -> Choices:
-    s = st.session_state
-    return Choices(model_name=str(s.get("model_name") or TOY_MODEL_NAME).strip(),
-                   pretrained=str(s.get("pretrained") or "").strip(),
-                   images=str(s.get("images") or "toy").strip(),
-                   n_images=int(s.get("n_images") or 256),
-                   pool=str(s.get("pool") or "").strip(),
-                   n_layers=int(s.get("n_layers") or 4),
-                   n_spans=int(s.get("n_spans") or 5),
-                   judges=tuple(s.get("judges") or ()))
-
-
-# ---- shared resources (one per process; never mutated) ------------------------------------------
 
 _LOADED: "OrderedDict[tuple[str, str], Any]" = OrderedDict()  # (name, pretrained) -> LoadedModel
 _LOAD_LOCK = threading.Lock()
@@ -230,73 +175,3 @@ def clear_caches() -> None:
         _LOADED.clear()
 
 
-def judge_settings():
-    """The session's effective judge settings: files < environment < the Judge page's settings panel;
-    keys typed there live in this session only (``JudgeSettings.api_keys``: never stored or keyed)."""
-    from ccs_core.judges.config import load_settings
-
-    s = st.session_state
-    return load_settings(s.get("judge_overrides") or {}, api_keys=s.get("judge_keys") or {})
-
-
-def settings_fingerprint(settings) -> dict:
-    """What of the settings a scoring job's key holds: every field, and which keys are present (never
-    their values)."""
-    from ccs_core.judges.config import FIELDS
-    from ccs_core.judges.settings import PROVIDERS, api_key
-
-    return {**{k: getattr(settings, k) for k in FIELDS},
-            "compatible": [[c.name, c.base_url, c.model] for c in settings.compatible],
-            "keys": [p for p in PROVIDERS if api_key(p, settings)]}
-
-
-def judge_options() -> list[tuple[str, str, str | None]]:
-    """(kind, title, why it is disabled or None) for every judge backend under the session's settings
-    (cheap: a key lookup and an import check, so checked on every run)."""
-    from ccs_core.judges import OFFLINE, PROVIDERS, make_judge
-    from ccs_core.judges.settings import TITLES
-
-    try:
-        settings = judge_settings()
-    except Exception as err:  # a bad ccs.toml / variable: every LLM judge says why
-        settings, bad = None, str(err)
-    out = []
-    for kind in OFFLINE + PROVIDERS + tuple(settings.compatible_names() if settings else ()):
-        if settings is None and kind in PROVIDERS:
-            out.append((kind, TITLES.get(kind, kind), bad))
-            continue
-        try:
-            ok, why = make_judge(kind, settings).available()
-        except Exception as err:  # a broken backend disables itself, never the page
-            ok, why = False, str(err)
-        out.append((kind, TITLES.get(kind, kind), None if ok else why))
-    return out
-
-
-def default_scoring(model_name: str, options: list | None = None) -> tuple[str, list[str], str]:
-    """(labeller, judges, why) that fit the model (``ccs_core.judges.default_scoring``); ``options``:
-    ``judge_options()`` when the caller has it already."""
-    from ccs_core.judges import default_scoring as core
-
-    options = judge_options() if options is None else options
-    return core(model_name, ready=[k for k, _, why in options if why is None])
-
-
-def default_judges(model_name: str) -> list[str]:
-    return default_scoring(model_name)[1]
-
-
-def default_labeller(model_name: str) -> str:
-    return default_scoring(model_name)[0]
-
-
-def follow_model(model_name: str) -> None:
-    """When the session's model changes, its judges and labeller go back to the defaults for the new
-    model (the toy judge cannot judge a real model's spans); choices made for this model are kept."""
-    s = st.session_state
-    if s.get("_scoring_model") == model_name:
-        return
-    s["_scoring_model"] = model_name
-    s["judges"] = None
-    for k in [k for k in s if str(k).startswith("judge_")] + ["labeller", "labeller_pending"]:
-        s.pop(k, None)
