@@ -229,3 +229,19 @@ def tradeoff_frame(rows: list[dict], bias_rows: list[dict], set_name: str):
     df["config"] = [s if seed < 0 else f"{s} · seed {int(seed)}" for s, seed in zip(df["strategy"], df["seed"])]
     df["strategy"] = df["strategy"].str.replace(r" \(all layers\)", "", regex=True)
     return df[["config", "strategy", "accuracy", "maxskew"]]
+
+
+def maxskew_frames(bias_rows: list[dict], acc):
+    """A single run's bias rows -> (the rows' table, MaxSkew per config and attribute, accuracy vs
+    MaxSkew per config) for the Prune page's two charts and table. ``acc``: its accuracy table
+    (columns config, accuracy)."""
+    import pandas as pd
+
+    bdf = pd.DataFrame(bias_rows).astype({"seed": "Int64"})
+    skew = (bdf.groupby(["strategy", "attribute"], sort=False)["maxskew_mean"].mean().reset_index()
+            .rename(columns={"strategy": "config", "maxskew_mean": "maxskew"}))
+    trade = acc[["config", "accuracy"]].merge(
+        skew.groupby("config", sort=False)["maxskew"].mean().reset_index(), on="config")
+    table = bdf[["strategy", "seed", "n_heads", "attribute", "k", "maxskew_sum", "maxskew_mean"]]
+    return table, skew, trade
+

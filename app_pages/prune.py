@@ -127,18 +127,13 @@ def single_run(req) -> None:
     if brows is None:
         return
     s.bias_result = {"request": req.__dict__, "rows": brows}
-    bdf = pd.DataFrame(brows).astype({"seed": "Int64"})
+    skew_rows, skew, trade = ex.maxskew_frames(brows, acc)
     st.caption("Toy world: groups are the backgrounds, the neutral prompts are the shapes; "
                "MaxSkew@K with K = 8.2% of the set, the paper's share (lower = less biased).")
-    skew = (bdf.groupby(["strategy", "attribute"], sort=False)["maxskew_mean"].mean().reset_index()
-            .rename(columns={"strategy": "config", "maxskew_mean": "maxskew"}))
     c1, c2 = st.columns(2)
     c1.altair_chart(charts.maxskew_bars(skew), width="stretch", theme=None)
-    trade = acc[["config", "accuracy"]].merge(
-        skew.groupby("config", sort=False)["maxskew"].mean().reset_index(), on="config")
     c2.altair_chart(charts.tradeoff(trade), width="stretch")
-    st.dataframe(bdf[["strategy", "seed", "n_heads", "attribute", "k", "maxskew_sum", "maxskew_mean"]],
-                 hide_index=True, width="stretch")
+    st.dataframe(skew_rows, hide_index=True, width="stretch")
     if ctx.paper_model:
         from ccs_core.paper import bias_maxskew
 

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cli_score import INCOMPLETE, add_score  # noqa: F401  (the score command: its own module)
+from .cli_score import INCOMPLETE, add_score  # noqa: F401  (the score command: its own module; INCOMPLETE: exit 3)
 from .cliutil import progress_printer, write_json
 from .validate import output_path, positive, read_lines
 from .errors import CCSError
@@ -234,9 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "(the message says what to fix); 3 'score' left heads incomplete or a judge unavailable; "
                      "130 interrupted")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, obj in sorted(globals().items()):
-        if name.startswith("add_") and callable(obj):
-            obj(sub)
+    for add in (add_spans, add_score, add_prune_eval, add_bias):  # in pipeline order
+        add(sub)
     return parser
 
 

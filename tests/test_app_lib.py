@@ -263,3 +263,19 @@ def test_job_text_gives_each_steps_rate_and_eta():
     assert "Step 2/3 · embedding the text pool 50/100 · 5.0/s · ETA 10 s" in text
     job.progress(1, 4, "Step 3/3 · TEXTSPAN")  # a new step: its own clock
     assert "ETA" not in job.text()
+
+
+def test_maxskew_frames_average_seeds_and_attributes_per_config():
+    import pandas as pd
+
+    from app_lib.experiments import maxskew_frames
+
+    rows = [{"strategy": s, "seed": seed, "n_heads": n, "attribute": a, "k": 8, "maxskew_sum": v * 2,
+             "maxskew_mean": v}
+            for s, seed, n, a, v in [("original", None, 0, "background", 0.5), ("high", None, 3, "background", 0.2),
+                                     ("random", 0, 3, "background", 0.4), ("random", 1, 3, "background", 0.6)]]
+    acc = pd.DataFrame({"config": ["original", "high", "random"], "accuracy": [0.9, 0.6, 0.8]})
+    table, skew, trade = maxskew_frames(rows, acc)
+    assert len(table) == 4 and str(table["seed"].dtype) == "Int64"
+    assert dict(zip(skew["config"], skew["maxskew"])) == pytest.approx({"original": 0.5, "high": 0.2, "random": 0.5})
+    assert list(trade.columns) == ["config", "accuracy", "maxskew"] and trade["maxskew"].tolist() == pytest.approx([0.5, 0.2, 0.5])
