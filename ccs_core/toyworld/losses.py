@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 
+from .. import tower
 from .world import ALL_FACTORS, Sample, zero_shot_prompts
 
 
@@ -41,9 +43,7 @@ def head_group_norms(model: torch.nn.Module) -> torch.Tensor:
     The sum is a group-lasso penalty on each head's value-output path: it cannot be dodged by
     rescaling W_V against W_O, so the model pays for every head it keeps and switches off the rest
     (a capacity bottleneck: each factor lives in few heads)."""
-    from ..tower import head_weight_norms
-
-    return head_weight_norms(model)
+    return tower.head_weight_norms(model)
 
 
 def uniformity_loss(model, tokenizer, texts: list[str], t: float = 2.0) -> torch.Tensor:
@@ -55,3 +55,20 @@ def uniformity_loss(model, tokenizer, texts: list[str], t: float = 2.0) -> torch
     d2 = torch.cdist(z, z).pow(2)
     off = ~torch.eye(len(texts), dtype=torch.bool)
     return torch.logsumexp(-t * d2[off], 0) - math.log(int(off.sum()))
+
+
+def head_drop_image_features(model: torch.nn.Module, images: torch.Tensor, p: float) -> torch.Tensor:
+    """Normalised image embeddings with each image-tower head's output dropped (zeroed before
+    out_proj, as soft-pruning does) with probability ``p`` per image, survivors scaled by 1/(1-p).
+    Trained this way, a factor is carried by several heads, so removing a random few costs little
+    and removing all the heads of a concept costs that concept. images [B, 3, S, S] -> [B, E]
+
+    Measured (``train --head-drop 0.3``, seeds 0 and 1): every head became redundant; 5-7 heads had
+    CCS 5 and pruning any strategy's heads moved hard-task accuracy by under 0.006."""
+    loaded = SimpleNamespace(model=model, device=images.device)
+    x = tower.embed(loaded, images)  # [B, T, W]
+    for blk in tower.blocks(loaded):
+        heads = tower.head_outputs(blk, x)  # [B, T, H, dh]
+        keep = (torch.rand(heads.shape[0], 1, heads.shape[2], 1) >= p).to(heads.dtype) / (1 - p)
+        x = tower.finish_block(blk, x, tower.out_proj(blk, heads * keep))
+    return F.normalize(tower.pool_project(loaded, x), dim=-1)

@@ -11,8 +11,9 @@ The recipe (defaults; one command per seed, about 20 minutes on one CPU thread):
 - plus a uniformity loss over texts about things the world never shows (``uniformity_loss``), so
   the text tower spreads them as CLIP's does for concepts beyond any one dataset: a head whose
   variance no world text explains then picks such texts, like a general pool's unrelated texts.
-Options kept for experiments: ``--head-l1`` (group lasso on heads), ``--layers``, ``--head-width``,
-``--correlation`` (0 trains the bias control). Writes the checkpoint and ``model_card.json``
+Options kept for experiments: ``--head-l1`` (group lasso on heads), ``--head-drop`` (drop each
+head's output in training; 0.3 made every head redundant, see ``losses.head_drop_image_features``),
+``--layers``, ``--head-width``, ``--correlation`` (0 trains the bias control). Writes the checkpoint and ``model_card.json``
 (held-out zero-shot accuracy per factor) atomically into ``--out``.
 """
 from __future__ import annotations
@@ -30,7 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .losses import factor_loss, head_group_norms, multi_positive_loss, uniformity_loss
+from ..store import file_digest
+from .losses import (factor_loss, head_drop_image_features, head_group_norms, multi_positive_loss,
+                     uniformity_loss)
 from .model import TOY_CONFIG, TOY_DIR, build_toy, images_to_tensor, load_toy, save_toy, toy_vocab
 from .world import (ALL_FACTORS, PREFIXES, TRAIN_CORRELATION, UNNAMED, VALUES, Sample, caption, random_mention,
                     bare, render, sample_world, split_samples, zero_shot_prompts)
@@ -157,7 +160,7 @@ def train(steps: int = 1500, minutes: float = 25.0, batch: int = 128, lr: float 
           seed: int = 0, hard_frac: float = 0.5, log_every: int = 25, eval_every: int = 200,
           val_n: int = 512, config: dict | None = None, log=print,
           correlation: float = TRAIN_CORRELATION, factor_weight: float = 1.0, head_l1: float = 0.0,
-          spread_weight: float = 1.0):
+          spread_weight: float = 1.0, head_drop: float = 0.0):
     """Train a toy CLIP; returns (model, tokenizer, vocab, config, stats).
 
     The LR schedule (linear warmup, cosine decay) follows progress = max(step / steps, elapsed /
@@ -188,7 +191,9 @@ def train(steps: int = 1500, minutes: float = 25.0, batch: int = 128, lr: float 
         tied += sum(s.index("shape") == s.index("background") for s in samples)
         seen += len(samples)
         texts, pos = make_captions(samples, rng, musts)
-        img = model.encode_image(images_to_tensor(render_batch(samples)), normalize=True)
+        pixels = images_to_tensor(render_batch(samples))
+        img = (head_drop_image_features(model, pixels, head_drop) if head_drop
+               else model.encode_image(pixels, normalize=True))
         uniq = list(dict.fromkeys(texts))  # encode each distinct caption once
         where = torch.tensor([uniq.index(t) for t in texts])
         txt = model.encode_text(tok(uniq), normalize=True)[where]  # [B, d]
@@ -222,8 +227,6 @@ def train(steps: int = 1500, minutes: float = 25.0, batch: int = 128, lr: float 
 def write_card(out: Path, ckpt: Path, config: dict, stats: dict, args: dict, test_n: int,
                log=print) -> dict:
     """Evaluate the saved checkpoint (as it will be loaded) and write model_card.json atomically."""
-    from ..store import file_digest
-
     model, _, tok, _ = load_toy(ckpt)
     test = split_samples("test", test_n)
     held = evaluate(model, tok, test)
@@ -277,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="group-lasso weight on each image head's value-output path (0: off)")
     p.add_argument("--spread-weight", type=float, default=1.0,
                    help="weight of the uniformity loss over distractor texts (0: off)")
+    p.add_argument("--head-drop", type=float, default=0.0,
+                   help="drop each image head's output with this probability per image in training")
     p.add_argument("--layers", type=int, default=TOY_CONFIG["vision_cfg"]["layers"],
                    help="image-tower layers")
     p.add_argument("--head-width", type=int, default=TOY_CONFIG["vision_cfg"]["head_width"],
@@ -295,14 +300,14 @@ def main(argv: list[str] | None = None) -> int:
                                              eval_every=a.eval_every, val_n=a.val_n, log=log,
                                              config=config, correlation=a.correlation,
                                              factor_weight=a.factor_weight, head_l1=a.head_l1,
-                                             spread_weight=a.spread_weight)
+                                             spread_weight=a.spread_weight, head_drop=a.head_drop)
     ckpt = a.out / "toy_clip.pt"
     save_toy(model, vocab, config, ckpt)
     cli = sys.argv[1:] if argv is None else argv
     args = {"steps": a.steps, "minutes_cap": a.minutes, "batch": a.batch, "lr": a.lr, "seed": a.seed,
             "hard_frac": a.hard_frac, "threads": a.threads, "correlation": a.correlation,
             "factor_weight": a.factor_weight, "head_width": a.head_width, "head_l1": a.head_l1, "layers": a.layers,
-            "spread_weight": a.spread_weight,
+            "spread_weight": a.spread_weight, "head_drop": a.head_drop,
             "command": " ".join(["python -m ccs_core.toyworld.train"] + cli)}
     write_card(a.out, ckpt, config, stats, args, a.test_n, log=log)
     log(f"wrote {ckpt} ({ckpt.stat().st_size / 1e6:.1f} MB) and {a.out / 'model_card.json'}")
