@@ -4,7 +4,9 @@ between sessions through ``st.cache_resource``; never mutated.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -98,9 +100,6 @@ def get_model(name: str, pretrained: str) -> LazyModel:
 def content_stamp(path: str) -> str:
     """What a folder's or file's content is, cheaply: every file's relative path, size and mtime (a
     changed, added, repaired or removed file is a new stamp); re-read at most every 3 s."""
-    import hashlib
-    import os
-
     if not path or path in ("toy", "bundled") or is_toy_spec(path):
         return ""
     h = hashlib.sha256()
@@ -151,8 +150,6 @@ def _pool(spec: str, model_name: str, stamp: str):
 @st.cache_resource(show_spinner=False)
 def get_store():
     """The artifact store under cache/ (or CCS_CACHE_DIR); in memory if it cannot be written."""
-    import os
-
     from ccs_core.store import Store, open_store
 
     try:

@@ -1,6 +1,7 @@
 """Page pieces shared by more than one page: head selection and the compact head summary."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
@@ -145,8 +146,6 @@ def call_counts(result: "ScoreResult") -> dict[str, int]:
 def toy_summary() -> str:
     """Two sentences on what the bundled toy model shows, from the numbers in its model card
     (written by ``python -m ccs_core.toyworld.report --update-card``)."""
-    import json
-
     from ccs_core.toyworld import TOY_CARD
 
     try:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .errors import DataError
+from .ccs import Thresholds
+from .errors import DataError, HeadSpecError
 from .heads import HeadId
 from .scores import ScoreResult
 from .store import Store, cache_key
@@ -108,8 +109,6 @@ def spans_key(loaded, image_set, pool, params: SpanParams) -> str:
 def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_texts: int,
                       embed_dim: int | None = None) -> None:
     """Raise a clear CCSError for parameters TEXTSPAN cannot honour (it would return fewer spans)."""
-    from .errors import HeadSpecError
-
     if not 1 <= params.n_layers <= n_model_layers:
         raise HeadSpecError(f"Number of layers must be between 1 and {n_model_layers} for this model "
                             f"(got {params.n_layers}).")
@@ -255,7 +254,6 @@ def run_scores(spans: SpansResult, labeller, judges, store: Store | None = None,
     Labels and verdicts go through the verdict cache one by one (a re-run makes no request); the
     whole result is also stored, so a warm start can show the grid without re-scoring.
     """
-    from .ccs import Thresholds
     from .judges import score_heads
 
     store = store if store is not None else Store(None)

@@ -12,6 +12,7 @@ Unparseable verdicts (None) are never counted as yes or no:
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Hashable, Iterable, Mapping, Sequence
 
@@ -136,7 +137,6 @@ def _corr(fn, a: Sequence, b: Sequence) -> float:
     a, b = _pairs(a, b)
     if len(a) < 2 or len(set(a)) < 2 or len(set(b)) < 2:
         return math.nan  # correlation undefined for constant input
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from .cli_score import INCOMPLETE, add_score  # noqa: F401  (the score command: its own module; INCOMPLETE: exit 3)
 from .cliutil import progress_printer, write_json
+from .store import open_store
 from .validate import output_path, positive, read_lines
-from .errors import CCSError
+from .errors import CCSError, DataError
 
 
 # ---- commands (each helper adds its own below: add_<name> + cmd_<name>) -------------------------
@@ -39,7 +40,6 @@ def cmd_spans(args) -> int:
     building the model; otherwise the model loads (and its manifest is stored for next time)."""
     from .analysis import SpanParams, SpansResult, resolve_images, resolve_pool, run_spans, spans_key
     from .modelref import read_manifest, write_manifest
-    from .store import open_store
 
     output_path(args.out)
     positive("--n-images", args.n_images)
@@ -113,7 +113,6 @@ def _prune_setup(args, default_strategies: list[str]):
         positive("--n-images", args.n_images)
 
     loaded = load_model(args.model, args.pretrained, device=args.device)
-    from .errors import DataError
 
     table = None
     if args.ccs:
@@ -156,9 +155,7 @@ def add_prune_eval(sub) -> None:
 
 def cmd_prune_eval(args) -> int:
     from .datasets import load_dataset
-    from .errors import DataError
     from .evaluate import prune_eval, retrieval_eval, summarize
-    from .store import open_store
     from .video import VideoSet
 
     loaded, configs = _prune_setup(args, ["high", "low", "random"])
@@ -201,7 +198,6 @@ def add_bias(sub) -> None:
 def cmd_bias(args) -> int:
     from .analysis import bias_setup, run_bias
     from .bias import summarize_bias
-    from .store import open_store
 
     loaded, configs = _prune_setup(args, ["high", "low", "random"])
     setup = bias_setup(args.dataset, n=args.n_images, attributes=args.attribute or None, k=args.k,

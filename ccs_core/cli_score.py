@@ -3,9 +3,16 @@ codes (0 complete, ``INCOMPLETE`` = 3 when a head has no CCS or a requested judg
 bad input). The judge settings come from ``judges.config`` (files < environment < these flags)."""
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
+
+from .errors import DataError
+from .heads import HeadId
+from .store import open_store
+from .validate import output_path
+
 
 def add_score(sub) -> None:
     p = sub.add_parser("score", help="label and judge every head's spans: CCS and CCS@K")
@@ -33,10 +40,6 @@ INCOMPLETE = 3  # exit status of 'score' when a head has no CCS or a requested j
 
 
 def _csv_rows(path: str, columns: set[str], what: str) -> list[dict]:
-    import csv
-
-    from .errors import DataError
-
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
@@ -50,7 +53,6 @@ def _csv_rows(path: str, columns: set[str], what: str) -> list[dict]:
 def read_labels(path: str | None) -> dict[str, str] | None:
     if not path:
         return None
-    from .heads import HeadId
 
     return {str(HeadId.parse(r["head"])): r["label"] for r in _csv_rows(path, {"head", "label"}, "labels")
             if (r.get("label") or "").strip()}
@@ -69,11 +71,9 @@ def cmd_score(args) -> int:
     (else ``INCOMPLETE``, with the output still written with everything received)."""
     from .analysis import SpansResult, run_scores
     from .cliutil import progress_printer, write_json
-    from .errors import DataError
     from .judges import default_scoring, make_judges
     from .judges.config import describe, settings_from_args
     from .judges.labels import make_labeller
-    from .store import open_store
 
     settings = settings_from_args(args)
     if args.show_settings:
@@ -81,7 +81,6 @@ def cmd_score(args) -> int:
         return 0
     if not args.out:
         raise DataError("score needs --out FILE.json (where the labels, verdicts and CCS go).")
-    from .validate import output_path
 
     output_path(args.out)
     try:

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .errors import DataError
 from .evaluate import logit_scale, pruned_features, text_classifier, zero_shot_metrics
 from .zeroshot import ZeroShotTask
 from .strategies import CCSTable, PruneConfig, build_configs
@@ -51,8 +52,6 @@ def evaluate_suite(loaded, suite: Sequence[SuiteSet], configs: Sequence[PruneCon
                    mode: str = "zero", batch_size: int = 64,
                    progress: "Callable[[str, float], None] | None" = None) -> list[dict]:
     """One row per (set, task, configuration): accuracy and mean true-class probability."""
-    from .errors import DataError
-
     for s in suite:
         missing = [t.name for t in s.tasks if t.name not in s.labels]
         if missing:

@@ -21,6 +21,7 @@ from PIL import Image
 
 from .data import ImageSet, _open, check_image, load_image_folder
 from .errors import DataError
+from .validate import read_lines
 from .zeroshot import CLIP_TEMPLATES, DATASET_TEMPLATES, ZeroShotTask
 from .store import file_digest
 
@@ -214,8 +215,6 @@ def load_imagenet_variant(kind: str, path: "str | Path", max_per_class: int | No
     wnids = (RES / "imagenet" / f"imagenet_{kind[-1]}_wnids.txt").read_text().split()
     names = dict(imagenet_classes())
     if class_map is not None:
-        from .validate import read_lines
-
         for line in read_lines(class_map, "class map (wnid<TAB>name)"):
             if line.strip():
                 w, _, n = line.partition("\t")

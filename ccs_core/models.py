@@ -7,6 +7,7 @@ asked and what to do; nothing is half-loaded.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -81,8 +82,6 @@ def _resolve_quickgelu(name: str, pretrained: str | None,
 
 
 def _hub_reachable(timeout: float = 2.0) -> bool:
-    import socket
-
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         return False
     try:

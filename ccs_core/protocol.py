@@ -14,7 +14,7 @@ Every result file records the protocol it was made under.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import DataError
 
@@ -58,8 +58,6 @@ def imagenet_templates() -> list[str]:
 
 def apply(kind: str, data, task, protocol: Protocol):
     """The protocol's templates and groups on a loaded (image set, task) of dataset ``kind``."""
-    from dataclasses import replace
-
     if protocol.paper_templates and task is not None:
         if kind in ("cifar10", "cifar100"):
             task = replace(task, templates=list(CIFAR_TEMPLATES))

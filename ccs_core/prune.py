@@ -18,6 +18,7 @@ import torch
 from . import tower
 from .errors import HeadSpecError
 from .heads import HeadId, parse_heads
+from .store import cache_key
 from .strategies import (CCSTable, PruneConfig, as_heads, build_configs,  # noqa: F401 (re-export)
                          random_heads, strategy_configs)
 
@@ -131,8 +132,6 @@ def build_residual_cache(loaded, batches: Iterable[torch.Tensor], first_layer: i
                          store=None, progress: "Callable[[int, int], None] | None" = None,
                          total: int | None = None) -> ResidualCache:
     """Run the tower up to ``first_layer`` once over all batches (persisted in ``store`` when given)."""
-    from .store import cache_key
-
     skey = cache_key(kind="residual", model=loaded.key, data=key, first_layer=first_layer) if key else ""
     if store is not None and skey:
         hit = store.get_arrays("residual", skey)

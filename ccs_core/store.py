@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +83,6 @@ class Store:
     def _open_index(self):
         """The JSON index (diskcache's SQLite). A corrupt index is moved aside and rebuilt empty, with a
         warning (its entries are recomputed on demand); the arrays are untouched."""
-        import sqlite3
-        import warnings
-
         import diskcache
 
         where = self.root / "json"

@@ -16,6 +16,7 @@ algorithm (SVD of N x d, N x M projections) that the tests and the benchmark com
 """
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -42,8 +43,6 @@ def one_thread():
     with every core taken, two threads contend and a [8, 512, 512] eigh is 1.4x (one other busy
     process) to 10x (oversubscribed) slower than on one. On a quiet machine two threads stay (1.5x
     faster). The previous thread count is restored."""
-    import os
-
     n = torch.get_num_threads()
     try:
         busy = os.getloadavg()[0] >= (os.cpu_count() or 1) - 0.5

@@ -12,6 +12,7 @@ Unreadable frames are skipped and counted; a video with no readable frame is ski
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,6 @@ class VideoSet:
         """In-memory videos with one caption each (e.g. ``toyworld.tasks.toy_videos()``)."""
         if len(clips) != len(captions):
             raise DataError(f"{len(clips)} videos but {len(captions)} captions: give one caption per video.")
-        import hashlib
 
         h = hashlib.sha256()
         for clip in clips:

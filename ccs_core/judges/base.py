@@ -6,6 +6,7 @@ Results are JSON-serialisable records with provider, model, prompt version, time
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 import string
 from dataclasses import asdict, dataclass, field
@@ -161,8 +162,6 @@ def reask_turns(reply, problem: str) -> list[dict]:
     """The turns that ask again: the model's real previous answer (its text, or its tool input as
     JSON, or its refusal) and why it could not be used. With no answer at all, none: the same
     request is simply sent again (never a made-up previous answer)."""
-    import json
-
     if isinstance(reply.data, str) and reply.data.strip():
         answer = reply.data
     elif isinstance(reply.data, (dict, list)):

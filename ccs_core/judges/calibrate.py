@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ccs import cohen_kappa
+from ..ccs import cohen_kappa, spearman
 from .offline import (CALIBRATION_FILE, EMBEDDING_MODEL, RESOURCES, load_calibration,
                       relative_similarities)
 
@@ -98,7 +98,6 @@ def report(calibration: "dict | None" = None, pairs=None) -> dict:
 
 def table1_check(judge=None) -> dict:
     """CCS of the embedding judge on the paper's Table 1 heads under the paper's labels, vs the paper."""
-    from ..ccs import spearman
     from .labels import TABLE1_CSV
     from .offline import EmbeddingJudge
 

@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..validate import lan_mode
+
 PROVIDERS = ("openai", "anthropic", "gemini")
 OFFLINE = ("toy", "embedding")
 
@@ -121,8 +123,6 @@ def lookup_key(key_vars: tuple[str, ...], settings: JudgeSettings) -> str | None
     """A key typed for this session, else the environment's or Streamlit secrets' — except when the app
     is served to the network (CCS_LAN=1): then only keys typed in that browser session count, so a
     visitor never spends the server owner's keys."""
-    from ..validate import lan_mode
-
     lan = lan_mode()
     for var in key_vars:
         value = settings.api_keys.get(var) or (None if lan else (os.environ.get(var) or _streamlit_secret(var)))

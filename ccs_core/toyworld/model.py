@@ -14,6 +14,7 @@ from PIL import Image
 
 from ..errors import ModelLoadError
 from . import TOY_CARD, TOY_CHECKPOINT, TOY_DIR  # noqa: F401  (re-exported)
+from ..store import file_digest
 from .world import ALL_FACTORS, DISTRACTOR_WORDS, IMAGE_SIZE, PLURAL, PREFIXES, VALUES
 
 
@@ -107,8 +108,6 @@ def save_toy(model: torch.nn.Module, vocab: list[str], config: dict, path: "str 
 
 def load_toy(path: "str | Path | None" = None):
     """(model (eval, fp32), preprocess, tokenizer, key) from the bundled (or given) checkpoint."""
-    from ..store import file_digest
-
     path = Path(path) if path is not None else TOY_CHECKPOINT
     if not path.is_file():
         raise ModelLoadError(f"The toy model checkpoint {path} is missing. Restore it from git "

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..comparison import concept_matrix, mean_drops, table3
+from ..errors import CCSError
 from ..scores import ScoreResult
 from .pool import POOL_KINDS
 from .world import FACTORS, UNNAMED
@@ -232,7 +233,6 @@ def main(argv: "list[str] | None" = None) -> int:
     p.add_argument("--pool", choices=POOL_KINDS, default=None,
                    help="TEXTSPAN over this toy pool kind instead of the app's default toy pool")
     a = p.parse_args(argv)
-    from ..errors import CCSError
     from ..models import from_model, load_model
     from .model import TOY_DIR, load_toy
 

@@ -5,6 +5,9 @@ Image sets carry ``labels``/``classes`` for one factor and, for every factor, ``
 """
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -32,9 +35,6 @@ def toy_tasks() -> dict:
 def _samples_key(samples: list[Sample], style: str) -> str:
     """The images' identity without drawing them: the samples, the style and the renderer's source
     (``world.py``), so a change to the drawing code is a new key."""
-    import hashlib
-    from pathlib import Path
-
     from . import world
 
     h = hashlib.sha256(Path(world.__file__).read_bytes())
