@@ -8,10 +8,31 @@ from .session import DEFAULTS, TOY_MODEL_NAME
 
 LINK_KEYS = {"model": "model_name", "pretrained": "pretrained", "head": "selected_head",
              "n": "n_images", "layers": "n_layers", "spans": "n_spans", "high": "th_high", "low": "th_low"}
-PAGE_PATHS = {"overview": "app_pages/home.py", "grid": "app_pages/grid.py",
-              "inspector": "app_pages/inspector.py", "judges": "app_pages/judges.py",
-              "prune": "app_pages/prune.py", "export": "app_pages/export.py"}
-PAGE_URLS = {name: ("" if name == "overview" else name) for name in PAGE_PATHS}  # st.Page url_path
+# The app's pages, the one list: link name -> (file, title, icon, tooltip). The link name is the
+# page's url path (the overview is the default page, at "/").
+PAGES = {
+    "overview": ("app_pages/home.py", "Overview", "home",
+                 "The loaded model, the session's choices and what the toy model shows"),
+    "grid": ("app_pages/grid.py", "Head grid", "grid_view",
+             "Every analysed head by CCS, category or variance explained; click one"),
+    "inspector": ("app_pages/inspector.py", "Span & label inspector", "search",
+                  "One head's spans, label, verdicts, top images; your own verdicts"),
+    "judges": ("app_pages/judges.py", "Judge re-scoring", "balance",
+               "Judge settings and keys, labeller, few-shot examples; re-label and re-judge"),
+    "prune": ("app_pages/prune.py", "Prune & evaluate", "content_cut",
+              "The paper's comparison: high, low and random heads pruned; accuracy and MaxSkew"),
+    "export": ("app_pages/export.py", "Export", "download",
+               "Spans, labels, verdicts, CCS, pruning and bias results; charts as PNG/SVG"),
+}
+PAGE_PATHS = {name: page[0] for name, page in PAGES.items()}
+PAGE_URLS = {name: ("" if name == "overview" else name) for name in PAGES}  # st.Page url_path
+
+
+def pages() -> list:
+    """The ``st.Page`` of every page, in the sidebar's order."""
+    return [st.Page(path, title=title, icon=f":material/{icon}:", help=tip, default=name == "overview",
+                    **({} if name == "overview" else {"url_path": name}))
+            for name, (path, title, icon, tip) in PAGES.items()]
 
 
 def read() -> str | None:
