@@ -7,7 +7,7 @@ the step ("Step 2/3 · embedding the text pool ...").
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -68,19 +68,53 @@ class SpansResult:
 
     @classmethod
     def from_json(cls, d: dict) -> "SpansResult":
-        """Read a result back; extra keys (e.g. the CLI's ``skipped_images``) are ignored."""
+        """Read a result back, checking its shape and types (a DataError says what is wrong); extra
+        keys (e.g. the CLI's ``skipped_images``) are ignored. Head names are written canonically."""
+        how = "write one with 'python -m ccs_core spans ... --out FILE.json'"
         if not isinstance(d, dict) or not isinstance(d.get("heads"), list) or \
                 not all(isinstance(h, dict) for h in d["heads"]):
-            raise DataError("Not a spans result: expected a JSON object whose 'heads' is a list of heads "
-                            "(write one with 'python -m ccs_core spans ... --out FILE.json').")
-        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        d["heads"] = [HeadSpans(**{k: v for k, v in h.items() if k in HeadSpans.__dataclass_fields__})
-                      for h in d["heads"]]
-        names = [h.head for h in d["heads"]]
+            raise DataError(f"Not a spans result: expected a JSON object whose 'heads' is a list of heads ({how}).")
+        missing = [k for k, f in cls.__dataclass_fields__.items()
+                   if k not in d and f.default is MISSING and f.default_factory is MISSING]
+        if missing:
+            raise DataError(f"Not a spans result: it has no {', '.join(missing)} ({how}).")
+        bad = [k for k in ("model_key", "model_name", "image_set_key", "pool_key") if not isinstance(d[k], str)]
+        if bad:
+            raise DataError(f"The spans result's {', '.join(bad)} must be text, not {d[bad[0]]!r} ({how}).")
+        if not d["heads"]:
+            raise DataError(f"The spans result has no heads, so there is nothing to label or judge ({how}).")
+        heads = []
+        for h in d["heads"]:
+            try:
+                name = str(HeadId.parse(h.get("head")))
+            except HeadSpecError as err:
+                raise DataError(f"The spans result names a head {h.get('head')!r}: {err}") from err
+            texts = h.get("texts")
+            if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+                raise DataError(f"Head {name}: 'texts' must be a list of non-empty strings, not {texts!r:.80}.")
+            if not isinstance(h.get("silent", False), bool):
+                raise DataError(f"Head {name}: 'silent' must be true or false, not {h['silent']!r}.")
+            heads.append(HeadSpans(**{**{k: v for k, v in h.items() if k in HeadSpans.__dataclass_fields__},
+                                      "head": name}))
+        names = [h.head for h in heads]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise DataError(f"The spans result names head(s) {', '.join(dup)} more than once; each head once.")
-        return cls(**d)
+        layers = d.get("layers")
+        outside = [n for n in names if isinstance(layers, list) and HeadId.parse(n).layer not in layers]
+        if outside:
+            raise DataError(f"Head(s) {', '.join(outside[:3])} lie outside the result's analysed layers {layers}.")
+        return cls(**{**{k: v for k, v in d.items() if k in cls.__dataclass_fields__}, "heads": heads})
+
+    @classmethod
+    def from_cache(cls, hit: "dict | None") -> "SpansResult | None":
+        """A stored result, or None (a miss, recomputed) when the entry is not a valid spans result."""
+        if hit is None:
+            return None
+        try:
+            return cls.from_json(hit)
+        except DataError:
+            return None
 
     def by_head(self) -> dict[str, HeadSpans]:
         return {h.head: h for h in self.heads}
@@ -132,9 +166,10 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
     """Decompose the image set by head and find every analysed head's TEXTSPAN descriptions."""
     store = store if store is not None else Store(None)
     key = spans_key(loaded, image_set, pool, params)
-    if (hit := store.get("spans", key)) is not None:  # a warm start: no torch import
+    hit = SpansResult.from_cache(store.get("spans", key))  # a warm start: no torch import
+    if hit is not None:  # (an entry that is not a valid result is a miss: recomputed, overwritten)
         progress(1, 1, "Spans loaded from cache")
-        return SpansResult.from_json(hit)
+        return replace(hit, image_set=image_set.name, pool=pool.name)  # same content, maybe new names
     from .decompose import decompose_image_set
     from .textspan import textspan_heads
     check_span_params(params, loaded.spec.n_layers, len(image_set), len(pool), loaded.spec.embed_dim)
@@ -301,6 +336,9 @@ def bias_setup(dataset: str, n: int = 400, attributes: list[str] | None = None, 
         prompts, templates = prompts or toy_prompts, templates or toy_templates
     from .bias import bias_templates, occupations
 
+    if not hasattr(data, "attributes"):  # a VideoSet: retrieval, not groups
+        raise DataError(f"{dataset} is a video set; MaxSkew needs images with groups (toy-bias or "
+                        "fairface:CSV[:ROOT]); videos go to prune-eval for retrieval.")
     available = data.attributes or ({"group": data.groups} if data.groups else {})
     names = attributes or [a for a in ("race", "gender") if a in available] or list(available)
     if not available:
@@ -346,9 +384,9 @@ def resolve_images(spec: str, n: int = 512, seed: int = 0, max_per_class: int | 
         from .toyworld.tasks import toy_image_set
 
         return toy_image_set(split=parsed.split, n=n, seed=seed, style=parsed.style)
-    if parsed.is_toy:
-        raise DataError(f"{spec!r} is not a set of images to analyse: use toy, toy-hard or toy-outline "
-                        "(with ,split=SPLIT), or an image folder.")
+    if parsed.is_toy or (parsed.kind != "folder" and ":" in (spec or "")):
+        raise DataError(f"{spec!r} is not a set of images to analyse: --images takes toy, toy-hard or "
+                        "toy-outline (with ,split=SPLIT), or an image folder (datasets go to prune-eval --dataset).")
     from .data import load_image_folder
 
     return load_image_folder((spec or "").strip(), max_per_class=max_per_class)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .cli_score import INCOMPLETE, add_score  # noqa: F401  (the score command: its own module; INCOMPLETE: exit 3)
@@ -41,7 +43,7 @@ def cmd_spans(args) -> int:
     from .analysis import SpanParams, SpansResult, resolve_images, resolve_pool, run_spans, spans_key
     from .modelref import read_manifest, write_manifest
 
-    output_path(args.out)
+    output_path(args.out, inputs=[args.pool, args.images])
     positive("--n-images", args.n_images)
     images = resolve_images(args.images, n=args.n_images)  # cheap checks first, then the model
     for path, why in images.skipped:
@@ -49,9 +51,11 @@ def cmd_spans(args) -> int:
     pool = resolve_pool(args.pool, args.model)
     params, store = SpanParams(args.layers, args.spans, args.rank), open_store()
     ref = read_manifest(store, args.model, args.pretrained)
-    hit = store.get("spans", spans_key(ref, images, pool, params)) if ref is not None else None
+    # a warm start (no model load, no torch) only on the CPU: any other device is checked by the load
+    warm = ref is not None and (args.device or "cpu").strip().lower() in ("cpu", "auto")
+    hit = SpansResult.from_cache(store.get("spans", spans_key(ref, images, pool, params))) if warm else None
     if hit is not None:
-        result = SpansResult.from_json(hit)
+        result = replace(hit, image_set=images.name, pool=pool.name)  # same content, maybe new names
         print("spans: read from the cache (no model load)", file=sys.stderr)
     else:
         from .models import load_model
@@ -106,7 +110,7 @@ def _prune_setup(args, default_strategies: list[str]):
     from .models import load_model
     from .prune import CCSTable, build_configs
 
-    output_path(args.out)
+    output_path(args.out, inputs=[getattr(args, k, None) for k in ("ccs", "prompts", "templates", "class_map")])
     positive("--batch-size", args.batch_size)
     positive("--seeds", args.seeds)
     if getattr(args, "n_images", None) is not None:
@@ -244,11 +248,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        if argv is None:  # the command line: do not wait at exit for threads stuck on a dead endpoint
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     except Exception as err:  # a bug, not the input: one line, never a traceback (unless --debug)
         if args.debug:
             raise
         text = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
         print(f"error: unexpected {err.__class__.__name__}{': ' + text if text else ''}. This is a bug in CCS "
-              "Explorer, not in your input; run again with --debug for the traceback.", file=sys.stderr)
+              "Explorer, not in your input; run it again as 'python -m ccs_core --debug COMMAND ...' for the "
+              "traceback.", file=sys.stderr)
         return 1

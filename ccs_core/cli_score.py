@@ -45,17 +45,31 @@ def _csv_rows(path: str, columns: set[str], what: str) -> list[dict]:
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DataError(f"Cannot read {what} from {path}: {err}.") from err
-    if not rows or not columns <= set(rows[0]):
+    if not rows:
+        raise DataError(f"{path} has no rows of {what} (a header with {', '.join(sorted(columns))}, then one "
+                        "row each).")
+    if not columns <= set(rows[0]):
         raise DataError(f"{path} needs a header with the columns {', '.join(sorted(columns))} for {what}.")
     return rows
 
 
-def read_labels(path: str | None) -> dict[str, str] | None:
+def read_labels(path: str | None, heads: "list[str] | None" = None) -> dict[str, str] | None:
+    """head -> label from a CSV; a head named twice, or one the spans do not have, is an error."""
     if not path:
         return None
-
-    return {str(HeadId.parse(r["head"])): r["label"] for r in _csv_rows(path, {"head", "label"}, "labels")
-            if (r.get("label") or "").strip()}
+    out: dict[str, str] = {}
+    for r in _csv_rows(path, {"head", "label"}, "labels"):
+        if not (r.get("label") or "").strip():
+            continue
+        h = str(HeadId.parse(r["head"]))
+        if h in out:
+            raise DataError(f"{path}: head {h} has two labels ({out[h]!r}, {r['label']!r}); give it one.")
+        out[h] = r["label"]
+    unknown = sorted(set(out) - set(heads)) if heads is not None else []
+    if unknown:
+        raise DataError(f"{path}: head(s) {', '.join(unknown[:5])} are not in the spans file (it has "
+                        f"{len(heads)} heads, e.g. {heads[0]}).")
+    return out
 
 
 def read_examples(path: str | None):
@@ -82,7 +96,7 @@ def cmd_score(args) -> int:
     if not args.out:
         raise DataError("score needs --out FILE.json (where the labels, verdicts and CCS go).")
 
-    output_path(args.out)
+    output_path(args.out, inputs=[args.spans_file, args.labels, args.examples])
     try:
         spans = SpansResult.from_json(json.loads(Path(args.spans_file).read_text()))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
@@ -91,11 +105,17 @@ def cmd_score(args) -> int:
     default_labeller, default_judges, why = default_scoring(spans.model_name, settings=settings)
     if not (args.labeller and args.judges):
         print(f"default labeller/judges for {why}", file=sys.stderr)
-    labels, examples = read_labels(args.labels), read_examples(args.examples)
+    labels = read_labels(args.labels, [h.head for h in spans.heads])
+    examples = read_examples(args.examples)
     labeller = make_labeller(args.labeller or default_labeller, settings, examples=examples)
     kinds = [k.strip() for k in (args.judges or ",".join(default_judges)).split(",") if k.strip()]
+    if not kinds:
+        raise DataError(f"--judges {args.judges!r} names no judge; e.g. --judges {','.join(default_judges)}.")
     judges, disabled = make_judges(kinds, settings)
     allowed = {k.strip() for k in args.allow_missing_judges.split(",") if k.strip()}
+    if allowed - set(kinds):
+        raise DataError(f"--allow-missing-judges names {', '.join(sorted(allowed - set(kinds)))}, which "
+                        f"--judges does not ask for ({', '.join(kinds)}).")
     for kind, reason in disabled.items():
         print(f"judge {kind} unavailable{' (allowed)' if kind in allowed else ''}: {reason}", file=sys.stderr)
     missing = sorted(set(disabled) - allowed)
@@ -114,10 +134,28 @@ def cmd_score(args) -> int:
           f"{unparseable} with an unparseable answer; {result.calls} new calls, {len(result.errors)} "
           f"failed requests; {at_k} (over the {done} complete heads)", file=sys.stderr)
     if result.n_incomplete or missing:
-        why = ([f"{result.n_incomplete} head(s) incomplete (re-run the same command to re-ask only "
-                "the failed requests)"] if result.n_incomplete else []) + \
-              ([f"judge(s) {', '.join(missing)} unavailable (--allow-missing-judges {','.join(missing)} "
-                "to accept)"] if missing else [])
-        print(f"score: exit {INCOMPLETE}: " + "; ".join(why), file=sys.stderr)
+        print(f"score: exit {INCOMPLETE}: " + "; ".join(incomplete_reasons(result, missing)), file=sys.stderr)
         return INCOMPLETE
     return 0
+
+
+def incomplete_reasons(result, missing: list[str]) -> list[str]:
+    """Why ``score`` exits 3, with the first cause of each kind: failed requests (a re-run re-asks
+    only those), answers that could not be used (a re-run reuses them), unavailable judges."""
+    failed = sorted({e["head"] for e in result.errors})
+    unusable = [h for h, r in result.heads.items() if r.ccs is None and h not in failed]
+    why = []
+    if failed:
+        e = result.errors[0]
+        why.append(f"{len(failed)} head(s) incomplete because {len(result.errors)} request(s) failed (first: "
+                   f"{e['head']}, {e['agent']}: {e['error'][:200]}); re-run the same command to re-ask only those")
+    if unusable:
+        rec = result.heads[unusable[0]]
+        answers = [rec.label_record or {}] + list(rec.verdicts.values())
+        first = next((a for a in answers if a.get("status") in ("unparseable", "unsupported")), {})
+        why.append(f"{len(unusable)} head(s) incomplete because an answer could not be used (first: {unusable[0]}, "
+                   f"{first.get('status', 'no label')}: {str(first.get('problem') or 'no label')[:200]}); a re-run "
+                   "reuses those answers: --retry-unparseable asks again, or choose judges that fit this model")
+    if missing:
+        why.append(f"judge(s) {', '.join(missing)} unavailable (--allow-missing-judges {','.join(missing)} to accept)")
+    return why

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
+
+from .errors import DataError
 
 
 def progress_printer(label: str, quiet: bool = False) -> Callable[..., None]:
@@ -45,9 +48,14 @@ def progress_printer(label: str, quiet: bool = False) -> Callable[..., None]:
 
 
 def write_json(path: "str | Path", value: Any) -> None:
-    """Write JSON atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False))
-    tmp.replace(path)
+    """Write JSON atomically (a temp file of this process + rename); a failed write is a DataError
+    saying where, and leaves no temp file."""
+    path = Path(path).expanduser()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False))
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"Cannot write {path}: {err.strerror or err}. Choose another --out.") from err

@@ -179,7 +179,8 @@ def load_image_folder(path: "str | Path", max_per_class: int | None = None,
     h = hashlib.sha256()
     for p, l in zip(files, labels):
         st = p.stat()
-        h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0{l}\n".encode())
+        h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0{l}\n".encode(
+            "utf-8", "surrogateescape"))  # a file name that is not UTF-8 is still a name
     paths = [str(p) for p in files]
 
     def load(i: int) -> Image.Image:

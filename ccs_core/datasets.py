@@ -73,14 +73,19 @@ def parse_spec(spec: str) -> DatasetSpec:
     kind = ALIASES.get(head.lower(), head.lower())
     if kind in TOY_KINDS:
         factor, split = "", "test"
+        seen: list[str] = []
         for part in filter(None, (p.strip() for p in arg.split(","))):
             key, eq, value = (t.strip() for t in part.partition("="))
+            if kind not in TOY_STYLES:  # toy-bias, toy-videos: fixed sets
+                raise DataError(f"{head} takes no factor or split (got {arg!r}): write {head}.")
             if not eq and key in TOY_SPLITS:
                 why = f"{key!r} is a split of the toy world; choose it as {head}:split={key}"
             elif not eq and factor:
                 why = f"one factor per spec (got {factor!r} and {key!r})"
             elif not eq:
                 factor, why = key, ""
+            elif key == "split" and value in TOY_SPLITS and "split=" in seen:
+                why = "one split per spec"
             elif key == "split" and value in TOY_SPLITS:
                 split, why = value, ""
             else:
@@ -88,9 +93,12 @@ def parse_spec(spec: str) -> DatasetSpec:
                        f"the only option is split=SPLIT ({head}[:FACTOR][,split=SPLIT])")
             if why:
                 raise DataError(f"Cannot read {part!r} in the dataset spec {spec!r}: {why}.")
+            seen.append(key + eq)
         return DatasetSpec(kind, factor, split)
     if kind in PATH_KINDS and (colon or kind in TORCHVISION):  # a torchvision set's root defaults to .
-        return DatasetSpec(kind, arg or ("." if kind in TORCHVISION else ""))
+        if colon and not arg.strip():
+            raise DataError(f"The dataset spec {spec!r} names no path: write {head}:PATH.")
+        return DatasetSpec(kind, arg.strip() or ".")
     return DatasetSpec("folder", spec)
 
 
@@ -256,6 +264,14 @@ def load_fairface(csv_path: "str | Path", image_root: "str | Path | None" = None
                         f"{', '.join(repr(c) for c in cols) or 'nothing'}).")
     if not rows:
         raise DataError(f"{csv_path} has a header but no rows: one row per image is needed.")
+    short = next((i for i, r in enumerate(rows, 2) if any(r.get(c) is None or not str(r.get(c)).strip()
+                                                           for c in ("file", attribute))), None)
+    if short is not None:
+        raise DataError(f"{csv_path} line {short} has no {attribute!r} or 'file' value: every row needs both.")
+    files = [r["file"] for r in rows]
+    dups = sorted({f for f in files if files.count(f) > 1})
+    if dups:
+        raise DataError(f"{csv_path} lists {dups[0]} more than once ({len(dups)} file(s) twice); one row per image.")
     attrs = [c for c in cols if c not in ("file", "service_test")]
     classes = sorted({r[attribute] for r in rows})
     labels = [classes.index(r[attribute]) for r in rows]
@@ -324,6 +340,8 @@ def _load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, see
 
         return load_video_folder(arg), None
     path = arg
+    if path and ("/" in path or path.startswith(".")) and not Path(path).expanduser().exists():
+        raise DataError(f"The image folder {path} does not exist (a dataset spec is {GRAMMAR}).")
     if not path or not Path(path).expanduser().exists():
         raise DataError(f"Unknown dataset {spec!r}: use {GRAMMAR}.")
     folder = load_image_folder(path, max_per_class=max_per_class)

@@ -73,16 +73,26 @@ class CCSTable:
                                 "scores JSON written by the judges.")
         if not rows or any(not isinstance(r, dict) or "head" not in r for r in rows):
             raise HeadSpecError("CCS rows need a 'head' field (e.g. 'L11.H5') and there must be at least one.")
+        n_spans = obj.get("n_spans", 5) if isinstance(obj, dict) else 5
+        if isinstance(n_spans, bool) or not isinstance(n_spans, int) or n_spans < 1:
+            raise HeadSpecError(f"CCS file: 'n_spans' must be a whole number >= 1, not {n_spans!r}.")
         for r in rows:
             c = r.get("ccs")
-            if c is not None and (isinstance(c, bool) or not isinstance(c, int) or c < 0):
+            if c is not None and (isinstance(c, bool) or not isinstance(c, int) or not 0 <= c <= n_spans):
                 raise HeadSpecError(f"CCS file: head {r['head']} has CCS {c!r}; a CCS is a whole number "
-                                    "0..5 (or null for an incomplete head).")
+                                    f"0..{n_spans} (or null for an incomplete head).")
+        names = [str(HeadId.parse(r["head"])) for r in rows]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise HeadSpecError(f"CCS file: head(s) {', '.join(dup)} appear more than once; give each head one row.")
         try:
             high = high if high is not None else int(th.get("high_min", 5))
             low = low if low is not None else int(th.get("low_max", 1))
         except (TypeError, ValueError) as err:
             raise HeadSpecError(f"CCS file: thresholds must be whole numbers ({th!r}).") from err
+        if not 0 <= low < high <= n_spans:
+            raise HeadSpecError(f"CCS file: thresholds need 0 <= low_max < high_min <= {n_spans} (got "
+                                f"low_max {low}, high_min {high}); the paper's are 1 and 5.")
         return cls(rows, high, low)
 
     def select(self, pred: Callable[[dict], bool]) -> list[HeadId]:

@@ -18,9 +18,14 @@ def positive(name: str, value: int) -> int:
     return int(value)
 
 
-def output_path(path: "str | Path", what: str = "output") -> Path:
-    """A file that can be written: not a directory, its folder creatable and writable."""
+def output_path(path: "str | Path", what: str = "output", inputs: "tuple | list" = ()) -> Path:
+    """A file that can be written: not a directory, its folder creatable and writable, and none of
+    the command's ``inputs`` (writing there would destroy the input)."""
     p = Path(path).expanduser()
+    same = [str(i) for i in inputs if i and Path(str(i)).expanduser().resolve() == p.resolve()]
+    if same:
+        raise DataError(f"The {what} path {p} is also an input of this command ({same[0]}); writing it "
+                        "would overwrite that input. Choose another --out.")
     if p.is_dir():
         raise DataError(f"The {what} path {p} is a directory; give a file name, e.g. {p / 'result.json'}.")
     parent = p.parent

@@ -38,6 +38,26 @@ def files(tmp_path, monkeypatch):
     (tmp_path / "onlybad" / "x.png").write_text("not an image")
     (tmp_path / "bad.json").write_text("{ not json")
     (tmp_path / "pool1.txt").write_text("a photo\n")
+    # the third sweep (stop 20): spans files whose shape or types are wrong
+    one = dict(dup, heads=[dup["heads"][0]])
+    bad_spans = {"sp_noheads": dict(one, heads=[]),
+                 "sp_textsstr": dict(one, heads=[dict(one["heads"][0], texts="abcde")]),
+                 "sp_badname": dict(one, heads=[dict(one["heads"][0], head="foo")]),
+                 "sp_silentstr": dict(one, heads=[dict(one["heads"][0], silent="false")]),
+                 "sp_layer99": dict(one, heads=[dict(one["heads"][0], head="L99.H0")]),
+                 "sp_dupcase": dict(one, heads=[one["heads"][0], dict(one["heads"][0], head="l3.h0")]),
+                 "sp_noname": dict(one, model_name=None),
+                 "sp_nokey": {k: v for k, v in one.items() if k != "model_key"},
+                 "spans_ok": one}
+    for name, value in bad_spans.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(value))
+    (tmp_path / "ccs_99.json").write_text(json.dumps([{"head": "L3.H0", "ccs": 99}]))
+    (tmp_path / "ccs_dup.json").write_text(json.dumps([{"head": "L3.H0", "ccs": 5}, {"head": "L3.H0", "ccs": 0}]))
+    (tmp_path / "ccs_thneg.json").write_text(json.dumps({"heads": {"L3.H0": {"ccs": 5}}, "thresholds": {"high_min": -5}}))
+    (tmp_path / "lab_hdr.csv").write_text("head,label\n")
+    (tmp_path / "lab_absent.csv").write_text("head,label\nL9.H99,red\n")
+    (tmp_path / "lab_dup.csv").write_text("head,label\nL3.H0,red\nL3.H0,blue\n")
+    (tmp_path / "ff_short.csv").write_text("file,race,gender\na.jpg,White,Male\nb.jpg,,Female\n")
     return tmp_path
 
 
@@ -113,6 +133,60 @@ CASES = [
     ("bias-n-images-zero", ["bias", "--n-images", "0", "--out", "{tmp}/b.json"], "--n-images must be at least 1"),
     ("bias-templates-missing", ["bias", "--templates", "{tmp}/missing.txt", "--out", "{tmp}/b.json"],
      "does not exist"),
+    # the third sweep (stop 20, an independent 299-case sweep): spans and CCS files, labels, judges,
+    # outputs that are inputs, dataset specs
+    ("spans-file-no-heads", ["score", "--spans", "{tmp}/sp_noheads.json", "--out", "{tmp}/o.json"], "has no heads"),
+    ("spans-file-texts-string", ["score", "--spans", "{tmp}/sp_textsstr.json", "--out", "{tmp}/o.json"],
+     "'texts' must be a list of non-empty strings"),
+    ("spans-file-bad-head-name", ["score", "--spans", "{tmp}/sp_badname.json", "--out", "{tmp}/o.json"],
+     "names a head 'foo'"),
+    ("spans-file-silent-string", ["score", "--spans", "{tmp}/sp_silentstr.json", "--out", "{tmp}/o.json"],
+     "'silent' must be true or false"),
+    ("spans-file-head-outside-layers", ["score", "--spans", "{tmp}/sp_layer99.json", "--out", "{tmp}/o.json"],
+     "outside the result's analysed layers [3]"),
+    ("spans-file-same-head-two-spellings", ["score", "--spans", "{tmp}/sp_dupcase.json", "--out", "{tmp}/o.json"],
+     "L3.H0 more than once"),
+    ("spans-file-model-name-null", ["score", "--spans", "{tmp}/sp_noname.json", "--out", "{tmp}/o.json"],
+     "model_name must be text"),
+    ("spans-file-no-model-key", ["score", "--spans", "{tmp}/sp_nokey.json", "--out", "{tmp}/o.json"],
+     "it has no model_key"),
+    ("ccs-above-five", ["prune-eval", "--ccs", "{tmp}/ccs_99.json", "--out", "{tmp}/p.json"], "a whole number 0..5"),
+    ("ccs-head-twice", ["prune-eval", "--ccs", "{tmp}/ccs_dup.json", "--out", "{tmp}/p.json"],
+     "L3.H0 appear more than once"),
+    ("ccs-threshold-negative", ["prune-eval", "--ccs", "{tmp}/ccs_thneg.json", "--out", "{tmp}/p.json"],
+     "thresholds need 0 <= low_max < high_min <= 5"),
+    ("labels-header-only", ["score", "--spans", "{tmp}/spans_ok.json", "--labels", "{tmp}/lab_hdr.csv", "--out",
+                            "{tmp}/o.json"], "has no rows of labels"),
+    ("labels-unknown-head", ["score", "--spans", "{tmp}/spans_ok.json", "--labels", "{tmp}/lab_absent.csv", "--out",
+                             "{tmp}/o.json"], "L9.H99 are not in the spans file"),
+    ("labels-head-twice", ["score", "--spans", "{tmp}/spans_ok.json", "--labels", "{tmp}/lab_dup.csv", "--out",
+                           "{tmp}/o.json"], "has two labels"),
+    ("judges-none-named", ["score", "--spans", "{tmp}/spans_ok.json", "--judges", ",,", "--out", "{tmp}/o.json"],
+     "names no judge"),
+    ("allow-missing-unknown-judge", ["score", "--spans", "{tmp}/spans_ok.json", "--judges", "toy",
+                                     "--allow-missing-judges", "bogus", "--out", "{tmp}/o.json"],
+     "which --judges does not ask for"),
+    ("judge-timeout-negative", ["score", "--spans", "{tmp}/spans_ok.json", "--judges", "openai", "--timeout", "-1",
+                                "--out", "{tmp}/o.json"], "it must be at least 0.1"),
+    ("score-out-is-the-spans-file", ["score", "--spans", "{tmp}/spans_ok.json", "--out", "{tmp}/spans_ok.json"],
+     "is also an input of this command"),
+    ("spans-out-is-the-pool", ["spans", "--pool", "{tmp}/pool1.txt", "--out", "{tmp}/pool1.txt"],
+     "is also an input of this command"),
+    ("prune-out-is-the-ccs-file", ["prune-eval", "--ccs", "{tmp}/ccs_99.json", "--out", "{tmp}/ccs_99.json"],
+     "is also an input of this command"),
+    ("dataset-two-splits", ["prune-eval", "--dataset", "toy:split=val,split=test", "--out", "{tmp}/p.json"],
+     "one split per spec"),
+    ("dataset-videos-with-factor", ["prune-eval", "--dataset", "toy-videos:shape", "--out", "{tmp}/p.json"],
+     "toy-videos takes no factor or split"),
+    ("dataset-kind-without-path", ["prune-eval", "--dataset", "imagenet-a:", "--out", "{tmp}/p.json"],
+     "names no path: write imagenet-a:PATH"),
+    ("dataset-folder-missing", ["prune-eval", "--dataset", "{tmp}/nope", "--out", "{tmp}/p.json"],
+     "/nope does not exist"),
+    ("images-dataset-spec", ["spans", "--images", "cifar10:{tmp}", "--out", "{tmp}/s.json"],
+     "not a set of images to analyse"),
+    ("bias-on-videos", ["bias", "--dataset", "toy-videos", "--out", "{tmp}/b.json"], "is a video set"),
+    ("fairface-row-without-group", ["bias", "--dataset", "fairface:{tmp}/ff_short.csv", "--out", "{tmp}/b.json"],
+     "line 3 has no 'race' or 'file' value"),
 ]
 
 
@@ -248,3 +322,39 @@ def test_lan_mode_limits_paths_to_the_data_roots_and_ignores_the_servers_keys(tm
         rs.check_path(str(tmp_path / ".." / "elsewhere"), "pool file")
     assert api_key("openai", JudgeSettings()) is None  # the server's key is not a visitor's
     assert api_key("openai", JudgeSettings(api_keys={"OPENAI_API_KEY": "sk-typed"})) == "sk-typed"
+
+
+def test_a_stored_spans_entry_of_the_wrong_shape_is_recomputed_and_a_hit_names_the_current_pool(tmp_path):
+    from ccs_core.analysis import SpanParams, run_spans, spans_key
+    from ccs_core.models import load_model
+    from ccs_core.store import Store
+    from ccs_core.textpool import load_pool
+    from ccs_core.toyworld.tasks import toy_image_set
+
+    store, loaded, images = Store(tmp_path / "c"), load_model("toy"), toy_image_set("test", 8, 0)
+    (tmp_path / "a.txt").write_text("a red circle\na blue square\na photo of a dog\n")
+    (tmp_path / "b.txt").write_text("a red circle\na blue square\na photo of a dog\n")  # same texts
+    params = SpanParams(n_layers=1, n_spans=2, rank=8)
+    pool = load_pool(str(tmp_path / "a.txt"))
+    first = run_spans(loaded, images, pool, params, store)
+    store.set("spans", spans_key(loaded, images, pool, params), {"heads": []})  # planted: not a spans result
+    again = run_spans(loaded, images, load_pool(str(tmp_path / "a.txt")), params, store)
+    assert again.to_json() == first.to_json()  # a miss: recomputed, and the entry is valid again
+    other = run_spans(loaded, images, load_pool(str(tmp_path / "b.txt")), params, store)
+    assert other.pool != first.pool and other.pool_key == first.pool_key
+
+
+def test_exit_3_says_why_each_head_is_incomplete():
+    from ccs_core.cli_score import incomplete_reasons
+    from ccs_core.scores import HeadScore, ScoreResult
+
+    res = ScoreResult(n_spans=2, labeller={}, judges=[{"name": "toy"}], heads={
+        "L0.H0": HeadScore(spans=["a", "b"], label="red", verdicts={}),
+        "L0.H1": HeadScore(spans=["a", "b"], label="red", verdicts={"toy": {
+            "fits": [None, None], "status": "unsupported", "problem": "names no toy-world factor"}})},
+        errors=[{"head": "L0.H0", "stage": "judge", "agent": "openai", "error": "Connection refused"}])
+    res.summarise(["toy"])
+    failed, unusable = incomplete_reasons(res, [])
+    assert "1 request(s) failed (first: L0.H0, openai: Connection refused)" in failed and "re-run" in failed
+    assert "unsupported: names no toy-world factor" in unusable and "a re-run reuses those answers" in unusable
+    assert incomplete_reasons(res, ["gemini"])[-1].startswith("judge(s) gemini unavailable")

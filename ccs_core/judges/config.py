@@ -60,10 +60,18 @@ def _coerce(name: str, value: Any, where: str) -> Any:
     try:
         if kind is bool:
             return str(value).lower() in ("1", "true", "yes", "on")
-        return kind(value)
+        out = kind(value)
     except (TypeError, ValueError) as err:
         raise JudgeError(f"Judge setting {name} from {where} is {value!r}, not a {kind.__name__}. "
                          f"Fix it there (e.g. {name} = {getattr(JudgeSettings(), name)!r}).") from err
+    low = MINIMUM.get(name)
+    if low is not None and (out != out or out < low):  # NaN or below the range
+        raise JudgeError(f"Judge setting {name} from {where} is {value!r}; it must be at least {low} "
+                         f"(e.g. {name} = {getattr(JudgeSettings(), name)!r}).")
+    return out
+
+
+MINIMUM = {"timeout": 0.1, "max_retries": 0, "max_workers": 1, "temperature": 0.0}
 
 
 def from_files(files: "list[Path] | None" = None) -> dict[str, Any]:

@@ -117,8 +117,17 @@ class InFlight:
                 except JudgeError as err:
                     yield tag, heads, None, err
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, grace: "float | None" = None) -> None:
+        """Drop queued requests; wait for those in flight (at most ``grace`` seconds, when given: an
+        interruption must not wait for an endpoint that never answers)."""
+        if grace is None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            return
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        wait(list(self.pending), timeout=grace)
+
+
+INTERRUPT_GRACE = 5.0  # seconds an interrupted run waits for requests in flight (they are saved if they end)
 
 
 def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
@@ -222,7 +231,7 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
         result.errors.append({"head": h, "stage": "judge", "agent": judge, "error": err})
         tick()
 
-    requests = InFlight(max_workers)
+    requests, interrupted = InFlight(max_workers), True
     try:
         for h in heads:
             ask_label(h)
@@ -238,8 +247,9 @@ def score_heads(spans_by_head: Mapping[Any, Sequence[str]], labeller: Labeller,
                 else:
                     failed[tag[1], tag[2]] = str(err)
                     verdict_failed(h, tag[1], str(err))
+        interrupted = False
     finally:
-        requests.close()
+        requests.close(INTERRUPT_GRACE if interrupted else None)
     for h in heads:
         recs[h].verdicts = {j.name: recs[h].verdicts[j.name] for j in judges if j.name in recs[h].verdicts}
     return summarise(result, [j.name for j in judges], thresholds)
