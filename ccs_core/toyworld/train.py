@@ -163,8 +163,9 @@ def train(steps: int = 1500, minutes: float = 25.0, batch: int = 128, lr: float 
           spread_weight: float = 1.0, head_drop: float = 0.0):
     """Train a toy CLIP; returns (model, tokenizer, vocab, config, stats).
 
-    The LR schedule (linear warmup, cosine decay) follows progress = max(step / steps, elapsed /
-    minutes), so training always anneals, whichever budget ends first.
+    The LR schedule (linear warmup, cosine decay) follows step / steps only, so a run's result does
+    not depend on how busy the machine is; ``minutes`` is a guard that stops a run which is too slow
+    (``stats["steps"] < steps``: not the recipe's model, and ``main`` exits 3).
     """
     config = config or TOY_CONFIG
     torch.manual_seed(seed)
@@ -184,7 +185,7 @@ def train(steps: int = 1500, minutes: float = 25.0, batch: int = 128, lr: float 
     step, history, tied, seen = 0, [], 0, 0
     model.train()
     while step < steps and (time.time() - t0) < minutes * 60:
-        progress = max(step / steps, (time.time() - t0) / (minutes * 60))
+        progress = step / steps
         for group in opt.param_groups:
             group["lr"] = lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * progress))
         samples, musts = make_batch(batch, seed * 1_000_003 + step, hard_frac, correlation)
@@ -263,7 +264,8 @@ def write_card(out: Path, ckpt: Path, config: dict, stats: dict, args: dict, tes
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
-    p.add_argument("--minutes", type=float, default=27.0, help="wall-clock cap on training")
+    p.add_argument("--minutes", type=float, default=27.0,
+                   help="wall-clock guard: stop (exit 3) a run that takes longer; the schedule is by step")
     p.add_argument("--out", type=Path, default=TOY_DIR, help="where checkpoint + card go")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -311,6 +313,11 @@ def main(argv: list[str] | None = None) -> int:
             "command": " ".join(["python -m ccs_core.toyworld.train"] + cli)}
     write_card(a.out, ckpt, config, stats, args, a.test_n, log=log)
     log(f"wrote {ckpt} ({ckpt.stat().st_size / 1e6:.1f} MB) and {a.out / 'model_card.json'}")
+    if stats["steps"] < a.steps:
+        log(f"train: exit 3: stopped by --minutes {a.minutes} after {stats['steps']} of {a.steps} steps; "
+            "this checkpoint is not the recipe's (its card says steps_done). Run on a less busy machine "
+            "or raise --minutes (the guard does not change the schedule).")
+        return 3
     return 0
 
 
