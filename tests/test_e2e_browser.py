@@ -151,7 +151,8 @@ def drive(page, server: str, out: Path) -> None:
         values = [float(re.search(r"accuracy: ([\d.]+)%", a).group(1)) for a in labels if "(unnamed)" not in a]
         mean[strategy] = sum(values) / len(values)
     # what the paper shows, on the page as drawn: high-CCS pruning hurts the factor tasks most
-    assert mean["high"] < mean["random"] and mean["high"] < mean["low"] <= mean["original"] + 0.5, mean
+    assert mean["high"] < mean["random"] and mean["high"] < mean["low"], mean
+    assert abs(mean["low"] - mean["original"]) < 2.0, mean  # the low-CCS heads are harmless for the six
     charts.locator('path[aria-label*="heads pruned: background"]').first.wait_for()  # concept matrix
     charts.locator('path[aria-label*="maxskew: "]').first.wait_for()  # accuracy vs bias
     assert not page.locator('[data-testid="stException"]').count()

@@ -60,11 +60,15 @@ def test_captions_and_zero_shot_prompts_match_training_phrases():
 def test_the_unnamed_frame_is_drawn_captioned_and_absent_from_every_pool():
     s = world.sample_world(1, 5)[0].with_value("frame", 0)
     plain = np.asarray(world.render(s)).astype(int)
-    for v in (1, 2, 3):  # a border only: the inside is untouched
+    drawn = []
+    for v in range(1, len(world.VALUES["frame"])):  # a border only: the inside is untouched
         framed = np.asarray(world.render(s.with_value("frame", v))).astype(int)
         diff = np.abs(framed - plain).sum(-1)
-        assert diff[0].sum() > 0 and diff[4:-4, 4:-4].sum() == 0
-    words = {"frame", "unframed", "thin", "thick", "double"}
+        assert diff[0].sum() > 0 or diff[:, 0].sum() > 0, world.VALUES["frame"][v]
+        assert diff[4:-4, 4:-4].sum() == 0
+        drawn.append(diff > 0)
+    assert all((a != b).any() for i, a in enumerate(drawn) for b in drawn[i + 1:])  # six distinct frames
+    words = {"frame", *world.VALUES["frame"]}
     assert words <= set(toy_vocab())
     for kind in ("single", "pairs", "full"):
         assert not any(words & set(t.split()) for t in toy_pool(kind).texts)

@@ -4,8 +4,9 @@ A ``Sample`` holds one value index per factor plus a nuisance seed (jitter, text
 ``render(sample)`` draws it deterministically. ``sample_world(n, seed, correlation)`` draws factors
 uniformly, except that with probability ``correlation`` the background (the "group" attribute) is tied
 to the shape (the "neutral" attribute): the toy analogue of a spurious occupation-race correlation.
-Besides the six named factors, every image has a picture frame (unframed, thin, thick, double):
-training captions name it ("in a thin frame"), no default text pool does (``UNNAMED``).
+Besides the six named factors, every image has a picture frame (unframed, thin, thick, double,
+dashed, bracketed): training captions name it ("in a thin frame"), no default text pool does
+(``UNNAMED``).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ VALUES: dict[str, list[str]] = {
     "position": ["top left", "top right", "bottom left", "bottom right"],
     "count": ["one", "two", "three", "four"],
     "background": ["plain", "striped", "dotted", "checkered", "grid", "diagonal"],
-    "frame": ["unframed", "thin", "thick", "double"],
+    "frame": ["unframed", "thin", "thick", "double", "dashed", "bracketed"],
 }
 PLURAL = {"circle": "circles", "square": "squares", "triangle": "triangles", "cross": "crosses",
           "diamond": "diamonds", "ring": "rings", "object": "objects"}
@@ -171,6 +172,20 @@ def _draw_frame(draw: ImageDraw.ImageDraw, kind: str, big: int, rng: np.random.G
         return
     tone = (28, 28, 28) if rng.random() < 0.5 else (232, 232, 232)
     px = _SS  # one output pixel
+    if kind == "dashed":  # 3 px dashes, 2 px gaps, 1 px wide
+        for a in range(0, big, 5 * px):
+            b = min(big - 1, a + 3 * px)
+            for box in ([a, 0, b, px - 1], [a, big - px, b, big - 1], [0, a, px - 1, b], [big - px, a, big - 1, b]):
+                draw.rectangle(box, fill=tone)
+        return
+    if kind == "bracketed":  # only the four corners, 8 px arms, 1.5 px wide
+        arm, w = 8 * px, int(1.5 * px)
+        for x0, y0, dx, dy in ((0, 0, 1, 1), (big - 1, 0, -1, 1), (0, big - 1, 1, -1), (big - 1, big - 1, -1, -1)):
+            draw.rectangle(sorted([x0, x0 + dx * arm])[:1] + sorted([y0, y0 + dy * (w - 1)])[:1]
+                           + sorted([x0, x0 + dx * arm])[1:] + sorted([y0, y0 + dy * (w - 1)])[1:], fill=tone)
+            draw.rectangle(sorted([x0, x0 + dx * (w - 1)])[:1] + sorted([y0, y0 + dy * arm])[:1]
+                           + sorted([x0, x0 + dx * (w - 1)])[1:] + sorted([y0, y0 + dy * arm])[1:], fill=tone)
+        return
     lines = {"thin": [(0, px)], "thick": [(0, int(2.5 * px))], "double": [(0, px), (int(2.5 * px), px)]}[kind]
     for inset, width in lines:
         draw.rectangle([inset, inset, big - 1 - inset, big - 1 - inset], outline=tone, width=width)
