@@ -72,28 +72,27 @@ def parse_spec(spec: str) -> DatasetSpec:
     head, colon, arg = spec.partition(":")
     kind = ALIASES.get(head.lower(), head.lower())
     if kind in TOY_KINDS:
-        factor, split = "", "test"
-        seen: list[str] = []
-        for part in filter(None, (p.strip() for p in arg.split(","))):
+        parts = [p.strip() for p in arg.split(",") if p.strip()]
+        if parts and kind not in TOY_STYLES:  # toy-bias, toy-videos: fixed sets
+            raise DataError(f"{head} takes no factor or split (got {arg!r}): write {head}.")
+        factor, split, split_given = "", "test", False
+        for part in parts:
             key, eq, value = (t.strip() for t in part.partition("="))
-            if kind not in TOY_STYLES:  # toy-bias, toy-videos: fixed sets
-                raise DataError(f"{head} takes no factor or split (got {arg!r}): write {head}.")
             if not eq and key in TOY_SPLITS:
                 why = f"{key!r} is a split of the toy world; choose it as {head}:split={key}"
             elif not eq and factor:
                 why = f"one factor per spec (got {factor!r} and {key!r})"
             elif not eq:
                 factor, why = key, ""
-            elif key == "split" and value in TOY_SPLITS and "split=" in seen:
+            elif key == "split" and value in TOY_SPLITS and split_given:
                 why = "one split per spec"
             elif key == "split" and value in TOY_SPLITS:
-                split, why = value, ""
+                split, split_given, why = value, True, ""
             else:
                 why = (f"the splits are {', '.join(TOY_SPLITS)}" if key == "split" else
                        f"the only option is split=SPLIT ({head}[:FACTOR][,split=SPLIT])")
             if why:
                 raise DataError(f"Cannot read {part!r} in the dataset spec {spec!r}: {why}.")
-            seen.append(key + eq)
         return DatasetSpec(kind, factor, split)
     if kind in PATH_KINDS and (colon or kind in TORCHVISION):  # a torchvision set's root defaults to .
         if colon and not arg.strip():
