@@ -57,7 +57,7 @@ def resolve_task(images: str, task: str, n_images: int, folder_set=None):
     if folder_set is None or folder_set.labels is None or not folder_set.classes:
         raise DataError("This image folder has no classes (one sub-folder per class): zero-shot "
                         "evaluation needs them.")
-    return ZeroShotTask(name=f"folder:{folder_set.name}", classnames=list(folder_set.classes)), folder_set
+    return ZeroShotTask(name=f"folder:{folder_set.name}", classnames=list(folder_set.classes)).check(), folder_set
 
 
 def configs(req: PruneRequest, table: CCSTable | None, n_layers: int, n_heads: int) -> list[PruneConfig]:

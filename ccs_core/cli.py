@@ -26,8 +26,8 @@ def add_spans(sub) -> None:
     p.add_argument("--model", default="toy", help="open_clip architecture, or 'toy' (default)")
     p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint path")
     p.add_argument("--images", default="toy", help="image folder, or the toy world's images: toy, toy:split=val, toy-hard")
-    p.add_argument("--n-images", type=int, default=256,
-                   help="images drawn from the toy world (default 256, as the app)")
+    p.add_argument("--n-images", type=int, default=None,
+                   help="images drawn from the toy world (default 256, as the app; a folder's images are all used)")
     p.add_argument("--layers", type=int, default=4, help="analyse the last N layers")
     p.add_argument("--spans", type=int, default=5, help="descriptions per head")
     p.add_argument("--rank", type=int, default=80)
@@ -44,8 +44,7 @@ def cmd_spans(args) -> int:
     from .modelref import read_manifest, write_manifest
 
     output_path(args.out, inputs=[args.pool, args.images])
-    positive("--n-images", args.n_images)
-    images = resolve_images(args.images, n=args.n_images)  # cheap checks first, then the model
+    images = resolve_images(args.images, n=toy_count(args, args.images, 256))  # cheap checks first, then the model
     for path, why in images.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
     pool = resolve_pool(args.pool, args.model)
@@ -94,7 +93,7 @@ def _prune_parser(sub, name: str, help_: str, func, dataset: str, dataset_help: 
     p.add_argument("--mode", choices=["zero", "mean"], default="zero",
                    help="zero-ablation (paper) or mean-ablation over the evaluated images")
     p.add_argument("--max-per-class", type=int, default=None, help="cap images per class (quick runs)")
-    p.add_argument("--n-images", type=int, default=500, help="images drawn from the toy world")
+    p.add_argument("--n-images", type=int, default=None, help="images drawn from the toy world (default 500)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--out", required=True, help="output JSON file")
     return p
@@ -106,27 +105,49 @@ def protocol_of(args):
     return get(getattr(args, "protocol", "standard"))
 
 
-def _prune_setup(args, default_strategies: list[str]):
+def toy_count(args, spec: str, default: int) -> int:
+    """``--n-images``: the size of a toy set (default ``default``); refused for folders and datasets,
+    whose images are all used (``--max-per-class`` caps a class)."""
+    from .datasets import is_toy_spec
+    from .toyworld.tasks import check_count
+
+    if args.n_images is None:
+        return default
+    if not is_toy_spec(spec):
+        raise DataError(f"--n-images sizes the toy world's sets; {spec!r} is read whole (its images are all "
+                        "used). Leave --n-images out" + (", or cap each class with --max-per-class." if
+                                                          hasattr(args, "max_per_class") else "."))
+    return check_count(args.n_images)
+
+
+def _read_ccs(path: str | None):
+    """(the CCS table of ``--ccs``, the model key it records), read before the model loads."""
+    from .prune import CCSTable
+
+    if not path:
+        return None, None
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"Cannot read the CCS file {path}: {err}. Give the scores JSON written by "
+                        "'python -m ccs_core score' or a list of {head, ccs, label} rows.") from err
+    return CCSTable.from_json(obj), obj if isinstance(obj, dict) else {}
+
+
+def _prune_setup(args, default_strategies: list[str], load_data):
+    """Every input checked and read (``load_data()``: the dataset) before the model loads; then
+    (loaded model, configurations, what ``load_data`` returned)."""
     from .models import load_model
-    from .prune import CCSTable, build_configs
+    from .prune import build_configs
 
     output_path(args.out, inputs=[getattr(args, k, None) for k in ("ccs", "prompts", "templates", "class_map")])
     positive("--batch-size", args.batch_size)
     positive("--seeds", args.seeds)
-    if getattr(args, "n_images", None) is not None:
-        positive("--n-images", args.n_images)
-
+    table, obj = _read_ccs(args.ccs)
+    data = load_data()
     loaded = load_model(args.model, args.pretrained, device=args.device)
-
-    table = None
-    if args.ccs:
-        try:
-            obj = json.loads(Path(args.ccs).read_text(encoding="utf-8-sig"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise DataError(f"Cannot read the CCS file {args.ccs}: {err}. Give the scores JSON written by "
-                            "'python -m ccs_core score' or a list of {head, ccs, label} rows.") from err
-        table = CCSTable.from_json(obj)
-        recorded = obj.get("model_key") if isinstance(obj, dict) else None
+    if table is not None:
+        recorded = obj.get("model_key")
         if recorded and recorded != loaded.key and not args.force:
             raise DataError(f"The CCS file {args.ccs} was scored on another model ({obj.get('model_name')}, key "
                             f"{recorded[:12]}…) than {loaded.name} ({loaded.key[:12]}…): its heads would be the "
@@ -138,7 +159,7 @@ def _prune_setup(args, default_strategies: list[str]):
                             protocol_of(args).concept_min_ccs, skipped=None if args.strategy else skipped)
     for note in skipped:
         print(f"skipped: {note}", file=sys.stderr)
-    return loaded, configs
+    return loaded, configs, data
 
 
 def _print_table(rows: list[dict], columns: list[str]) -> None:
@@ -162,9 +183,9 @@ def cmd_prune_eval(args) -> int:
     from .evaluate import prune_eval, retrieval_eval, summarize
     from .video import VideoSet
 
-    loaded, configs = _prune_setup(args, ["high", "low", "random"])
-    data, task = load_dataset(args.dataset, args.max_per_class, n=args.n_images, class_map=args.class_map,
-                              protocol=args.protocol)
+    loaded, configs, (data, task) = _prune_setup(args, ["high", "low", "random"], lambda: load_dataset(
+        args.dataset, args.max_per_class, n=toy_count(args, args.dataset, 500), class_map=args.class_map,
+        protocol=args.protocol))
     for path, why in data.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
     bar = progress_printer(f"prune-eval ({len(configs)} configurations)", args.quiet)
@@ -203,11 +224,11 @@ def cmd_bias(args) -> int:
     from .analysis import bias_setup, run_bias
     from .bias import summarize_bias
 
-    loaded, configs = _prune_setup(args, ["high", "low", "random"])
-    setup = bias_setup(args.dataset, n=args.n_images, attributes=args.attribute or None, k=args.k,
-                       prompts=read_lines(args.prompts, "prompts") if args.prompts else None,
-                       templates=read_lines(args.templates, "templates") if args.templates else None,
-                       max_per_class=args.max_per_class, protocol=args.protocol)
+    loaded, configs, setup = _prune_setup(args, ["high", "low", "random"], lambda: bias_setup(
+        args.dataset, n=toy_count(args, args.dataset, 500), attributes=args.attribute or None, k=args.k,
+        prompts=read_lines(args.prompts, "prompts", unique=True) if args.prompts else None,
+        templates=read_lines(args.templates, "templates", unique=True) if args.templates else None,
+        max_per_class=args.max_per_class, protocol=args.protocol))
     data, k = setup.image_set, setup.k
     for path, why in data.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)

@@ -119,8 +119,10 @@ def cmd_score(args) -> int:
     for kind, reason in disabled.items():
         print(f"judge {kind} unavailable{' (allowed)' if kind in allowed else ''}: {reason}", file=sys.stderr)
     missing = sorted(set(disabled) - allowed)
-    if not judges:
-        raise DataError("No requested judge is available: " + "; ".join(disabled.values()))
+    if not judges:  # as when some are unavailable (exit 3), not bad input: the setup lacks a key or endpoint
+        print(f"error: no requested judge is available: {'; '.join(disabled.values())}", file=sys.stderr)
+        print(f"score: exit {INCOMPLETE}: nothing was judged and nothing written", file=sys.stderr)
+        return INCOMPLETE
     bar = progress_printer("score", args.quiet)
     result = run_scores(spans, labeller, judges, store=open_store(),
                         progress=bar,

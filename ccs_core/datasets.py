@@ -223,9 +223,11 @@ def load_imagenet_variant(kind: str, path: "str | Path", max_per_class: int | No
     names = dict(imagenet_classes())
     if class_map is not None:
         for line in read_lines(class_map, "class map (wnid<TAB>name)"):
-            if line.strip():
-                w, _, n = line.partition("\t")
-                names[w.strip()] = n.strip()
+            w, tab, n = (t.strip() for t in line.partition("\t"))
+            if not tab or not w or not n:
+                raise DataError(f"The class map {class_map} has the line {line!r}: every line is a WordNet id, "
+                                "a TAB, and the class name (e.g. 'n01498041\tstingray').")
+            names[w] = n
     folder = load_image_folder(path, max_per_class=max_per_class, name=f"{kind}")
     unknown = sorted(set(folder.classes or []) - set(wnids))
     if folder.classes is None or unknown:
@@ -281,6 +283,18 @@ def load_fairface(csv_path: "str | Path", image_root: "str | Path | None" = None
     return iset
 
 
+def fairface_paths(arg: str) -> tuple[str, str | None]:
+    """``CSV[:IMAGE_ROOT]`` -> (CSV, IMAGE_ROOT or None); a colon inside an existing CSV's path is
+    part of the path (the first split whose left side is a file wins)."""
+    cuts = [i for i, c in enumerate(arg) if c == ":"]
+    if Path(arg).expanduser().is_file() or not cuts:
+        return arg, None
+    for i in cuts:
+        if Path(arg[:i]).expanduser().is_file():
+            return arg[:i], arg[i + 1:] or None
+    return arg[:cuts[0]], arg[cuts[0] + 1:] or None
+
+
 def load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, seed: int = 0,
                  class_map: "str | Path | None" = None, protocol: str = "standard"):
     """``_load_dataset`` under a named protocol (``protocol.py``: templates, FairFace groups)."""
@@ -332,8 +346,8 @@ def _load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, see
     if kind in ("imagenet-a", "imagenet-r"):
         return load_imagenet_variant(kind, arg, max_per_class, class_map)
     if kind == "fairface":
-        csv_file, _, img_root = arg.partition(":")
-        return load_fairface(csv_file, img_root or None, max_per_group=max_per_class), None
+        csv_file, img_root = fairface_paths(arg)
+        return load_fairface(csv_file, img_root, max_per_group=max_per_class), None
     if kind == "videos":
         from .video import load_video_folder
 
@@ -345,5 +359,5 @@ def _load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, see
         raise DataError(f"Unknown dataset {spec!r}: use {GRAMMAR}.")
     folder = load_image_folder(path, max_per_class=max_per_class)
     task = None if folder.classes is None else ZeroShotTask(
-        folder.name, [clean_name(c) for c in folder.classes], list(CLIP_TEMPLATES))
+        folder.name, [clean_name(c) for c in folder.classes], list(CLIP_TEMPLATES)).check()
     return folder, task

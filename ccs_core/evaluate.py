@@ -31,8 +31,7 @@ _CLASSIFIERS: dict[tuple[str, str], torch.Tensor] = {}
 
 def text_classifier(loaded, task: ZeroShotTask, store: Store | None = None) -> torch.Tensor:
     """Per class: mean of normalised template embeddings, renormalised. # [C, embed_dim]"""
-    if not task.classnames or not task.templates:
-        raise DataError(f"Task {task.name!r} has no class names or no templates.")
+    task.check()
     mem = (loaded.key, task.key)
     if mem in _CLASSIFIERS:
         return _CLASSIFIERS[mem]

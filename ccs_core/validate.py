@@ -40,8 +40,9 @@ def output_path(path: "str | Path", what: str = "output", inputs: "tuple | list"
     return p
 
 
-def read_lines(path: "str | Path", what: str) -> list[str]:
-    """A UTF-8 (BOM allowed) file of one entry per line; blank lines and '#' comments skipped."""
+def read_lines(path: "str | Path", what: str, unique: bool = False) -> list[str]:
+    """A UTF-8 (BOM allowed) file of one entry per line; blank lines and '#' comments skipped.
+    ``unique``: an entry given twice is refused (prompts and templates: it would count twice)."""
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"The {what} file {p} does not exist.")
@@ -56,6 +57,10 @@ def read_lines(path: "str | Path", what: str) -> list[str]:
     lines = [s.strip() for s in text.splitlines() if s.strip() and not s.strip().startswith("#")]
     if not lines:
         raise DataError(f"The {what} file {p} has no entries (it is empty or only comments); write one per line.")
+    twice = next((x for i, x in enumerate(lines) if x in lines[:i]), None) if unique else None
+    if twice is not None:
+        raise DataError(f"The {what} file {p} gives {twice!r} more than once; each entry would count once per "
+                        "copy. Remove the repeats.")
     return lines
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .errors import DataError
 from .store import cache_key
 
 # CLIP's prompt templates (Radford et al. 2021): a short generic family, and the per-dataset ones.
@@ -35,6 +36,16 @@ class ZeroShotTask:
     @property
     def key(self) -> str:
         return cache_key(name=self.name, classnames=list(self.classnames), templates=list(self.templates))
+
+    def check(self) -> "ZeroShotTask":
+        """At least two classes and a template: with one class every image is 'right' (accuracy 1.0)."""
+        if not self.classnames or not self.templates:
+            raise DataError(f"Task {self.name!r} has no class names or no templates.")
+        if len(set(self.classnames)) < 2:
+            raise DataError(f"Task {self.name!r} has one class ({self.classnames[0]!r}): zero-shot accuracy "
+                            "would be 1.0 whatever the model does. Give a folder with one sub-folder per "
+                            "class, at least two classes.")
+        return self
 
     def prompts(self) -> list[str]:
         """All prompts, class-major. # [C * T]"""

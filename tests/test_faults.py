@@ -58,6 +58,13 @@ def files(tmp_path, monkeypatch):
     (tmp_path / "lab_absent.csv").write_text("head,label\nL9.H99,red\n")
     (tmp_path / "lab_dup.csv").write_text("head,label\nL3.H0,red\nL3.H0,blue\n")
     (tmp_path / "ff_short.csv").write_text("file,race,gender\na.jpg,White,Male\nb.jpg,,Female\n")
+    # the fourth round (stop 21)
+    (tmp_path / "prompts_dup.txt").write_text("a doctor\na nurse\na doctor\n")
+    (tmp_path / "templates_dup.txt").write_text("a photo of a {}.\na photo of a {}.\n")
+    (tmp_path / "cmap_space.txt").write_text("n01498041 stingray\n")
+    (tmp_path / "onecls" / "cat").mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / "onecls" / "cat" / f"{i}.png")
     return tmp_path
 
 
@@ -103,7 +110,7 @@ CASES = [
     ("layers-too-many", ["spans", "--layers", "99", "--out", "{tmp}/s.json"], "between 1 and 4"),
     ("spans-zero", ["spans", "--spans", "0", "--out", "{tmp}/s.json"], "at least 1 span"),
     ("rank-below-spans", ["spans", "--rank", "2", "--out", "{tmp}/s.json"], "rank of at least"),
-    ("spans-n-images-zero", ["spans", "--n-images", "0", "--out", "{tmp}/s.json"], "--n-images must be at least 1"),
+    ("spans-n-images-zero", ["spans", "--n-images", "0", "--out", "{tmp}/s.json"], "--n-images must be between 1 and 100,000"),
     ("spans-fewer-images-than-spans", ["spans", "--n-images", "3", "--out", "{tmp}/s.json"], "needs at least 5"),
     ("checkpoint-missing", ["spans", "--model", "ViT-B-32", "--pretrained", "{tmp}/missing.pt", "--out",
                             "{tmp}/s.json"], "does not exist"),
@@ -122,7 +129,7 @@ CASES = [
     ("strategy-unknown", ["prune-eval", "--strategy", "nope", "--out", "{tmp}/p.json"], "Unknown strategy 'nope'"),
     ("strategy-needs-ccs", ["prune-eval", "--strategy", "concept:shape", "--out", "{tmp}/p.json"],
      "needs CCS scores"),
-    ("prune-n-images-zero", ["prune-eval", "--n-images", "0", "--out", "{tmp}/p.json"], "--n-images must be at least 1"),
+    ("prune-n-images-zero", ["prune-eval", "--n-images", "0", "--out", "{tmp}/p.json"], "--n-images must be between 1 and 100,000"),
     ("ccs-not-json", ["prune-eval", "--ccs", "{tmp}/bad.json", "--out", "{tmp}/p.json"], "Cannot read the CCS file"),
     ("class-map-where-unused", ["prune-eval", "--class-map", "{tmp}/missing.txt", "--out", "{tmp}/p.json"],
      "applies to imagenet-a:DIR and imagenet-r:DIR only"),
@@ -130,7 +137,7 @@ CASES = [
      "not found"),
     ("bias-set-without-groups", ["bias", "--dataset", "toy:colour", "--out", "{tmp}/b.json"],
      "has no groups to measure bias over"),
-    ("bias-n-images-zero", ["bias", "--n-images", "0", "--out", "{tmp}/b.json"], "--n-images must be at least 1"),
+    ("bias-n-images-zero", ["bias", "--n-images", "0", "--out", "{tmp}/b.json"], "--n-images must be between 1 and 100,000"),
     ("bias-templates-missing", ["bias", "--templates", "{tmp}/missing.txt", "--out", "{tmp}/b.json"],
      "does not exist"),
     # the third sweep (stop 20, an independent 299-case sweep): spans and CCS files, labels, judges,
@@ -187,6 +194,24 @@ CASES = [
     ("bias-on-videos", ["bias", "--dataset", "toy-videos", "--out", "{tmp}/b.json"], "is a video set"),
     ("fairface-row-without-group", ["bias", "--dataset", "fairface:{tmp}/ff_short.csv", "--out", "{tmp}/b.json"],
      "line 3 has no 'race' or 'file' value"),
+    # the fourth round (stop 21): inputs read before the model loads, counts, repeats, class maps
+    ("ccs-read-before-the-model", ["prune-eval", "--model", "nope-model", "--ccs", "{tmp}/bad.json", "--out",
+                                   "{tmp}/p.json"], "Cannot read the CCS file"),
+    ("dataset-read-before-the-model", ["bias", "--model", "nope-model", "--prompts", "{tmp}/empty.txt", "--out",
+                                       "{tmp}/b.json"], "has no entries"),
+    ("n-images-huge", ["spans", "--n-images", "1000000000", "--out", "{tmp}/s.json"], "between 1 and 100,000"),
+    ("n-images-with-a-folder", ["spans", "--images", "{tmp}/onecls", "--n-images", "10", "--out", "{tmp}/s.json"],
+     "sizes the toy world's sets"),
+    ("n-images-with-a-dataset", ["prune-eval", "--dataset", "{tmp}/onecls", "--n-images", "10", "--out",
+                                 "{tmp}/p.json"], "--max-per-class"),
+    ("one-class-folder", ["prune-eval", "--dataset", "{tmp}/onecls", "--out", "{tmp}/p.json"],
+     "would be 1.0 whatever the model does"),
+    ("bias-prompts-repeated", ["bias", "--prompts", "{tmp}/prompts_dup.txt", "--out", "{tmp}/b.json"],
+     "gives 'a doctor' more than once"),
+    ("bias-templates-repeated", ["bias", "--templates", "{tmp}/templates_dup.txt", "--out", "{tmp}/b.json"],
+     "more than once"),
+    ("class-map-without-tab", ["prune-eval", "--dataset", "imagenet-a:{tmp}/emptydir", "--class-map",
+                               "{tmp}/cmap_space.txt", "--out", "{tmp}/p.json"], "a WordNet id, a TAB"),
 ]
 
 
@@ -358,3 +383,31 @@ def test_exit_3_says_why_each_head_is_incomplete():
     assert "1 request(s) failed (first: L0.H0, openai: Connection refused)" in failed and "re-run" in failed
     assert "unsupported: names no toy-world factor" in unusable and "a re-run reuses those answers" in unusable
     assert incomplete_reasons(res, ["gemini"])[-1].startswith("judge(s) gemini unavailable")
+
+
+def test_a_fairface_csv_whose_path_has_a_colon(tmp_path):
+    from ccs_core.datasets import fairface_paths
+
+    folder = tmp_path / "run:2"
+    folder.mkdir()
+    (folder / "labels.csv").write_text("file,race\n")
+    csv_path = str(folder / "labels.csv")
+    assert fairface_paths(csv_path) == (csv_path, None)
+    assert fairface_paths(f"{csv_path}:{tmp_path}/imgs") == (csv_path, f"{tmp_path}/imgs")
+    assert fairface_paths(f"{tmp_path}/missing.csv:{tmp_path}") == (f"{tmp_path}/missing.csv", str(tmp_path))
+
+
+def test_no_available_judge_exits_3_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    spans = {"model_key": "m", "model_name": "toy", "image_set": "x", "image_set_key": "x", "pool": "p",
+             "pool_key": "p", "params": {}, "layers": [3], "n_heads": 16, "n_images": 4,
+             "heads": [{"head": "L3.H0", "texts": list("abcde"), "indices": [0] * 5, "variances": [1.0] * 5,
+                        "explained_share": 0.5}]}
+    (tmp_path / "s.json").write_text(json.dumps(spans))
+    code = main(["score", "--spans", str(tmp_path / "s.json"), "--labeller", "toy", "--judges", "openai",
+                 "--out", str(tmp_path / "o.json")])
+    err = capsys.readouterr().err
+    assert code == 3 and "no requested judge is available" in err and "OPENAI_API_KEY" in err, err
+    assert not (tmp_path / "o.json").exists()

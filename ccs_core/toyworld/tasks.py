@@ -76,13 +76,24 @@ def _image_set(name: str, samples: list[Sample], factor: str, groups: list[str] 
     return iset
 
 
+MAX_IMAGES = 100_000  # a toy set's samples are drawn up front; beyond this, memory, not insight, grows
+
+
+def check_count(n: int) -> int:
+    """The size of a toy set: 1 .. MAX_IMAGES (the --n-images of the commands and the app)."""
+    if not 1 <= int(n) <= MAX_IMAGES:
+        raise DataError(f"--n-images must be between 1 and {MAX_IMAGES:,} for the toy world (got {n:,}); "
+                        "its images are drawn in memory, and a few thousand already give stable results.")
+    return int(n)
+
+
 def toy_image_set(split: str = "test", n: int = 500, seed: int | None = None, factor: str = "shape",
                   style: str = "normal"):
     """n rendered samples of a split (train: correlated; val/test: independent factors), drawn in a
     style of ``world.STYLES`` (the same samples in every style)."""
-    if split not in SPLIT_SEEDS or n < 1:
-        raise DataError(f"Toy image set needs a split in {sorted(SPLIT_SEEDS)} and n >= 1 "
-                        f"(got {split!r}, {n}).")
+    if split not in SPLIT_SEEDS:
+        raise DataError(f"Toy image set needs a split in {sorted(SPLIT_SEEDS)} (got {split!r}).")
+    check_count(n)
     samples = split_samples(split, n, seed)
     tag = ("" if seed is None else f"-s{seed}") + ("" if style == "normal" else f"-{style}")
     return _image_set(f"toy-{split}{tag}-{n}", samples, factor, style=style)
@@ -110,6 +121,7 @@ def bias_samples(n: int = 400, seed: int = 0) -> list[Sample]:
 
 def toy_bias_set(n: int = 400, seed: int = 0):
     """Group-balanced set for MaxSkew: groups = background names, labels/classes = shapes."""
+    check_count(n)
     samples = bias_samples(n, seed)
     return _image_set(f"toy-bias-s{seed}-{n}", samples, NEUTRAL,
                       groups=[s.value(GROUP) for s in samples])
