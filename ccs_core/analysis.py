@@ -171,7 +171,7 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
         progress(1, 1, "Spans loaded from cache")
         return replace(hit, image_set=image_set.name, pool=pool.name)  # same content, maybe new names
     from .decompose import decompose_image_set
-    from .textspan import textspan_heads
+    from .textspan import textspan_moments
     check_span_params(params, loaded.spec.n_layers, len(image_set), len(pool), loaded.spec.embed_dim)
     dec = decompose_image_set(loaded, image_set, n_layers=params.n_layers, store=store,
                               progress=lambda d, t: progress(d, t, "Step 1/3 · decomposing the images"))
@@ -179,7 +179,9 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
     texts = text_embeddings(loaded, pool, store, progress=lambda d, t: progress(
         d, t, "Step 2/3 · embedding the text pool"))
     progress(0, 1, "Step 3/3 · TEXTSPAN on every head")
-    results = textspan_heads(dec.heads, texts, n_spans=params.n_spans, rank=params.rank)
+    flat = textspan_moments(dec.moments, texts, n_spans=params.n_spans, rank=params.rank)  # streamed sums
+    H = dec.n_heads
+    results = [flat[li * H:(li + 1) * H] for li in range(len(dec.layers))]
     top = max((r.total_variance for layer in results for r in layer), default=0.0)
     heads = []
     for li, layer in enumerate(dec.layers):
@@ -213,7 +215,7 @@ def top_images(loaded, image_set, pool, spans: SpansResult, head: "str | HeadId"
     head = HeadId.parse(head)
     hs = spans.by_head()[str(head)]
     dec = decompose_image_set(loaded, image_set, n_layers=spans.params["n_layers"], store=store)
-    contrib = dec.heads[:, dec.layers.index(head.layer), head.head].double()  # [N, d]
+    contrib = dec.head(head.layer, head.head).double()                      # [N, d]
     dirs = span_directions(contrib, text_embeddings(loaded, pool, store), hs.indices,
                            rank=int(spans.params.get("rank", 80)))           # [S, d]
     scores = (contrib - contrib.mean(0, keepdim=True)) @ dirs.T             # [N, S]

@@ -23,9 +23,10 @@ import torch
 from . import tower
 from .errors import DataError, HeadSpecError
 from .store import Store, cache_key
+from .textspan import Moments
 from .tower import UnsupportedModelError  # noqa: F401  (re-exported: raised by decompose)
 
-VERSION = "decompose-v1"  # bump when the maths changes: it is part of the cache key
+VERSION = "decompose-v2"  # bump when the maths or the layout changes (v2: memory maps + moments): in the cache key
 
 
 @dataclass
@@ -80,36 +81,96 @@ def decompose(loaded, images: torch.Tensor, n_layers: int = 4) -> Decomposition:
     return Decomposition(heads=heads_e.cpu(), rest=rest_e.cpu(), layers=list(range(first, L)))
 
 
+@dataclass
+class SetDecomposition:
+    """An image set's decomposition as stored: every analysed head's per-image terms, head-major (one
+    head's [N, E] slab is contiguous), and TEXTSPAN's moments. From the cache the big arrays are
+    copy-on-write memory maps: pages are read when used, so memory stays flat in the number of images.
+
+    ``heads`` (every term as one [N, L, H, E] view) is for small sets and tests."""
+    by_head: np.ndarray   # [L * H, N, E] float32, head h of layer index l at l * n_heads + h
+    rest: np.ndarray      # [N, E] everything else (embedding, earlier layers, biases, MLPs, beta)
+    full: np.ndarray      # [N, E] the sum of every term == encode_image(normalize=False)
+    layers: list[int]     # absolute indices of the decomposed layers
+    n_heads: int
+    sums: "Moments | dict"  # TEXTSPAN's moments, or the stored arrays they are read from on first use
+
+    @property
+    def moments(self) -> Moments:
+        """TEXTSPAN's moments over the L * H heads, in by_head's order (read from the cache when first
+        used: the preview never needs them)."""
+        if isinstance(self.sums, dict):
+            self.sums = Moments(int(self.sums["n"][0]), *(torch.from_numpy(np.array(self.sums[k]))
+                                                          for k in ("shift", "s1", "s2")))
+        return self.sums
+
+    def head(self, layer: int, head: int) -> torch.Tensor:
+        """One head's terms (absolute layer index). # [N, E]"""
+        return torch.from_numpy(self.by_head[self.layers.index(layer) * self.n_heads + head])
+
+    @property
+    def heads(self) -> torch.Tensor:
+        """# [N, L, H, E] (a view: reading it all reads every term)"""
+        k, n, e = self.by_head.shape
+        return torch.from_numpy(np.ascontiguousarray(self.by_head)).reshape(
+            len(self.layers), self.n_heads, n, e).permute(2, 0, 1, 3)
+
+    def total(self) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.full))
+
+
+def _moment_arrays(m: Moments) -> dict[str, np.ndarray]:
+    return {"n": np.asarray([m.n], dtype=np.int64), "shift": m.shift.numpy(), "s1": m.s1.numpy(), "s2": m.s2.numpy()}
+
+
 def decompose_image_set(loaded, image_set, n_layers: int = 4, batch_size: int = 64,
                         progress: Callable[[int, int], None] | None = None,
-                        store: Store | None = None) -> Decomposition:
-    """decompose() over a data.ImageSet in batches, cached in ``store`` (kind "decomposition")."""
-    n_total = len(image_set)
+                        store: Store | None = None) -> SetDecomposition:
+    """decompose() over a data.ImageSet, batch by batch, streamed into the store (kind "decomposition"):
+    each batch's terms go straight to a memory map on disk and into the heads' moments, so memory is flat
+    in the number of images. The entry appears whole or not at all. Without a store (or with an
+    in-memory one) the arrays are held in memory."""
+    n_total, spec = len(image_set), loaded.spec
+    K, E = n_layers * spec.n_heads, spec.embed_dim
     key = cache_key(model=loaded.key, images=image_set.key, n_layers=n_layers, version=VERSION)
-    if store is not None:
-        hit = store.get_arrays("decomposition", key, {
-            "heads": (n_total, n_layers, loaded.spec.n_heads, loaded.spec.embed_dim),
-            "rest": (n_total, loaded.spec.embed_dim), "layers": (n_layers,)})
-        if hit is not None:
-            if progress:
-                progress(n_total, n_total)
-            return Decomposition(torch.from_numpy(hit["heads"]), torch.from_numpy(hit["rest"]),
-                                 [int(v) for v in hit["layers"]])
-    heads, rest, layers, done = [], [], [], 0
+    shapes = {"by_head": (K, n_total, E), "rest": (n_total, E), "full": (n_total, E), "layers": (n_layers,),
+              "n": (1,), "shift": (K, E), "s1": (K, E), "s2": (K, E, E)}
+    store = store if store is not None else Store(None)
+    hit = store.open_mapped("decomposition", key, shapes)
+    if hit is not None and int(hit["n"][0]) == n_total:
+        if progress:
+            progress(n_total, n_total)
+        return SetDecomposition(hit["by_head"], hit["rest"], hit["full"], [int(v) for v in hit["layers"]],
+                                spec.n_heads, {k: hit[k] for k in ("n", "shift", "s1", "s2")})
+    if n_total == 0:
+        raise DataError(f"The image set {getattr(image_set, 'name', '?')!r} has no images to decompose.")
+    moments, layers, done = Moments.empty(K, E), [], 0
     if progress:
         progress(0, n_total)
-    for batch in image_set.batches(loaded.preprocess, batch_size):
-        d = decompose(loaded, batch, n_layers=n_layers)
-        heads.append(d.heads)
-        rest.append(d.rest)
-        layers = d.layers
-        done += batch.shape[0]
-        if progress:
-            progress(done, n_total)
-    if not heads:
-        raise DataError(f"The image set {getattr(image_set, 'name', '?')!r} has no images to decompose.")
-    out = Decomposition(torch.cat(heads), torch.cat(rest), layers)
-    if store is not None:
-        store.set_arrays("decomposition", key, {"heads": out.heads.numpy(), "rest": out.rest.numpy(),
-                                                "layers": np.asarray(layers, dtype=np.int64)})
-    return out
+    with store.write_mapped("decomposition", key) as w:
+        by_head = w.create("by_head", (K, n_total, E), row_axis=1)
+        rest, full = w.create("rest", (n_total, E)), w.create("full", (n_total, E))
+        for batch in image_set.batches(loaded.preprocess, batch_size):
+            d = decompose(loaded, batch, n_layers=n_layers)
+            b = d.heads.shape[0]
+            if done + b > n_total:
+                raise DataError(f"The image set {getattr(image_set, 'name', '?')!r} gave more images than its "
+                                f"size ({n_total}); it changed while being read. Run again.")
+            flat = d.heads.reshape(b, K, E)                                 # [B, L*H, E]
+            by_head.write(done, flat.transpose(0, 1).numpy())
+            rest.write(done, d.rest.numpy())
+            full.write(done, d.total().numpy())
+            moments.add(flat)
+            layers, done = d.layers, done + b
+            if progress:
+                progress(done, n_total)
+        if done != n_total:
+            raise DataError(f"The image set {getattr(image_set, 'name', '?')!r} gave {done} of its {n_total} "
+                            "images; it changed while being read. Run again.")
+        for name, a in {**_moment_arrays(moments), "layers": np.asarray(layers, dtype=np.int64)}.items():
+            w.put(name, a)
+    hit = store.open_mapped("decomposition", key, shapes)  # what was just written, mapped (not held)
+    if hit is None:
+        raise DataError(f"The decomposition just written to the cache cannot be read back ({store.root}); "
+                        "check the disk, or point CCS_CACHE_DIR at another directory.")
+    return SetDecomposition(hit["by_head"], hit["rest"], hit["full"], list(layers), spec.n_heads, moments)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .errors import DataError
+from .threads import one_thread
 from .prune import (DirectEffectPreview, PruneConfig, ResidualCache, build_residual_cache,
                     configs_features, features_from_cache, head_means)
 from .store import Store, cache_key
@@ -179,9 +180,10 @@ def preview_eval(loaded, preview: DirectEffectPreview, labels: Sequence[int], ta
                  configs: Sequence[PruneConfig], mode: str = "zero", store: Store | None = None) -> list[dict]:
     """The instant, APPROXIMATE table from the stored decomposition (rows marked approximate=True)."""
     clf, scale = text_classifier(loaded, task, store), logit_scale(loaded)
-    return [config_row(c, **zero_shot_metrics(preview.features(c.heads, mode), clf, labels, scale),
-                       n_images=len(labels), task=task.name, mode=mode, model=loaded.name, approximate=True)
-            for c in configs]
+    with one_thread():  # memory-bound sums: two threads contend on a busy machine (threads.py)
+        return [config_row(c, **zero_shot_metrics(preview.features(c.heads, mode), clf, labels, scale),
+                           n_images=len(labels), task=task.name, mode=mode, model=loaded.name, approximate=True)
+                for c in configs]
 
 
 def summarize(rows: Sequence[dict], metrics: Sequence[str] = ("accuracy", "mean_true_prob"),

@@ -198,6 +198,10 @@ class DirectEffectPreview:
 
     @classmethod
     def from_decomposition(cls, dec) -> "DirectEffectPreview":
+        """From a stored ``SetDecomposition`` without a copy (its memory maps: only the pruned heads'
+        slabs are read), or from a batch's ``Decomposition``."""
+        if hasattr(dec, "by_head"):
+            return cls(torch.from_numpy(dec.by_head), torch.from_numpy(dec.full), list(dec.layers), dec.n_heads)
         heads = torch.as_tensor(dec.heads).float()  # [N, L, H, d]
         n, n_layers, n_heads, d = heads.shape
         full = heads.sum(dim=(1, 2)) + torch.as_tensor(dec.rest).float()  # [N, d]

@@ -11,17 +11,19 @@ For one head, C = its contributions over N images [N, d] and T = text embeddings
 
 Fast path: the std of C @ t is sqrt(t^T Cov t), and removing t maps Cov -> P Cov P with
 P = I - t t^T / |t|^2. Texts live in the rank-r span V after step 1 and P keeps that span, so the whole
-loop runs on r x r matrices (Cov_r = V^T Cov V, T_r = T V). ``textspan_reference`` is the direct
+loop runs on r x r matrices (Cov_r = V^T Cov V, T_r = T V). Both Cov and C^T C come from each head's
+mean and second moment (``Moments``), which add up image batch by image batch: the decomposition
+streams them and never holds every contribution. ``textspan_reference`` is the direct
 algorithm (SVD of N x d, N x M projections) that the tests and the benchmark compare against.
 """
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from .threads import one_thread
 
 
 @dataclass
@@ -37,42 +39,86 @@ class SpanResult:
         return [v / self.total_variance if self.total_variance > 0 else 0.0 for v in self.variances]
 
 
-@contextmanager
-def one_thread():
-    """On a busy machine (1-minute load >= cores - 0.5), run small dense LAPACK kernels on one thread:
-    with every core taken, two threads contend and a [8, 512, 512] eigh is 1.4x (one other busy
-    process) to 10x (oversubscribed) slower than on one. On a quiet machine two threads stay (1.5x
-    faster). The previous thread count is restored."""
-    n = torch.get_num_threads()
-    try:
-        busy = os.getloadavg()[0] >= (os.cpu_count() or 1) - 0.5
-    except OSError:
-        busy = False
-    if n == 1 or not busy:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
 def _as_tensor(x) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
 
 
+@dataclass
+class Moments:
+    """TEXTSPAN's sufficient statistics of K heads' contributions: sums over images that add up batch by
+    batch and shard by shard (``add``, ``merge``), so the [N, d] contributions never have to be held.
+
+    Sums are of ``x - shift`` (``shift``: the first batch's mean, float32 values held in float64), in
+    float64, so the centred covariance does not cancel catastrophically when a head's mean is large."""
+    n: int
+    shift: torch.Tensor  # [K, d] float64
+    s1: torch.Tensor     # [K, d] float64: sum of (x - shift)
+    s2: torch.Tensor     # [K, d, d] float64: sum of (x - shift)(x - shift)^T
+
+    @classmethod
+    def empty(cls, k: int, d: int) -> "Moments":
+        z = torch.zeros(k, d, dtype=torch.float64)
+        return cls(0, z.clone(), z.clone(), torch.zeros(k, d, d, dtype=torch.float64))
+
+    @classmethod
+    def of(cls, C, batch: int = 2048) -> "Moments":
+        """The moments of C [K, N, d] (a tensor or an array, e.g. a memory map), read ``batch`` images
+        at a time."""
+        k, n, d = C.shape
+        out = cls.empty(k, d)
+        for s in range(0, n, batch):
+            out.add(_as_tensor(C[:, s:s + batch]).transpose(0, 1))
+        return out
+
+    @torch.no_grad()
+    def add(self, x: torch.Tensor) -> "Moments":
+        """Add a batch x [B, K, d] of contributions (in place; returns self)."""
+        x = x.to(torch.float32)
+        if x.shape[0] == 0:
+            return self
+        if self.n == 0:
+            self.shift = x.mean(0).double()
+        xs = (x - self.shift.float()).transpose(0, 1)                       # [K, B, d] float32
+        self.s1 += xs.sum(1).double()
+        self.s2 += (xs.transpose(1, 2) @ xs).double()                       # [K, d, d]
+        self.n += x.shape[0]
+        return self
+
+    def merge(self, other: "Moments") -> "Moments":
+        """The moments of both image sets together (exact: the other's sums moved to this shift)."""
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            return other
+        delta = other.shift - self.shift                                    # [K, d]
+        s1 = other.s1 + other.n * delta
+        s2 = (other.s2 + delta[:, :, None] * other.s1[:, None, :] + other.s1[:, :, None] * delta[:, None, :]
+              + other.n * delta[:, :, None] * delta[:, None, :])
+        return Moments(self.n + other.n, self.shift, self.s1 + s1, self.s2 + s2)
+
+    def heads(self, start: int, stop: int) -> "Moments":
+        """The moments of heads start..stop-1."""
+        return Moments(self.n, self.shift[start:stop], self.s1[start:stop], self.s2[start:stop])
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """# [K, d]"""
+        return self.shift + self.s1 / max(self.n, 1)
+
+    @property
+    def cov(self) -> torch.Tensor:
+        """Centred covariance over images. # [K, d, d]"""
+        m = self.s1 / max(self.n, 1)
+        return self.s2 / max(self.n, 1) - m[:, :, None] * m[:, None, :]
+
+
 @torch.no_grad()
-def _spans_batched(C: torch.Tensor, T: torch.Tensor, n_spans: int, rank: int) -> list[SpanResult]:
-    """C [K, N, d] (K heads), T [M, d] -> one SpanResult per head."""
-    K, N, d = C.shape
-    r = max(1, min(rank, N, d))
-    C = C.to(torch.float32)
-    mean = C.mean(1, keepdim=True)                                          # [K, 1, d]
-    Cc = C - mean
-    cov = (Cc.transpose(1, 2) @ Cc).double() / N                           # [K, d, d] centred covariance
-    del Cc
-    m = mean.double()
+def _spans_moments(mom: Moments, T: torch.Tensor, n_spans: int, rank: int) -> list[SpanResult]:
+    """K heads' moments, texts T [M, d] -> one SpanResult per head."""
+    K, d = mom.shift.shape
+    r = max(1, min(rank, mom.n, d))
+    cov = mom.cov                                                           # [K, d, d] centred
+    m = mom.mean[:, None, :]                                                # [K, 1, d]
     G = cov + m.transpose(1, 2) @ m                                         # [K, d, d] uncentred C^T C / N
     with one_thread():  # a 512 x 512 eigh is slower on 2 threads than on 1, much slower under load
         _, vecs = torch.linalg.eigh(G)                                      # ascending eigenvalues
@@ -109,7 +155,18 @@ def textspan(contributions, text_embeddings, n_spans: int = 5, rank: int = 80) -
     if C.ndim != 2 or T.ndim != 2 or C.shape[1] != T.shape[1]:
         raise ValueError(f"Expected contributions [N, d] and texts [M, d], got {tuple(C.shape)} "
                          f"and {tuple(T.shape)}.")
-    return _spans_batched(C[None], T, n_spans, rank)[0]
+    return _spans_moments(Moments.of(C[None]), T, n_spans, rank)[0]
+
+
+def textspan_moments(moments: Moments, text_embeddings, n_spans: int = 5, rank: int = 80,
+                     chunk: int = 8) -> list[SpanResult]:
+    """TEXTSPAN for K heads from their moments (``Moments``) -> K results, in head order; ``chunk``
+    heads share one batched eigh."""
+    T = _as_tensor(text_embeddings)
+    if T.ndim != 2 or T.shape[1] != moments.shift.shape[1]:
+        raise ValueError(f"Expected texts [M, {moments.shift.shape[1]}], got {tuple(T.shape)}.")
+    K = moments.shift.shape[0]
+    return [r for s in range(0, K, chunk) for r in _spans_moments(moments.heads(s, s + chunk), T, n_spans, rank)]
 
 
 def textspan_heads(heads, text_embeddings, n_spans: int = 5, rank: int = 80,
@@ -120,10 +177,7 @@ def textspan_heads(heads, text_embeddings, n_spans: int = 5, rank: int = 80,
         raise ValueError(f"Expected heads [N, L, H, d] and texts [M, d], got {tuple(X.shape)} "
                          f"and {tuple(T.shape)}.")
     N, L, H, d = X.shape
-    flat = X.reshape(N, L * H, d)
-    out: list[SpanResult] = []
-    for s in range(0, L * H, chunk):  # chunks bound the [K, N, d] copy and the [K, d, d] matrices
-        out += _spans_batched(flat[:, s:s + chunk].transpose(0, 1), T, n_spans, rank)
+    out = textspan_moments(Moments.of(X.reshape(N, L * H, d).transpose(0, 1)), T, n_spans, rank, chunk)
     return [out[l * H:(l + 1) * H] for l in range(L)]
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 import copy
 
 import pytest
+import numpy as np
 import torch
 
 from ccs_core.decompose import UnsupportedModelError, decompose, decompose_image_set
+from ccs_core.textspan import Moments
 from ccs_core.errors import HeadSpecError, ModelLoadError
 from ccs_core.models import from_model
 
@@ -136,8 +138,14 @@ def test_decompose_image_set_batches_progress_and_cache(store, monkeypatch):
     monkeypatch.setattr(mod, "decompose", lambda *a, **k: pytest.fail("forward pass on a cache hit"))
     again = decompose_image_set(lm, images, n_layers=2, batch_size=3, store=store)
     assert images.served == 3
-    assert torch.equal(again.heads, d.heads) and torch.equal(again.rest, d.rest)
+    assert torch.equal(again.heads, d.heads) and np.array_equal(again.rest, d.rest)
     assert again.layers == d.layers == [1, 2]
+    assert isinstance(again.by_head, np.memmap)  # read lazily from disk, not loaded whole
+    assert torch.equal(again.moments.s2, d.moments.s2) and again.moments.n == 7
+    # the streamed moments are those of all 7 images at once
+    whole = Moments.of(direct.heads.reshape(7, 8, 32).transpose(0, 1))
+    assert torch.allclose(d.moments.mean, whole.mean, atol=1e-6) and torch.allclose(d.moments.cov, whole.cov, atol=1e-6)
+    assert torch.allclose(d.total(), direct.total(), atol=1e-5)
 
 
 def test_decompose_image_set_with_a_real_image_set(store):
@@ -162,3 +170,47 @@ def test_decompose_image_set_with_a_real_image_set(store):
     assert rel_err(d.total(), ref) < 1e-4
     other = ImageSet.from_images("rand", ims[:4])
     assert decompose_image_set(lm, other, n_layers=3, store=store).heads.shape[0] == 4  # new key
+
+
+def test_an_interrupted_decomposition_leaves_no_entry_and_an_in_memory_store_still_works(tmp_path, monkeypatch):
+    from ccs_core.store import Store
+
+    lm, images = tiny(), _Set(7)
+    store = Store(tmp_path / "cache")
+    import ccs_core.decompose as mod
+
+    real, calls = mod.decompose, []
+
+    def fail_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(mod, "decompose", fail_second)
+    with pytest.raises(KeyboardInterrupt):
+        decompose_image_set(lm, images, n_layers=2, batch_size=3, store=store)
+    folder = tmp_path / "cache" / "arrays" / "decomposition"
+    assert not list(folder.iterdir())  # neither an entry nor a temporary folder
+    monkeypatch.setattr(mod, "decompose", real)
+    on_disk = decompose_image_set(lm, images, n_layers=2, batch_size=3, store=store)
+    in_memory = decompose_image_set(lm, images, n_layers=2, batch_size=3, store=Store(None))
+    assert [p.name for p in folder.iterdir()] == [p.name for p in folder.iterdir() if not p.name.startswith(".")]
+    assert torch.equal(on_disk.heads, in_memory.heads) and np.array_equal(on_disk.full, in_memory.full)
+    assert torch.equal(on_disk.head(2, 3), in_memory.heads[:, 1, 3])
+
+
+def test_row_files_write_blocks_along_an_axis(tmp_path):
+    from ccs_core.store import RowFile
+
+    rng = np.random.default_rng(0)
+    want = rng.standard_normal((3, 10, 4)).astype(np.float32)
+    for path in (tmp_path / "a.npy", None):
+        f = RowFile(path, want.shape, np.dtype(np.float32), row_axis=1)
+        for s in (0, 4, 7):
+            f.write(s, want[:, s:s + {0: 4, 4: 3, 7: 3}[s]])
+        with pytest.raises(ValueError, match="does not fit"):
+            f.write(8, want[:, :3])
+        f.close()
+        got = np.load(path) if path else f.array
+        assert np.array_equal(got, want)

@@ -276,18 +276,24 @@ def test_an_unexpected_error_is_one_line_with_exit_1_and_a_traceback_only_with_d
 def test_a_cache_entry_of_the_wrong_shape_is_a_miss_not_a_wrong_result(tmp_path, tiny):
     import torch
 
-    from ccs_core.decompose import decompose_image_set
+    from ccs_core.decompose import VERSION, decompose_image_set
     from ccs_core.store import Store, cache_key
     from ccs_core.toyworld.tasks import toy_image_set
 
     store = Store(tmp_path / "cache")
     images = toy_image_set("test", n=6, seed=0)
     good = decompose_image_set(tiny, images, n_layers=2, store=store)
-    key = cache_key(model=tiny.key, images=images.key, n_layers=2, version="decompose-v1")
-    store.set_arrays("decomposition", key, {"emb": np.zeros((3, 4), dtype=np.float32)})  # another kind's arrays
-    again = decompose_image_set(tiny, images, n_layers=2, store=store)
-    assert torch.allclose(again.heads, good.heads)
-    assert store.get_arrays("decomposition", key, {"heads": (6, 2, 16, 64)}) is not None  # replaced
+    key = cache_key(model=tiny.key, images=images.key, n_layers=2, version=VERSION)
+    folder = tmp_path / "cache" / "arrays" / "decomposition" / key
+    shapes = {"by_head": (32, 6, 64), "rest": (6, 64)}
+    for name, damage in (("rest", lambda f: np.save(f, np.zeros((3, 4), dtype=np.float32))),  # another shape
+                         ("by_head", lambda f: f.write_bytes(f.read_bytes()[:1000]))):       # truncated
+        damage(folder / f"{name}.npy")
+        assert store.open_mapped("decomposition", key, shapes) is None
+        again = decompose_image_set(tiny, images, n_layers=2, store=store)
+        assert torch.allclose(again.heads, good.heads)
+        assert store.open_mapped("decomposition", key, shapes) is not None  # replaced
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".tmp")]
 
 
 def test_images_beside_class_folders_are_listed_as_skipped(tmp_path):

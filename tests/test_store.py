@@ -96,3 +96,38 @@ def test_a_corrupt_index_is_moved_aside_and_rebuilt(tmp_path):
     assert again.get("spans", "k") == {"a": 2}
     assert again.get_arrays("emb", "k") is not None  # arrays untouched
     assert list((tmp_path / "c").glob("json.corrupt-*"))
+
+
+def test_mapped_entries_appear_whole_are_replaced_whole_and_reopen_when_edited(tmp_path):
+    """``write_mapped``: nothing is visible until the block ends; an error leaves nothing; a second
+    writer of the same entry replaces it; an open entry is reused until its files change."""
+    import pytest
+
+    from ccs_core.store import Store
+
+    store = Store(tmp_path / "c")
+    shapes = {"a": (4, 3)}
+    with store.write_mapped("k", "x") as w:
+        f = w.create("a", (4, 3))
+        f.write(0, np.ones((2, 3), dtype=np.float32))
+        assert store.open_mapped("k", "x", shapes) is None  # not yet an entry
+        f.write(2, np.full((2, 3), 2, dtype=np.float32))
+    first = store.open_mapped("k", "x", shapes)
+    assert first["a"].tolist() == [[1] * 3] * 2 + [[2] * 3] * 2
+    assert store.open_mapped("k", "x", shapes) is first  # kept open
+    with pytest.raises(RuntimeError):
+        with store.write_mapped("k", "x") as w:
+            w.put("a", np.zeros((4, 3), dtype=np.float32))
+            raise RuntimeError("stop")
+    assert store.open_mapped("k", "x", shapes)["a"][0, 0] == 1  # the failed writer changed nothing
+    with store.write_mapped("k", "x") as w:
+        w.put("a", np.full((4, 3), 7, dtype=np.float32))
+    assert store.open_mapped("k", "x", shapes)["a"][0, 0] == 7  # replaced whole
+    np.save(tmp_path / "c" / "arrays" / "k" / "x" / "a.npy", np.full((4, 3), np.nan, dtype=np.float32))
+    assert store.open_mapped("k", "x", shapes) is None  # edited in place: reopened, checked, refused
+    assert store.open_mapped("k", "x", {"a": (5, 3)}) is None  # another shape
+    assert not [p for p in (tmp_path / "c" / "arrays" / "k").iterdir() if p.name.startswith(".tmp")]
+    memory = Store(None)
+    with memory.write_mapped("k", "x") as w:
+        w.put("a", np.ones((4, 3), dtype=np.float32))
+    assert memory.open_mapped("k", "x", shapes)["a"].sum() == 12

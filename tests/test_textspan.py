@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ccs_core.textspan import SpanResult, span_directions, textspan, textspan_heads, textspan_reference
+from ccs_core.textspan import (Moments, SpanResult, span_directions, textspan, textspan_heads, textspan_moments,
+                               textspan_reference)
 
 
 def make(seed: int, n: int, d: int, m: int):
@@ -123,3 +124,24 @@ def test_two_similar_spans_rank_different_images():
     used = top(Cc @ span_directions(C, T, res.indices, rank=8).T)
     assert len(raw[0] & raw[1]) >= 7          # the old ranking: mostly the same images
     assert len(used[0] & used[1]) <= 2        # TEXTSPAN's directions: different images
+
+
+def test_moments_add_up_over_batches_and_shards_and_give_the_same_spans():
+    """TEXTSPAN's statistics stream: batches of any size, and shards merged in any order, give the
+    moments of all images at once, and the same spans as the direct algorithm."""
+    g = torch.Generator().manual_seed(3)
+    K, N, d, M = 3, 700, 24, 90
+    C = torch.randn(K, N, d, generator=g) @ (torch.randn(K, d, d, generator=g) * 0.4) + 5 * torch.randn(K, 1, d, generator=g)
+    T = torch.nn.functional.normalize(torch.randn(M, d, generator=g), dim=-1)
+    whole = Moments.of(C, batch=N)
+    for batch in (1, 64, 333):
+        m = Moments.of(C, batch=batch)
+        assert m.n == N
+        assert torch.allclose(m.mean, whole.mean, atol=1e-9) and torch.allclose(m.cov, whole.cov, atol=1e-7)
+    a, b = Moments.of(C[:, :250], batch=100), Moments.of(C[:, 250:], batch=100)  # two shards, other shifts
+    for merged in (a.merge(b), b.merge(a)):
+        assert torch.allclose(merged.mean, whole.mean, atol=1e-9) and torch.allclose(merged.cov, whole.cov, atol=1e-7)
+    assert Moments.empty(K, d).merge(a) is a and a.merge(Moments.empty(K, d)) is a
+    spans = textspan_moments(a.merge(b), T, n_spans=5, rank=20, chunk=2)
+    for k in range(K):
+        assert spans[k].indices == textspan_reference(C[k], T, 5, 20).indices
