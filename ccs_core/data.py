@@ -121,6 +121,45 @@ def check_image(path: Path) -> str | None:
         return f"{err.__class__.__name__}: {err}"[:200]
 
 
+class FolderScans:
+    """``check_image`` results of one folder, remembered in the cache by file (path, size, mtime, inode):
+    a folder loaded again checks only new or changed files, so a warm run costs a stat per image
+    instead of a decode. Without a writable cache every file is checked."""
+
+    def __init__(self, root: Path):
+        from .store import cache_key, open_store
+
+        try:
+            self.store = open_store()
+            self.key = cache_key(v=1, root=str(root.resolve()))
+            known = self.store.get("folder-scan", self.key)
+        except Exception:  # an unwritable or broken cache: check every file, as without one
+            self.store, known = None, None
+        self.known: dict = known if isinstance(known, dict) else {}
+        self.seen: dict[str, list] = {}
+
+    def check(self, path: Path) -> str | None:
+        st = path.stat()
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        old = self.known.get(str(path))
+        fresh = isinstance(old, list) and len(old) == 4 and old[:3] == stamp and isinstance(old[3], str)
+        reason = old[3] if fresh else check_image(path)
+        self.seen[str(path)] = stamp + [reason or ""]
+        return reason or None
+
+    def save(self) -> None:
+        if self.store is None:
+            return
+        try:
+            if self.seen != {k: self.known.get(k) for k in self.seen}:
+                kept = {k: v for k, v in self.known.items() if k not in self.seen and Path(k).exists()}
+                self.store.set("folder-scan", self.key, {**kept, **self.seen})  # deleted files dropped
+        except Exception:
+            pass  # remembering is an optimisation: the folder was checked either way
+        finally:
+            self.store.close()
+
+
 def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
@@ -153,12 +192,13 @@ def load_image_folder(path: "str | Path", max_per_class: int | None = None,
                                        and p.suffix.lower() in IMAGE_EXTENSIONS
                                        and not p.name.startswith(".")))]
     files, labels, classes, skipped = [], [], [], list(loose)
+    scans = FolderScans(root)
     for cls_name, candidates in groups_of_files:
         kept = []
         for p in candidates:
             if max_per_class is not None and len(kept) >= max_per_class:
                 break
-            reason = check_image(p)
+            reason = scans.check(p)
             if reason:
                 skipped.append((str(p), reason))
             else:
@@ -171,6 +211,7 @@ def load_image_folder(path: "str | Path", max_per_class: int | None = None,
             classes.append(cls_name)
         files += kept
         labels += [len(classes) - 1] * len(kept)
+    scans.save()
     if not files:
         detail = f" ({len(skipped)} unreadable, e.g. {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
         raise DataError(f"No readable images in {root}{detail}. Supported files: "

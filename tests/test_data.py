@@ -110,3 +110,29 @@ def test_file_removed_after_loading(tmp_path):
     (tmp_path / "b.png").unlink()
     with pytest.raises(DataError, match="Reload the folder"):
         s.image(1)
+
+
+def test_a_folder_loaded_again_checks_only_new_or_changed_files(tmp_path, monkeypatch):
+    import os
+    import time
+
+    import ccs_core.data as data
+
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(4):
+        Image.new("RGB", (8, 8), (60 * i, 0, 0)).save(folder / f"{i}.png")
+    (folder / "bad.png").write_text("not an image")
+    checked = []
+    real = data.check_image
+    monkeypatch.setattr(data, "check_image", lambda p: checked.append(p.name) or real(p))
+    first = data.load_image_folder(folder)
+    assert sorted(checked) == ["0.png", "1.png", "2.png", "3.png", "bad.png"] and len(first) == 4
+    checked.clear()
+    again = data.load_image_folder(folder)
+    assert checked == [] and again.key == first.key and again.skipped == first.skipped  # a stat per file
+    Image.new("RGB", (8, 8)).save(folder / "bad.png")  # repaired
+    os.utime(folder / "bad.png", ns=(time.time_ns(), time.time_ns() + 10**9))
+    repaired = data.load_image_folder(folder)
+    assert checked == ["bad.png"] and len(repaired) == 5 and not repaired.skipped
