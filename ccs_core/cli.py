@@ -33,8 +33,14 @@ def add_spans(sub) -> None:
     p.add_argument("--rank", type=int, default=80)
     p.add_argument("--pool", default=None, help="'bundled', 'toy' or a one-per-line .txt file")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps, or auto")
+    add_workers(p)
     p.add_argument("--out", required=True, help="output JSON file")
     p.set_defaults(func=cmd_spans)
+
+
+def add_workers(p) -> None:
+    p.add_argument("--workers", type=int, default=1,
+                   help="image decoding processes (default 1: decoding overlaps the model; 0: in this process)")
 
 
 def cmd_spans(args) -> int:
@@ -45,6 +51,7 @@ def cmd_spans(args) -> int:
 
     output_path(args.out, inputs=[args.pool, args.images])
     images = resolve_images(args.images, n=toy_count(args, args.images, 256))  # cheap checks first, then the model
+    images.workers = workers(args)
     for path, why in images.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
     pool = resolve_pool(args.pool, args.model)
@@ -95,6 +102,7 @@ def _prune_parser(sub, name: str, help_: str, func, dataset: str, dataset_help: 
     p.add_argument("--max-per-class", type=int, default=None, help="cap images per class (quick runs)")
     p.add_argument("--n-images", type=int, default=None, help="images drawn from the toy world (default 500)")
     p.add_argument("--batch-size", type=int, default=64)
+    add_workers(p)
     p.add_argument("--out", required=True, help="output JSON file")
     return p
 
@@ -103,6 +111,12 @@ def protocol_of(args):
     from .protocol import get
 
     return get(getattr(args, "protocol", "standard"))
+
+
+def workers(args) -> int:
+    if args.workers < 0:
+        raise DataError(f"--workers must be 0 (decode in this process) or more (got {args.workers}).")
+    return args.workers
 
 
 def toy_count(args, spec: str, default: int) -> int:
@@ -145,6 +159,9 @@ def _prune_setup(args, default_strategies: list[str], load_data):
     positive("--seeds", args.seeds)
     table, obj = _read_ccs(args.ccs)
     data = load_data()
+    for part in (data if isinstance(data, tuple) else (getattr(data, "image_set", data),)):
+        if hasattr(part, "workers"):  # an ImageSet (not a task or a video set): decode in workers
+            part.workers = workers(args)
     loaded = load_model(args.model, args.pretrained, device=args.device)
     if table is not None:
         recorded = obj.get("model_key")

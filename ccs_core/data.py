@@ -8,6 +8,7 @@ is a ``DataError``. Dataset loaders (torchvision roots, ImageNet-A/R, FairFace) 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class ImageSet:
     samples: list | None = None                         # toy world: the world sample of every image
     factor_labels: dict[str, list[int]] | None = None   # toy world: factor -> value index of every image
     factor_classes: dict[str, list[str]] | None = None  # toy world: factor -> its class names
+    workers: int = 0                                    # decoding processes of batches() (0: in-process)
 
     def __post_init__(self) -> None:
         for what, values in (("labels", self.labels), ("groups", self.groups)):
@@ -59,12 +61,28 @@ class ImageSet:
             raise IndexError(f"image {i} of {self.size}")
         return _rgb(self.loader(i % self.size))
 
-    def batches(self, preprocess: Callable, batch_size: int = 64) -> "Iterator[torch.Tensor]":
-        """Preprocessed images in order, batch_size at a time. # [b, 3, H, W]"""
+    def batches(self, preprocess: Callable, batch_size: int = 64, workers: int | None = None
+                ) -> "Iterator[torch.Tensor]":
+        """Preprocessed images in order, batch_size at a time. # [b, 3, H, W]
+
+        ``workers`` (default ``self.workers``): decode and preprocess in that many worker processes of
+        one torch thread each (a torch DataLoader, order kept), so the model never waits on JPEG
+        decoding; 0, a set of at most two batches, or a platform without fork: in this process."""
         import torch  # here, not at import: the explorer's warm start reads image sets without torch
 
         if int(batch_size) < 1:
             raise DataError(f"The batch size must be at least 1 (got {batch_size}).")
+        workers = self.workers if workers is None else int(workers)
+        if workers > 0 and self.size > 2 * batch_size and "fork" in multiprocessing.get_all_start_methods():
+            from torch.utils.data import DataLoader
+
+            loader = DataLoader(_Decoded(self, preprocess), batch_size=batch_size, shuffle=False,
+                                num_workers=workers, collate_fn=_stack, multiprocessing_context="fork")
+            for batch, problem in loader:
+                if problem:  # a file that changed since the folder was checked: one clear line
+                    raise DataError(problem)
+                yield batch
+            return
         for start in range(0, self.size, batch_size):
             yield torch.stack([preprocess(self.image(i))
                                for i in range(start, min(start + batch_size, self.size))])
@@ -119,6 +137,29 @@ def check_image(path: Path) -> str | None:
         return None
     except Exception as err:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
         return f"{err.__class__.__name__}: {err}"[:200]
+
+
+class _Decoded:
+    """Image i preprocessed, for a DataLoader worker: (tensor, '') or (None, what went wrong)."""
+
+    def __init__(self, image_set: ImageSet, preprocess: Callable):
+        self.image_set, self.preprocess = image_set, preprocess
+
+    def __len__(self) -> int:
+        return len(self.image_set)
+
+    def __getitem__(self, i: int):
+        try:
+            return self.preprocess(self.image_set.image(i)), ""
+        except Exception as err:  # a DataError's message already says what to do; others get one line
+            return None, str(err) if isinstance(err, DataError) else f"Image {i} could not be decoded: {err}"
+
+
+def _stack(items):
+    import torch
+
+    problem = next((p for _, p in items if p), "")
+    return (None, problem) if problem else (torch.stack([x for x, _ in items]), "")
 
 
 class FolderScans:

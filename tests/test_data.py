@@ -136,3 +136,28 @@ def test_a_folder_loaded_again_checks_only_new_or_changed_files(tmp_path, monkey
     os.utime(folder / "bad.png", ns=(time.time_ns(), time.time_ns() + 10**9))
     repaired = data.load_image_folder(folder)
     assert checked == ["bad.png"] and len(repaired) == 5 and not repaired.skipped
+
+
+def test_decoding_workers_keep_the_order_and_report_a_file_that_broke_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    from ccs_core.data import load_image_folder
+    from ccs_core.errors import DataError
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(23):
+        Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    images = load_image_folder(folder)
+
+    def pre(im):
+        return torch.from_numpy(np.asarray(im.resize((8, 8)), dtype=np.float32)).permute(2, 0, 1)
+
+    here = torch.cat(list(images.batches(pre, 5, workers=0)))
+    images.workers = 2
+    there = list(images.batches(pre, 5))
+    assert [b.shape[0] for b in there] == [5, 5, 5, 5, 3] and torch.equal(torch.cat(there), here)
+    (folder / "17.png").write_text("broken after the folder was checked")
+    with pytest.raises(DataError) as err:
+        list(images.batches(pre, 5))
+    assert "17.png could not be read any more" in str(err.value) and "Traceback" not in str(err.value)
