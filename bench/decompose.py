@@ -3,8 +3,9 @@
     .venv/bin/python bench/decompose.py                       # random-init ViT-B-32, batch 16, CPU
     .venv/bin/python bench/decompose.py --batch 8 --repeats 2 --layers 4 --device cuda
 
-Throughput: images/s, best of --repeats timed runs after one warm-up, for decompose(loaded, x) and
-loaded.model.encode_image(x) on the same model and batch, alternating. Memory on CPU: each mode runs in
+Throughput: images/s, best of --repeats timed runs after one warm-up, for decompose(loaded, x) (also
+with --precision bf16: speed and error against fp32) and loaded.model.encode_image(x) on the same model
+and batch, alternating. Memory on CPU: each mode runs in
 its own fresh subprocess, resets the kernel's peak-RSS mark (/proc/self/clear_refs) after loading the
 model and building the batch, and reports the peak RSS (VmHWM) over the RSS at that point; on CUDA: torch.cuda.max_memory_allocated
 over the allocated memory before the call.
@@ -36,6 +37,8 @@ def _runner(loaded, x, mode: str, layers: int):
 
     if mode == "decompose":
         return lambda: decompose(loaded, x, n_layers=layers)
+    if mode == "decompose-bf16":
+        return lambda: decompose(loaded, x, n_layers=layers, precision="bf16")
     return lambda: torch.no_grad()(loaded.model.encode_image)(x, normalize=False)
 
 
@@ -86,7 +89,7 @@ def main(argv=None) -> int:
         memory_child(a)
         return 0
     loaded, x = _setup(a)
-    fns = {m: _runner(loaded, x, m, a.layers) for m in ("encode_image", "decompose")}
+    fns = {m: _runner(loaded, x, m, a.layers) for m in ("encode_image", "decompose", "decompose-bf16")}
     best = {m: float("inf") for m in fns}
     for fn in fns.values():
         fn()  # warm-up
@@ -111,6 +114,11 @@ def main(argv=None) -> int:
     ratio = best["encode_image"] / best["decompose"]
     print(f"throughput ratio decompose / encode_image: {ratio:.2f}x   "
           f"memory ratio: {mem['decompose'] / max(mem['encode_image'], 1e-9):.2f}x")
+    full, half = fns["decompose"](), fns["decompose-bf16"]()
+    err = ((half.heads - full.heads).abs().max() / full.heads.abs().max()).item()
+    tot = ((half.total() - full.total()).norm() / full.total().norm()).item()
+    print(f"--precision bf16: {best['decompose'] / best['decompose-bf16']:.2f}x the fp32 decomposition; max error "
+          f"of a head term {err:.2%} of the largest term, embedding error {tot:.2%} (relative norm)")
     return 0
 
 

@@ -68,7 +68,7 @@ def child(a) -> None:
     g = torch.Generator().manual_seed(0)
     mix = torch.randn(L, H, E, generator=g) + 3                              # a per-head offset and scale
 
-    def fake_decompose(loaded, batch, n_layers=4):
+    def fake_decompose(loaded, batch, n_layers=4, **_):
         b = batch.shape[0]
         heads = torch.randn(b, L, H, E, generator=g) * mix.abs() + mix
         return dec_mod.Decomposition(heads=heads, rest=torch.randn(b, E, generator=g),

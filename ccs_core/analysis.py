@@ -29,11 +29,15 @@ def _quiet(done: int, total: int, message: str = "") -> None:
     pass
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass(frozen=True)
 class SpanParams:
     n_layers: int = 4   # analyse the last n_layers blocks of the image tower
     n_spans: int = 5    # TEXTSPAN descriptions per head
     rank: int = 80      # top right-singular directions the texts are projected onto
+    precision: str = "fp32"  # the decomposition's forward pass: fp32, or bf16 autocast (stored as float32)
 
 
 @dataclass
@@ -136,8 +140,10 @@ def text_embeddings(loaded, pool, store: Store | None = None, progress=None) -> 
 
 
 def spans_key(loaded, image_set, pool, params: SpanParams) -> str:
-    return cache_key(v=SPANS_VERSION, model=loaded.key, images=image_set.key, pool=pool.key,
-                     params=asdict(params))
+    parts = asdict(params)
+    if parts["precision"] == "fp32":  # the default: keys as before the option existed
+        del parts["precision"]
+    return cache_key(v=SPANS_VERSION, model=loaded.key, images=image_set.key, pool=pool.key, params=parts)
 
 
 def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_texts: int,
@@ -146,6 +152,8 @@ def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_
     if not 1 <= params.n_layers <= n_model_layers:
         raise HeadSpecError(f"Number of layers must be between 1 and {n_model_layers} for this model "
                             f"(got {params.n_layers}).")
+    if params.precision not in PRECISIONS:
+        raise DataError(f"Unknown precision {params.precision!r}; use one of {', '.join(PRECISIONS)}.")
     if params.n_spans < 1 or params.rank < params.n_spans:
         raise DataError(f"Ask for at least 1 span and a rank of at least the number of spans (got "
                         f"{params.n_spans} spans, rank {params.rank}; the paper uses 5 and 80).")
@@ -173,7 +181,7 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
     from .decompose import decompose_image_set
     from .textspan import textspan_moments
     check_span_params(params, loaded.spec.n_layers, len(image_set), len(pool), loaded.spec.embed_dim)
-    dec = decompose_image_set(loaded, image_set, n_layers=params.n_layers, store=store,
+    dec = decompose_image_set(loaded, image_set, n_layers=params.n_layers, store=store, precision=params.precision,
                               progress=lambda d, t: progress(d, t, "Step 1/3 · decomposing the images"))
     progress(0, len(pool), "Step 2/3 · embedding the text pool")  # the app and CLI add rate and ETA
     texts = text_embeddings(loaded, pool, store, progress=lambda d, t: progress(
@@ -214,7 +222,8 @@ def top_images(loaded, image_set, pool, spans: SpansResult, head: "str | HeadId"
 
     head = HeadId.parse(head)
     hs = spans.by_head()[str(head)]
-    dec = decompose_image_set(loaded, image_set, n_layers=spans.params["n_layers"], store=store)
+    dec = decompose_image_set(loaded, image_set, n_layers=spans.params["n_layers"], store=store,
+                              precision=spans.params.get("precision", "fp32"))
     contrib = dec.head(head.layer, head.head).double()                      # [N, d]
     dirs = span_directions(contrib, text_embeddings(loaded, pool, store), hs.indices,
                            rank=int(spans.params.get("rank", 80)))           # [S, d]

@@ -40,9 +40,18 @@ class Decomposition:
         return self.heads.sum((1, 2)) + self.rest
 
 
+def decompose(loaded, images: torch.Tensor, n_layers: int = 4, precision: str = "fp32") -> Decomposition:
+    """Split encode_image(images) into per-head direct contributions of the last n_layers + rest.
+    ``precision`` "bf16": the forward pass under bfloat16 autocast (about 2x faster on CPUs with bf16
+    units; terms returned in float32, with a relative error near 1%)."""
+    device = images.device.type
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        d = _decompose(loaded, images, n_layers)
+    return Decomposition(d.heads.float(), d.rest.float(), d.layers)
+
+
 @torch.no_grad()
-def decompose(loaded, images: torch.Tensor, n_layers: int = 4) -> Decomposition:
-    """Split encode_image(images) into per-head direct contributions of the last n_layers + rest."""
+def _decompose(loaded, images: torch.Tensor, n_layers: int = 4) -> Decomposition:
     tower.check_supported(loaded)
     L = loaded.spec.n_layers
     if not 1 <= n_layers <= L:
@@ -125,14 +134,15 @@ def _moment_arrays(m: Moments) -> dict[str, np.ndarray]:
 
 def decompose_image_set(loaded, image_set, n_layers: int = 4, batch_size: int = 64,
                         progress: Callable[[int, int], None] | None = None,
-                        store: Store | None = None) -> SetDecomposition:
+                        store: Store | None = None, precision: str = "fp32") -> SetDecomposition:
     """decompose() over a data.ImageSet, batch by batch, streamed into the store (kind "decomposition"):
     each batch's terms go straight to a memory map on disk and into the heads' moments, so memory is flat
     in the number of images. The entry appears whole or not at all. Without a store (or with an
     in-memory one) the arrays are held in memory."""
     n_total, spec = len(image_set), loaded.spec
     K, E = n_layers * spec.n_heads, spec.embed_dim
-    key = cache_key(model=loaded.key, images=image_set.key, n_layers=n_layers, version=VERSION)
+    key = cache_key(model=loaded.key, images=image_set.key, n_layers=n_layers, version=VERSION,
+                    **({} if precision == "fp32" else {"precision": precision}))
     shapes = {"by_head": (K, n_total, E), "rest": (n_total, E), "full": (n_total, E), "layers": (n_layers,),
               "n": (1,), "shift": (K, E), "s1": (K, E), "s2": (K, E, E)}
     store = store if store is not None else Store(None)
@@ -151,7 +161,7 @@ def decompose_image_set(loaded, image_set, n_layers: int = 4, batch_size: int = 
         by_head = w.create("by_head", (K, n_total, E), row_axis=1)
         rest, full = w.create("rest", (n_total, E)), w.create("full", (n_total, E))
         for batch in image_set.batches(loaded.preprocess, batch_size):
-            d = decompose(loaded, batch, n_layers=n_layers)
+            d = decompose(loaded, batch, n_layers=n_layers, precision=precision)
             b = d.heads.shape[0]
             if done + b > n_total:
                 raise DataError(f"The image set {getattr(image_set, 'name', '?')!r} gave more images than its "

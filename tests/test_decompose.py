@@ -214,3 +214,14 @@ def test_row_files_write_blocks_along_an_axis(tmp_path):
         f.close()
         got = np.load(path) if path else f.array
         assert np.array_equal(got, want)
+
+
+def test_bf16_decomposition_is_close_to_fp32_stored_as_float32_and_keyed_apart(vitb32, store):
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    full, half = decompose(vitb32, x, n_layers=4), decompose(vitb32, x, n_layers=4, precision="bf16")
+    assert half.heads.dtype == torch.float32 and half.rest.dtype == torch.float32
+    assert 0 < rel_err(half.total(), full.total()) < 0.05 and rel_err(half.heads, full.heads) < 0.05
+    lm, images = tiny(), _Set(5)
+    a = decompose_image_set(lm, images, n_layers=2, store=store)
+    b = decompose_image_set(lm, images, n_layers=2, store=store, precision="bf16")
+    assert images.served == 2 * 1 and not torch.equal(a.heads, b.heads)  # two entries, one per precision
