@@ -170,8 +170,9 @@ def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_
 
 
 def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store: Store | None = None,
-              progress: Progress = _quiet) -> SpansResult:
-    """Decompose the image set by head and find every analysed head's TEXTSPAN descriptions."""
+              progress: Progress = _quiet, shards=None) -> SpansResult:
+    """Decompose the image set by head and find every analysed head's TEXTSPAN descriptions.
+    ``shards``: decompose in shards elsewhere (``ccs_core.shards``: Ray tasks), merged exactly."""
     store = store if store is not None else Store(None)
     key = spans_key(loaded, image_set, pool, params)
     hit = SpansResult.from_cache(store.get("spans", key))  # a warm start: no torch import
@@ -182,7 +183,8 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
     from .textspan import textspan_moments
     check_span_params(params, loaded.spec.n_layers, len(image_set), len(pool), loaded.spec.embed_dim)
     dec = decompose_image_set(loaded, image_set, n_layers=params.n_layers, store=store, precision=params.precision,
-                              progress=lambda d, t: progress(d, t, "Step 1/3 · decomposing the images"))
+                              progress=lambda d, t: progress(d, t, "Step 1/3 · decomposing the images"),
+                              shards=shards)
     progress(0, len(pool), "Step 2/3 · embedding the text pool")  # the app and CLI add rate and ETA
     texts = text_embeddings(loaded, pool, store, progress=lambda d, t: progress(
         d, t, "Step 2/3 · embedding the text pool"))

@@ -37,6 +37,10 @@ def add_spans(sub) -> None:
                    help="the decomposition's forward pass: fp32 (default) or bf16 autocast (~2x faster on "
                         "CPUs with bf16 units and on GPUs; stored as float32)")
     add_workers(p)
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="decompose in shards as Ray tasks: a local Ray, or the cluster at ADDRESS (or RAY_ADDRESS); "
+                        "the same spans as without it (needs: pip install ray)")
+    p.add_argument("--shards", type=int, default=None, help="with --ray: number of shards (default: the CPUs)")
     p.add_argument("--out", required=True, help="output JSON file")
     p.set_defaults(func=cmd_spans)
 
@@ -53,8 +57,15 @@ def cmd_spans(args) -> int:
     from .modelref import read_manifest, write_manifest
 
     output_path(args.out, inputs=[args.pool, args.images])
-    images = resolve_images(args.images, n=toy_count(args, args.images, 256))  # cheap checks first, then the model
+    n = toy_count(args, args.images, 256)
+    images = resolve_images(args.images, n=n)  # cheap checks first, then the model
     images.workers = workers(args)
+    if args.shards is not None and (args.ray is None or args.shards < 1):
+        raise DataError("--shards N (at least 1) goes with --ray: it splits the images into N Ray tasks.")
+    if args.ray is not None:
+        from .shards import reachable
+
+        reachable(args.ray or os.environ.get("RAY_ADDRESS", ""))  # before the model loads
     for path, why in images.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
     pool = resolve_pool(args.pool, args.model)
@@ -71,7 +82,16 @@ def cmd_spans(args) -> int:
 
         loaded = load_model(args.model, args.pretrained, device=args.device)
         write_manifest(store, args.model, args.pretrained, loaded)
-        result = run_spans(loaded, images, pool, params, store=store, progress=progress_printer("spans", args.quiet))
+        bar = progress_printer("spans", args.quiet)
+        shards = None
+        if args.ray is not None:
+            from .shards import Recipe, ray_runner
+
+            recipe = Recipe(args.model, args.pretrained, args.device, args.images, n, loaded.key, images.key,
+                            args.layers, 64, args.precision)
+            shards = ray_runner(recipe, len(images), args.ray or None, args.shards,
+                                lambda d, t: bar(d, t, "Step 1/3 · decomposing the images (Ray)"))
+        result = run_spans(loaded, images, pool, params, store=store, progress=bar, shards=shards)
     out = result.to_json()
     out["skipped_images"] = [{"path": p, "reason": r} for p, r in images.skipped]
     write_json(args.out, out)

@@ -61,31 +61,33 @@ class ImageSet:
             raise IndexError(f"image {i} of {self.size}")
         return _rgb(self.loader(i % self.size))
 
-    def batches(self, preprocess: Callable, batch_size: int = 64, workers: int | None = None
-                ) -> "Iterator[torch.Tensor]":
-        """Preprocessed images in order, batch_size at a time. # [b, 3, H, W]
+    def batches(self, preprocess: Callable, batch_size: int = 64, workers: int | None = None,
+                start: int = 0, stop: int | None = None) -> "Iterator[torch.Tensor]":
+        """Preprocessed images start..stop-1 (default: all) in order, batch_size at a time. # [b, 3, H, W]
 
         ``workers`` (default ``self.workers``): decode and preprocess in that many worker processes of
         one torch thread each (a torch DataLoader, order kept), so the model never waits on JPEG
-        decoding; 0, a set of at most two batches, or a platform without fork: in this process."""
+        decoding; 0, at most two batches, or a platform without fork: in this process."""
         import torch  # here, not at import: the explorer's warm start reads image sets without torch
 
         if int(batch_size) < 1:
             raise DataError(f"The batch size must be at least 1 (got {batch_size}).")
+        stop = self.size if stop is None else stop
+        if not 0 <= start <= stop <= self.size:
+            raise DataError(f"Images {start}..{stop} are outside the set's {self.size}.")
         workers = self.workers if workers is None else int(workers)
-        if workers > 0 and self.size > 2 * batch_size and "fork" in multiprocessing.get_all_start_methods():
+        if workers > 0 and stop - start > 2 * batch_size and "fork" in multiprocessing.get_all_start_methods():
             from torch.utils.data import DataLoader
 
-            loader = DataLoader(_Decoded(self, preprocess), batch_size=batch_size, shuffle=False,
+            loader = DataLoader(_Decoded(self, preprocess, start, stop), batch_size=batch_size, shuffle=False,
                                 num_workers=workers, collate_fn=_stack, multiprocessing_context="fork")
             for batch, problem in loader:
                 if problem:  # a file that changed since the folder was checked: one clear line
                     raise DataError(problem)
                 yield batch
             return
-        for start in range(0, self.size, batch_size):
-            yield torch.stack([preprocess(self.image(i))
-                               for i in range(start, min(start + batch_size, self.size))])
+        for s in range(start, stop, batch_size):
+            yield torch.stack([preprocess(self.image(i)) for i in range(s, min(s + batch_size, stop))])
 
     @classmethod
     def from_images(cls, name: str, pil_images: Sequence[Image.Image], labels=None, classes=None,
@@ -142,15 +144,15 @@ def check_image(path: Path) -> str | None:
 class _Decoded:
     """Image i preprocessed, for a DataLoader worker: (tensor, '') or (None, what went wrong)."""
 
-    def __init__(self, image_set: ImageSet, preprocess: Callable):
-        self.image_set, self.preprocess = image_set, preprocess
+    def __init__(self, image_set: ImageSet, preprocess: Callable, start: int, stop: int):
+        self.image_set, self.preprocess, self.start, self.stop = image_set, preprocess, start, stop
 
     def __len__(self) -> int:
-        return len(self.image_set)
+        return self.stop - self.start
 
     def __getitem__(self, i: int):
         try:
-            return self.preprocess(self.image_set.image(i)), ""
+            return self.preprocess(self.image_set.image(self.start + i)), ""
         except Exception as err:  # a DataError's message already says what to do; others get one line
             return None, str(err) if isinstance(err, DataError) else f"Image {i} could not be decoded: {err}"
 

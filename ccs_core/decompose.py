@@ -132,55 +132,112 @@ def _moment_arrays(m: Moments) -> dict[str, np.ndarray]:
     return {"n": np.asarray([m.n], dtype=np.int64), "shift": m.shift.numpy(), "s1": m.s1.numpy(), "s2": m.s2.numpy()}
 
 
-def decompose_image_set(loaded, image_set, n_layers: int = 4, batch_size: int = 64,
-                        progress: Callable[[int, int], None] | None = None,
-                        store: Store | None = None, precision: str = "fp32") -> SetDecomposition:
-    """decompose() over a data.ImageSet, batch by batch, streamed into the store (kind "decomposition"):
-    each batch's terms go straight to a memory map on disk and into the heads' moments, so memory is flat
-    in the number of images. The entry appears whole or not at all. Without a store (or with an
-    in-memory one) the arrays are held in memory."""
-    n_total, spec = len(image_set), loaded.spec
+def entry(loaded, image_set, n_layers: int, precision: str = "fp32") -> tuple[str, dict]:
+    """(cache key, {array name: shape}) of an image set's stored decomposition."""
+    n, spec = len(image_set), loaded.spec
     K, E = n_layers * spec.n_heads, spec.embed_dim
     key = cache_key(model=loaded.key, images=image_set.key, n_layers=n_layers, version=VERSION,
                     **({} if precision == "fp32" else {"precision": precision}))
-    shapes = {"by_head": (K, n_total, E), "rest": (n_total, E), "full": (n_total, E), "layers": (n_layers,),
-              "n": (1,), "shift": (K, E), "s1": (K, E), "s2": (K, E, E)}
-    store = store if store is not None else Store(None)
+    return key, {"by_head": (K, n, E), "rest": (n, E), "full": (n, E), "layers": (n_layers,),
+                 "n": (1,), "shift": (K, E), "s1": (K, E), "s2": (K, E, E)}
+
+
+ROWS = {"by_head": 1, "rest": 0, "full": 0}  # the per-image arrays and their image axis
+
+
+def open_decomposition(loaded, image_set, n_layers: int, store: Store, precision: str = "fp32"
+                       ) -> SetDecomposition | None:
+    """The stored decomposition of ``image_set``, memory-mapped, or None."""
+    key, shapes = entry(loaded, image_set, n_layers, precision)
     hit = store.open_mapped("decomposition", key, shapes)
-    if hit is not None and int(hit["n"][0]) == n_total:
+    if hit is None or int(hit["n"][0]) != len(image_set):
+        return None
+    return SetDecomposition(hit["by_head"], hit["rest"], hit["full"], [int(v) for v in hit["layers"]],
+                            loaded.spec.n_heads, {k: hit[k] for k in ("n", "shift", "s1", "s2")})
+
+
+def decompose_rows(loaded, image_set, files: dict, start: int, stop: int, n_layers: int = 4,
+                   batch_size: int = 64, precision: str = "fp32",
+                   progress: Callable[[int], None] | None = None) -> tuple[Moments, list[int]]:
+    """Decompose images start..stop-1 into ``files`` (``ROWS`` name -> ``store.RowFile``) at their rows;
+    -> (their moments, the decomposed layers). One process's share of a set, or all of it."""
+    K, E = n_layers * loaded.spec.n_heads, loaded.spec.embed_dim
+    moments, layers, done = Moments.empty(K, E), [], start
+    whole = start == 0 and stop == len(image_set)  # (a set that is not an ImageSet may not take a range)
+    batches = image_set.batches(loaded.preprocess, batch_size) if whole else \
+        image_set.batches(loaded.preprocess, batch_size, start=start, stop=stop)
+    for batch in batches:
+        d = decompose(loaded, batch, n_layers=n_layers, precision=precision)
+        b = d.heads.shape[0]
+        if done + b > stop:
+            raise DataError(f"The image set {getattr(image_set, 'name', '?')!r} gave more images than asked "
+                            f"({start}..{stop}); it changed while being read. Run again.")
+        flat = d.heads.reshape(b, K, E)                                     # [B, L*H, E]
+        files["by_head"].write(done, flat.transpose(0, 1).numpy())
+        files["rest"].write(done, d.rest.numpy())
+        files["full"].write(done, d.total().numpy())
+        moments.add(flat)
+        layers, done = d.layers, done + b
+        if progress:
+            progress(b)
+    if done != stop:
+        raise DataError(f"The image set {getattr(image_set, 'name', '?')!r} gave {done - start} of images "
+                        f"{start}..{stop}; it changed while being read. Run again.")
+    return moments, layers
+
+
+def decompose_image_set(loaded, image_set, n_layers: int = 4, batch_size: int = 64,
+                        progress: Callable[[int, int], None] | None = None,
+                        store: Store | None = None, precision: str = "fp32",
+                        shards: "Callable | None" = None) -> SetDecomposition:
+    """decompose() over a data.ImageSet, batch by batch, streamed into the store (kind "decomposition"):
+    each batch's terms go straight to files on disk and into the heads' moments, so memory is flat in
+    the number of images. The entry appears whole or not at all. Without a store (or with an in-memory
+    one) the arrays are held in memory.
+
+    ``shards``: ``shards(paths, shapes) -> [(Moments, layers), ...]`` fills the entry's files
+    (``ROWS``, at ``paths``) elsewhere, e.g. as Ray tasks (``ccs_core.shards``); their moments merge
+    exactly."""
+    n_total = len(image_set)
+    store = store if store is not None else Store(None)
+    hit = open_decomposition(loaded, image_set, n_layers, store, precision)
+    if hit is not None:
         if progress:
             progress(n_total, n_total)
-        return SetDecomposition(hit["by_head"], hit["rest"], hit["full"], [int(v) for v in hit["layers"]],
-                                spec.n_heads, {k: hit[k] for k in ("n", "shift", "s1", "s2")})
+        return hit
     if n_total == 0:
         raise DataError(f"The image set {getattr(image_set, 'name', '?')!r} has no images to decompose.")
-    moments, layers, done = Moments.empty(K, E), [], 0
+    key, shapes = entry(loaded, image_set, n_layers, precision)
+    seen = [0]
+
+    def step(b: int) -> None:
+        seen[0] += b
+        if progress:
+            progress(seen[0], n_total)
+
     if progress:
         progress(0, n_total)
     with store.write_mapped("decomposition", key) as w:
-        by_head = w.create("by_head", (K, n_total, E), row_axis=1)
-        rest, full = w.create("rest", (n_total, E)), w.create("full", (n_total, E))
-        for batch in image_set.batches(loaded.preprocess, batch_size):
-            d = decompose(loaded, batch, n_layers=n_layers, precision=precision)
-            b = d.heads.shape[0]
-            if done + b > n_total:
-                raise DataError(f"The image set {getattr(image_set, 'name', '?')!r} gave more images than its "
-                                f"size ({n_total}); it changed while being read. Run again.")
-            flat = d.heads.reshape(b, K, E)                                 # [B, L*H, E]
-            by_head.write(done, flat.transpose(0, 1).numpy())
-            rest.write(done, d.rest.numpy())
-            full.write(done, d.total().numpy())
-            moments.add(flat)
-            layers, done = d.layers, done + b
+        files = {name: w.create(name, shapes[name], row_axis=axis) for name, axis in ROWS.items()}
+        if shards is None:
+            moments, layers = decompose_rows(loaded, image_set, files, 0, n_total, n_layers, batch_size,
+                                             precision, step)
+        else:
+            if w.tmp is None:
+                raise DataError("Sharded runs need a cache on disk that their processes share; the cache "
+                                "is in memory here. Point CCS_CACHE_DIR at a writable directory.")
+            for f in files.values():
+                f.close()
+            parts = shards({name: str(w.tmp / f"{name}.npy") for name in ROWS}, shapes)
+            moments, layers = parts[0]
+            for m, _ in parts[1:]:
+                moments = moments.merge(m)
             if progress:
-                progress(done, n_total)
-        if done != n_total:
-            raise DataError(f"The image set {getattr(image_set, 'name', '?')!r} gave {done} of its {n_total} "
-                            "images; it changed while being read. Run again.")
+                progress(n_total, n_total)
         for name, a in {**_moment_arrays(moments), "layers": np.asarray(layers, dtype=np.int64)}.items():
             w.put(name, a)
-    hit = store.open_mapped("decomposition", key, shapes)  # what was just written, mapped (not held)
-    if hit is None:
+    out = open_decomposition(loaded, image_set, n_layers, store, precision)  # just written, mapped (not held)
+    if out is None:
         raise DataError(f"The decomposition just written to the cache cannot be read back ({store.root}); "
                         "check the disk, or point CCS_CACHE_DIR at another directory.")
-    return SetDecomposition(hit["by_head"], hit["rest"], hit["full"], list(layers), spec.n_heads, moments)
+    return out

@@ -337,12 +337,17 @@ class RowFile:
     positions start.. of ``row_axis``. On disk (``path``) it is a sparse .npy file written with
     ``os.pwrite`` (one write per leading index); without a path, an in-memory array (``.array``)."""
 
-    def __init__(self, path: "Path | None", shape: tuple, dtype: np.dtype, row_axis: int = 0):
-        self.path, self.shape, self.dtype, self.axis = path, shape, dtype, row_axis
+    def __init__(self, path: "Path | None", shape: tuple, dtype: np.dtype, row_axis: int = 0,
+                 create: bool = True):
+        """``create=False``: write into an existing file of that shape (another process's shard)."""
+        self.path, self.shape, self.dtype, self.axis = path, tuple(shape), np.dtype(dtype), row_axis
         self.array = np.zeros(shape, dtype=dtype) if path is None else None
         self.fd = None
         if path is not None:
-            header = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)  # header + size
+            header = (np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=tuple(shape)) if create
+                      else np.load(path, mmap_mode="r"))  # the header (and, created, the file's size)
+            if header.shape != self.shape or header.dtype != self.dtype:
+                raise ValueError(f"{path} holds {header.dtype}{header.shape}, not {self.dtype}{self.shape}")
             self.offset = header.offset
             del header
             self.fd = os.open(path, os.O_WRONLY)

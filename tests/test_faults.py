@@ -210,6 +210,7 @@ CASES = [
      "gives 'a doctor' more than once"),
     ("bias-templates-repeated", ["bias", "--templates", "{tmp}/templates_dup.txt", "--out", "{tmp}/b.json"],
      "more than once"),
+    ("ray-unreachable", ["spans", "--ray", "127.0.0.1:1", "--out", "{tmp}/s.json"], "No Ray cluster answers at"),
     ("workers-negative", ["spans", "--workers", "-1", "--out", "{tmp}/s.json"], "--workers must be 0"),
     ("class-map-without-tab", ["prune-eval", "--dataset", "imagenet-a:{tmp}/emptydir", "--class-map",
                                "{tmp}/cmap_space.txt", "--out", "{tmp}/p.json"], "a WordNet id, a TAB"),
