@@ -292,10 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     parser.epilog = ("exit status: 0 done; 1 an unexpected error (a bug: --debug shows it); 2 bad input "
-                     "(the message says what to fix); 3 'score' left heads incomplete or a judge unavailable; "
+                     "(the message says what to fix); 3 'score' (or a step of 'sweep') left heads incomplete or a judge unavailable; "
                      "130 interrupted")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (add_spans, add_score, add_prune_eval, add_bias):  # in pipeline order
+    from .sweep import add_sweep
+
+    for add in (add_spans, add_score, add_prune_eval, add_bias, add_sweep):  # in pipeline order, then the grid
         add(sub)
     return parser
 

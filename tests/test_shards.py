@@ -63,3 +63,24 @@ def test_ray_options_are_checked(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "c"))
     assert main(["spans", "--shards", "2", "--out", str(tmp_path / "s.json")]) == 2
     assert "--shards N (at least 1) goes with --ray" in capsys.readouterr().err
+
+
+def test_a_sweep_runs_each_chain_once_and_resumes(tmp_path, monkeypatch, capsys):
+    """sweep: spans -> score -> prune-eval per (model, images), each step's JSON in the chain's
+    folder; a second run finds them and runs nothing; a bad dataset stops its chain with exit 2."""
+    from ccs_core.cli import main
+
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "grid"
+    assert main(["-q", "sweep", "--datasets", "toy:colour", "--out-dir", str(out)]) == 0
+    first = capsys.readouterr().out
+    assert "toy__toy: spans.json ok, scores.json ok, prune__toy-colour.json ok" in first
+    rows = json.loads((out / "toy__toy" / "prune__toy-colour.json").read_text())["summary"]
+    assert {r["strategy"] for r in rows} >= {"original", "high", "random"}
+    assert main(["-q", "sweep", "--datasets", "toy:colour", "--out-dir", str(out)]) == 0
+    assert "spans.json done before, scores.json done before, prune__toy-colour.json done before" in capsys.readouterr().out
+    assert main(["-q", "sweep", "--datasets", "toy:colour,toy:nofactor", "--out-dir", str(out)]) == 2
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary[0]["steps"][-1] == {"step": "prune__toy-nofactor.json", "status": "failed", "code": 2}
+    assert main(["sweep", "--models", "toy,toy", "--out-dir", str(out)]) == 2
+    assert "names 'toy' twice" in capsys.readouterr().err

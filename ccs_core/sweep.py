@@ -1,0 +1,135 @@
+"""``python -m ccs_core sweep``: the pipeline over a grid of models x image sets x datasets.
+
+Each (model, image set) is one chain of the headless commands, run as written on the command line
+(``cli.main``): ``spans`` -> ``score`` -> ``prune-eval`` on every dataset, each writing its JSON under
+``--out-dir/<model>__<images>/``. A chain whose files are already there (and read as JSON) skips those
+steps, and every step reads the cache, so an interrupted sweep resumes where it stopped. With ``--ray``
+the chains run as Ray tasks (one CPU each; a local Ray, or the cluster at ADDRESS / ``RAY_ADDRESS``,
+whose nodes share the cache directory); without it, one after another in this process.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from .cliutil import write_json
+from .errors import DataError
+from .validate import output_path
+
+
+def add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="spans, score and prune-eval over models x image sets x datasets")
+    p.add_argument("--models", default="toy", help="comma-separated: toy, ViT-B-32, ... (default toy)")
+    p.add_argument("--pretrained", default=None, help="one pretrained tag or checkpoint for every model")
+    p.add_argument("--images", default="toy", help="comma-separated image specs (spans --images)")
+    p.add_argument("--datasets", default="toy:colour", help="comma-separated dataset specs (prune-eval --dataset)")
+    p.add_argument("--judges", default=None, help="score --judges (default: offline for the model)")
+    p.add_argument("--labeller", default=None, help="score --labeller")
+    p.add_argument("--out-dir", required=True, help="one folder per (model, images) chain goes here")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run the chains as Ray tasks: a local Ray, or the cluster at ADDRESS (or RAY_ADDRESS)")
+    p.set_defaults(func=cmd_sweep)
+
+
+def slug(text: str) -> str:
+    """A folder-safe name of a model or spec ('/data/pets' -> 'data-pets')."""
+    return re.sub(r"[^A-Za-z0-9._=-]+", "-", text.strip()).strip("-.") or "x"
+
+
+def _items(value: str, what: str) -> list[str]:
+    items = [v.strip() for v in (value or "").split(",") if v.strip()]
+    if not items:
+        raise DataError(f"--{what} names nothing; give one or more, comma-separated.")
+    if len(set(items)) != len(items):
+        raise DataError(f"--{what} names {next(v for v in items if items.count(v) > 1)!r} twice.")
+    return items
+
+
+def chains(args) -> list[dict]:
+    """One chain per (model, images): its folder and the argv of each step, in order."""
+    out = []
+    for model in _items(args.models, "models"):
+        for images in _items(args.images, "images"):
+            folder = Path(args.out_dir).expanduser() / f"{slug(model)}__{slug(images)}"
+            common = ["--model", model] + (["--pretrained", args.pretrained] if args.pretrained else [])
+            steps = [("spans.json", ["spans", *common, "--images", images, "--out", str(folder / "spans.json")])]
+            score = ["score", "--spans", str(folder / "spans.json"), "--out", str(folder / "scores.json")]
+            score += (["--judges", args.judges] if args.judges else []) + \
+                (["--labeller", args.labeller] if args.labeller else [])
+            steps.append(("scores.json", score))
+            for ds in _items(args.datasets, "datasets"):
+                steps.append((f"prune__{slug(ds)}.json", ["prune-eval", *common, "--dataset", ds, "--ccs",
+                                                          str(folder / "scores.json"), "--out",
+                                                          str(folder / f"prune__{slug(ds)}.json")]))
+            out.append({"name": folder.name, "folder": str(folder), "steps": steps})
+    names = [c["name"] for c in out]
+    if len(set(names)) != len(names):
+        raise DataError("Two chains would share a folder (their names differ only in punctuation); rename one.")
+    return out
+
+
+def run_chain(chain: dict, quiet: bool = True) -> list[dict]:
+    """The chain's steps in order, each skipped when its output is already there; stops at a step
+    that fails (exit 1 or 2) and marks the rest not run. -> one record per step."""
+    from .cli import main
+
+    Path(chain["folder"]).mkdir(parents=True, exist_ok=True)
+    records, failed = [], False
+    for name, argv in chain["steps"]:
+        out = Path(chain["folder"]) / name
+        if failed:
+            records.append({"step": name, "status": "not run", "code": None})
+            continue
+        if out.is_file():
+            try:
+                json.loads(out.read_text(encoding="utf-8"))
+                records.append({"step": name, "status": "done before", "code": 0})
+                continue
+            except (OSError, ValueError):
+                pass  # a broken file: run the step again
+        code = main((["-q"] if quiet else []) + argv)
+        failed = code in (1, 2, 130)
+        records.append({"step": name, "status": {0: "ok", 3: "incomplete"}.get(code, "failed"), "code": code})
+    return records
+
+
+def _ray_chain(chain: dict) -> list[dict]:
+    import torch
+
+    torch.set_num_threads(1)
+    return run_chain(chain)
+
+
+def cmd_sweep(args) -> int:
+    grid = chains(args)
+    output_path(Path(args.out_dir).expanduser() / "sweep.json", "sweep summary")
+    if args.ray is not None:
+        from .shards import reachable
+
+        reachable(args.ray or "")
+        try:
+            import ray
+        except ImportError as err:
+            raise DataError("--ray needs Ray: pip install 'ray==2.60.0' (or run the sweep without --ray).") from err
+        ray.init(address=args.ray or None, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        try:
+            task = ray.remote(num_cpus=1, max_retries=0)(_ray_chain)
+            results = ray.get([task.remote(c) for c in grid])
+        finally:
+            ray.shutdown()
+    else:
+        results = []
+        for i, c in enumerate(grid, 1):
+            if not args.quiet:
+                print(f"sweep: chain {i}/{len(grid)}: {c['name']}", file=sys.stderr)
+            results.append(run_chain(c))
+    codes = []
+    for c, recs in zip(grid, results):
+        print(f"{c['name']}: " + ", ".join(f"{r['step']} {r['status']}" for r in recs))
+        codes += [r["code"] for r in recs if r["code"] is not None]
+    write_json(Path(args.out_dir).expanduser() / "sweep.json",
+               [{"chain": c["name"], "steps": recs} for c, recs in zip(grid, results)])
+    # the worst outcome: interrupted, an unexpected error, bad input, an incomplete score, all done
+    return next((code for code in (130, 1, 2, 3) if code in codes), 0)
