@@ -21,6 +21,8 @@ linked_page = links.read()  # ?head=L3.H5&model=toy&page=inspector: a link opens
 page = st.navigation(links.pages())
 if linked_page and links.PAGE_URLS[linked_page] != page.url_path:
     st.switch_page(links.PAGE_PATHS[linked_page])
+for note in st.session_state.pop("_link_notes", []):  # a link's values out of range: said, not dropped
+    st.info(note)
 boot = st.empty()  # the main area's slot for a first model load's staged progress
 with st.sidebar:
     loaded = sidebar.draw(boot)

@@ -6,6 +6,8 @@ import streamlit as st
 
 from .session import DEFAULTS, TOY_MODEL_NAME
 
+RANGES = {"n_images": (16, 4096), "n_layers": (1, 64), "n_spans": (1, 10), "th_high": (4, 10), "th_low": (0, 2)}
+# the sidebar widgets' ranges (sidebar.py; the layers are capped again at the model's depth there)
 LINK_KEYS = {"model": "model_name", "pretrained": "pretrained", "head": "selected_head",
              "n": "n_images", "layers": "n_layers", "spans": "n_spans", "high": "th_high", "low": "th_low"}
 # The app's pages, the one list: link name -> (file, title, icon, tooltip). The link name is the
@@ -54,9 +56,16 @@ def read() -> str | None:
             continue
         if isinstance(DEFAULTS.get(key), int):
             try:
-                s[key] = int(value)
+                number = int(value)
             except ValueError:
+                s.setdefault("_link_notes", []).append(f"The link's {param}={value!r} is not a whole number; "
+                                                        f"the default ({DEFAULTS[key]}) is used.")
                 continue
+            low, high = RANGES.get(key, (number, number))
+            if not low <= number <= high:  # the widget would reset it without a word
+                s.setdefault("_link_notes", []).append(f"The link asks for {param}={number}; the range is "
+                                                        f"{low}..{high}, so {min(max(number, low), high)} is used.")
+            s[key] = min(max(number, low), high)
         else:
             s[key] = value.strip()
     name = (q.get("page") or "").strip().lower()

@@ -8,6 +8,7 @@ the step ("Step 2/3 · embedding the text pool ...").
 from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -51,6 +52,7 @@ class HeadSpans:
     silent: bool = False      # its output does not vary over the images: the spans are arbitrary
 
 SILENT_SHARE = 1e-9  # a head whose variance is below this share of the largest head's is silent
+IDENTICAL = 1e-10    # every head's variance below this share of its squared mean term: the images are copies
 
 
 @dataclass
@@ -66,6 +68,7 @@ class SpansResult:
     n_heads: int
     n_images: int
     heads: list[HeadSpans] = field(default_factory=list)
+    random_weights: bool = False  # an architecture with random weights: its spans describe noise
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -85,6 +88,18 @@ class SpansResult:
         bad = [k for k in ("model_key", "model_name", "image_set_key", "pool_key") if not isinstance(d[k], str)]
         if bad:
             raise DataError(f"The spans result's {', '.join(bad)} must be text, not {d[bad[0]]!r} ({how}).")
+        def whole(v, least: int = 0) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+        checks = {"layers": (isinstance(d["layers"], list) and bool(d["layers"]) and
+                             all(whole(v) for v in d["layers"]), "a list of layer numbers"),
+                  "n_heads": (whole(d["n_heads"], 1), "a whole number >= 1"),
+                  "n_images": (whole(d["n_images"], 1), "a whole number >= 1"),
+                  "params": (isinstance(d["params"], dict), "an object"),
+                  "random_weights": (isinstance(d.get("random_weights", False), bool), "true or false")}
+        wrong = next(((k, want) for k, (ok, want) in checks.items() if not ok), None)
+        if wrong:
+            raise DataError(f"The spans result's {wrong[0]} is {d.get(wrong[0])!r:.60}; expected {wrong[1]} ({how}).")
         if not d["heads"]:
             raise DataError(f"The spans result has no heads, so there is nothing to label or judge ({how}).")
         heads = []
@@ -105,9 +120,10 @@ class SpansResult:
         if dup:
             raise DataError(f"The spans result names head(s) {', '.join(dup)} more than once; each head once.")
         layers = d.get("layers")
-        outside = [n for n in names if isinstance(layers, list) and HeadId.parse(n).layer not in layers]
+        outside = [n for n in names if HeadId.parse(n).layer not in layers or HeadId.parse(n).head >= d["n_heads"]]
         if outside:
-            raise DataError(f"Head(s) {', '.join(outside[:3])} lie outside the result's analysed layers {layers}.")
+            raise DataError(f"Head(s) {', '.join(outside[:3])} lie outside the result's analysed layers {layers} "
+                            f"or its {d['n_heads']} heads per layer (H0..H{d['n_heads'] - 1}).")
         return cls(**{**{k: v for k, v in d.items() if k in cls.__dataclass_fields__}, "heads": heads})
 
     @classmethod
@@ -152,6 +168,10 @@ def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_
     if not 1 <= params.n_layers <= n_model_layers:
         raise HeadSpecError(f"Number of layers must be between 1 and {n_model_layers} for this model "
                             f"(got {params.n_layers}).")
+    odd = next((k for k in ("n_layers", "n_spans", "rank") if isinstance(getattr(params, k), bool)
+                or not isinstance(getattr(params, k), int)), None)
+    if odd is not None:
+        raise DataError(f"{odd} must be a whole number (got {getattr(params, odd)!r}).")
     if params.precision not in PRECISIONS:
         raise DataError(f"Unknown precision {params.precision!r}; use one of {', '.join(PRECISIONS)}.")
     if params.n_spans < 1 or params.rank < params.n_spans:
@@ -185,11 +205,18 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
     dec = decompose_image_set(loaded, image_set, n_layers=params.n_layers, store=store, precision=params.precision,
                               progress=lambda d, t: progress(d, t, "Step 1/3 · decomposing the images"),
                               shards=shards)
+    m = dec.moments
+    spread = float(m.cov.diagonal(dim1=1, dim2=2).sum(-1).max())                 # the largest head variance
+    size = float((m.mean ** 2).sum(-1).max())                                     # and squared mean term
+    if spread <= IDENTICAL * max(size, 1e-30):
+        raise DataError(f"Every head's output is (nearly) the same on all {len(image_set)} images (largest "
+                        f"variance {spread:.1e} against a mean term of {size:.1e}): the images are copies of "
+                        "one another, so TEXTSPAN has nothing to explain. Analyse images that differ.")
     progress(0, len(pool), "Step 2/3 · embedding the text pool")  # the app and CLI add rate and ETA
     texts = text_embeddings(loaded, pool, store, progress=lambda d, t: progress(
         d, t, "Step 2/3 · embedding the text pool"))
     progress(0, 1, "Step 3/3 · TEXTSPAN on every head")
-    flat = textspan_moments(dec.moments, texts, n_spans=params.n_spans, rank=params.rank)  # streamed sums
+    flat = textspan_moments(m, texts, n_spans=params.n_spans, rank=params.rank)  # from the streamed sums
     H = dec.n_heads
     results = [flat[li * H:(li + 1) * H] for li in range(len(dec.layers))]
     top = max((r.total_variance for layer in results for r in layer), default=0.0)
@@ -206,7 +233,7 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
     result = SpansResult(model_key=loaded.key, model_name=loaded.name, image_set=image_set.name,
                          image_set_key=image_set.key, pool=pool.name, pool_key=pool.key,
                          params=asdict(params), layers=list(dec.layers), n_heads=loaded.spec.n_heads,
-                         n_images=len(image_set), heads=heads)
+                         n_images=len(image_set), heads=heads, random_weights=bool(getattr(loaded, "random_init", False)))
     store.set("spans", key, result.to_json())
     progress(1, 1, "Spans ready")
     return result
@@ -340,7 +367,11 @@ def bias_setup(dataset: str, n: int = 400, attributes: list[str] | None = None, 
     "fairface:CSV[:ROOT]"); defaults: the toy's shapes over its backgrounds, or the paper's 104
     occupations x 4 templates over race and gender, K = the paper's share of the set (900 for FairFace)."""
     from .datasets import load_dataset, parse_spec
+    from .validate import text_list
 
+    attributes = [attributes] if isinstance(attributes, str) else attributes
+    prompts = None if prompts is None else text_list(prompts, "prompts")
+    templates = None if templates is None else text_list(templates, "templates")
     data, _ = load_dataset(dataset, max_per_class, n=n, protocol=protocol)
     if parse_spec(dataset).is_toy:
         from .toyworld.world import NEUTRAL, zero_shot_prompts
@@ -363,6 +394,10 @@ def bias_setup(dataset: str, n: int = 400, attributes: list[str] | None = None, 
                         f"{', '.join(available)}.")
     from .validate import templates as check_templates, top_k
 
+    single = next((a for a in names if len(set(available[a])) < 2), None)
+    if single is not None:
+        raise DataError(f"Every image of {dataset} has the same {single} ({available[single][0]!r}): MaxSkew "
+                        "compares groups, so it needs at least two (it would be 0 whatever the model does).")
     if k is None:
         # the paper's K = 900 on FairFace; a smaller set (or any other) gets the same share of its images
         k = 900 if dataset.strip().startswith("fairface") and len(data) >= 10954 else \
@@ -392,17 +427,30 @@ def resolve_images(spec: str, n: int = 512, seed: int = 0, max_per_class: int | 
     ``datasets.GRAMMAR``) -> the toy world's images; anything else is an image folder path."""
     from .datasets import parse_spec
 
+    if not (spec or "").strip():
+        raise DataError("No images named: give --images toy (the toy world), toy-hard, toy-outline, or an image "
+                        "folder (a path; '.' for the current folder).")
     parsed = parse_spec(spec)
     if parsed.kind in ("toy", "toy-hard", "toy-outline"):
         from .toyworld.tasks import toy_image_set
 
+        if parsed.arg:  # a factor picks a zero-shot task; the images to analyse are the same for every one
+            raise DataError(f"{spec!r}: a factor ({parsed.arg!r}) chooses a zero-shot task, which --images has "
+                            f"none of; write {parsed.kind}" + (f":split={parsed.split}" if parsed.split != "test"
+                                                               else "") + " (prune-eval --dataset takes the factor).")
         return toy_image_set(split=parsed.split, n=n, seed=seed, style=parsed.style)
-    if parsed.is_toy or (parsed.kind != "folder" and ":" in (spec or "")):
+    if parsed.kind != "folder" and ":" not in spec and Path(spec.strip()).expanduser().is_dir():
+        parsed = replace(parsed, kind="folder", arg=spec.strip())  # a folder that happens to be named cifar10
+    if parsed.is_toy or parsed.kind != "folder":
         raise DataError(f"{spec!r} is not a set of images to analyse: --images takes toy, toy-hard or "
                         "toy-outline (with ,split=SPLIT), or an image folder (datasets go to prune-eval --dataset).")
     from .data import load_image_folder
 
-    return load_image_folder((spec or "").strip(), max_per_class=max_per_class)
+    folder = parsed.arg
+    if folder.lower().startswith("toy") and not Path(folder).expanduser().exists():
+        raise DataError(f"{spec!r} is neither a folder nor a toy image spec: the toy world's are toy, toy-hard and "
+                        "toy-outline, with ':split=SPLIT' for another split (e.g. toy:split=train).")
+    return load_image_folder(folder, max_per_class=max_per_class)
 
 
 def resolve_pool(spec: str | None, model_name: str = ""):

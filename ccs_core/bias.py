@@ -77,6 +77,9 @@ def max_skew(image_feats: torch.Tensor, prompt_feats: torch.Tensor, groups: Sequ
         raise DataError(f"{missing} images have no {attribute!r} label; fill them in or remove those rows.")
     if not 1 <= k <= n:
         raise DataError(f"MaxSkew@K needs 1 <= K <= number of images ({n}); got K={k}.")
+    if len(set(groups)) < 2:
+        raise DataError(f"Every image has the same {attribute!r} ({groups[0]!r}): MaxSkew compares groups, so it "
+                        "needs at least two (it would be 0 whatever the model does).")
     share = {g: c / n for g, c in Counter(groups).items()}
     feats = image_feats / image_feats.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     top = (prompt_feats @ feats.T).topk(k, dim=1).indices  # [P, K]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .cli_score import INCOMPLETE, add_score  # noqa: F401  (the score command: its own module; INCOMPLETE: exit 3)
 from .cliutil import progress_printer, write_json
+from .datasets import is_toy_spec
 from .store import open_store
 from .validate import output_path, positive, read_lines
 from .errors import CCSError, DataError
@@ -56,7 +57,7 @@ def cmd_spans(args) -> int:
     from .analysis import SpanParams, SpansResult, resolve_images, resolve_pool, run_spans, spans_key
     from .modelref import read_manifest, write_manifest
 
-    output_path(args.out, inputs=[args.pool, args.images])
+    output_path(args.out, inputs=[args.pool, args.images], folders=[] if is_toy_spec(args.images) else [args.images])
     n = toy_count(args, args.images, 256)
     images = resolve_images(args.images, n=n)  # cheap checks first, then the model
     images.workers = workers(args)
@@ -96,6 +97,10 @@ def cmd_spans(args) -> int:
     out["skipped_images"] = [{"path": p, "reason": r} for p, r in images.skipped]
     write_json(args.out, out)
     print(f"wrote {len(result.heads)} heads to {args.out}", file=sys.stderr)
+    if result.random_weights:
+        print(f"note: {result.model_name} has random weights (no --pretrained): its heads carry no concepts, so "
+              "these spans (and any labels or CCS from them) describe noise; good for trying the pipeline only",
+              file=sys.stderr)
     return 0
 
 
@@ -149,12 +154,27 @@ def toy_count(args, spec: str, default: int) -> int:
     from .toyworld.tasks import check_count
 
     if args.n_images is None:
-        return default
+        from .toyworld.tasks import MAX_VIDEOS
+
+        return MAX_VIDEOS if (spec or "").strip().lower().startswith("toy-videos") else default
     if not is_toy_spec(spec):
         raise DataError(f"--n-images sizes the toy world's sets; {spec!r} is read whole (its images are all "
                         "used). Leave --n-images out" + (", or cap each class with --max-per-class." if
                                                           hasattr(args, "max_per_class") else "."))
     return check_count(args.n_images)
+
+
+def _dataset_paths(spec: str) -> list[str]:
+    """The files and folders a dataset spec reads (none for the toy world's)."""
+    from .datasets import fairface_paths, parse_spec
+
+    try:
+        parsed = parse_spec(spec)
+    except DataError:
+        return []  # the dataset's own loading says what is wrong with it
+    if parsed.is_toy:
+        return []
+    return [p for p in fairface_paths(parsed.arg) if p] if parsed.kind == "fairface" else [parsed.arg]
 
 
 def _read_ccs(path: str | None):
@@ -177,9 +197,15 @@ def _prune_setup(args, default_strategies: list[str], load_data):
     from .models import load_model
     from .prune import build_configs
 
-    output_path(args.out, inputs=[getattr(args, k, None) for k in ("ccs", "prompts", "templates", "class_map")])
+    output_path(args.out, inputs=[getattr(args, k, None) for k in ("ccs", "prompts", "templates", "class_map")]
+                + _dataset_paths(args.dataset), folders=_dataset_paths(args.dataset))
     positive("--batch-size", args.batch_size)
     positive("--seeds", args.seeds)
+    from .strategies import MAX_SEEDS
+
+    if args.seeds > MAX_SEEDS:
+        raise DataError(f"--seeds must be at most {MAX_SEEDS} (got {args.seeds}): each seed is a full evaluation "
+                        "of the pruned model; the paper uses 5.")
     table, obj = _read_ccs(args.ccs)
     data = load_data()
     for part in (data if isinstance(data, tuple) else (getattr(data, "image_set", data),)):
@@ -266,8 +292,8 @@ def cmd_bias(args) -> int:
 
     loaded, configs, setup = _prune_setup(args, ["high", "low", "random"], lambda: bias_setup(
         args.dataset, n=toy_count(args, args.dataset, 500), attributes=args.attribute or None, k=args.k,
-        prompts=read_lines(args.prompts, "prompts", unique=True) if args.prompts else None,
-        templates=read_lines(args.templates, "templates", unique=True) if args.templates else None,
+        prompts=read_lines(args.prompts, "prompts", distinct=True) if args.prompts else None,
+        templates=read_lines(args.templates, "templates", distinct=True) if args.templates else None,
         max_per_class=args.max_per_class, protocol=args.protocol))
     data, k = setup.image_set, setup.k
     for path, why in data.skipped:
@@ -299,11 +325,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     for add in (add_spans, add_score, add_prune_eval, add_bias, add_sweep):  # in pipeline order, then the grid
         add(sub)
+    for p in sub.choices.values():  # '-q' also after the command (default: the one before it)
+        p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if isinstance(getattr(args, "model", None), str):
+        args.model = args.model.strip()  # ' toy ' is the toy model (and its pool)
+    args.main = main  # 'sweep' runs the other commands through it (sweep.py does not import the CLI)
     try:
         return int(args.func(args) or 0)
     except CCSError as err:

@@ -105,7 +105,18 @@ def cmd_score(args) -> int:
     default_labeller, default_judges, why = default_scoring(spans.model_name, settings=settings)
     if not (args.labeller and args.judges):
         print(f"default labeller/judges for {why}", file=sys.stderr)
+    if spans.random_weights:
+        print(f"note: {args.spans_file} comes from {spans.model_name} with random weights: the labels and CCS will "
+              "describe noise (the pipeline runs; the numbers mean nothing)", file=sys.stderr)
+    silent = [h.head for h in spans.heads if h.silent]
+    if len(silent) == len(spans.heads):
+        raise DataError(f"Every head in {args.spans_file} is marked silent (its output does not vary over the "
+                        "images), so there is nothing to judge: analyse images that differ.")
     labels = read_labels(args.labels, [h.head for h in spans.heads])
+    quiet_labelled = sorted(set(labels or {}) & set(silent))
+    if quiet_labelled:
+        print(f"note: --labels names silent head(s) {', '.join(quiet_labelled[:5])}: not judged (their output does "
+              "not vary over the images)", file=sys.stderr)
     examples = read_examples(args.examples)
     labeller = make_labeller(args.labeller or default_labeller, settings, examples=examples)
     kinds = [k.strip() for k in (args.judges or ",".join(default_judges)).split(",") if k.strip()]

@@ -51,6 +51,8 @@ def write_json(path: "str | Path", value: Any) -> None:
     """Write JSON atomically (a temp file of this process + rename); a failed write is a DataError
     saying where, and leaves no temp file."""
     path = Path(path).expanduser()
+    if path.is_symlink():  # write through the link: the rename below would replace the link itself
+        path = path.resolve()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

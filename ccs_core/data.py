@@ -21,7 +21,8 @@ from .errors import DataError
 if TYPE_CHECKING:
     import torch
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm",
+                    ".pgm"}
 
 
 @dataclass(eq=False)
@@ -223,6 +224,10 @@ def load_image_folder(path: "str | Path", max_per_class: int | None = None,
         raise DataError(f"max_per_class must be at least 1 (got {max_per_class}).")
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     groups_of_files = [(d.name, _image_files(d)) for d in subdirs]
+    broken = [(str(p), "a symbolic link to nothing (its target is missing)") for p in sorted(root.rglob("*"))
+              if p.is_symlink() and not p.exists() and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    unsupported = [(str(root / c), "no files with a supported image extension (" + ", ".join(sorted(IMAGE_EXTENSIONS))
+                    + ")") for c, fs in groups_of_files if not fs and any(f.is_file() for f in (root / c).rglob("*"))]
     groups_of_files = [(c, fs) for c, fs in groups_of_files if fs]
     layered = bool(groups_of_files)
     loose: list[tuple[str, str]] = []
@@ -234,7 +239,7 @@ def load_image_folder(path: "str | Path", max_per_class: int | None = None,
         groups_of_files = [("", sorted(p for p in root.iterdir() if p.is_file()
                                        and p.suffix.lower() in IMAGE_EXTENSIONS
                                        and not p.name.startswith(".")))]
-    files, labels, classes, skipped = [], [], [], list(loose)
+    files, labels, classes, skipped = [], [], [], list(loose) + broken + (unsupported if layered else [])
     scans = FolderScans(root)
     for cls_name, candidates in groups_of_files:
         kept = []
@@ -260,10 +265,10 @@ def load_image_folder(path: "str | Path", max_per_class: int | None = None,
         raise DataError(f"No readable images in {root}{detail}. Supported files: "
                         f"{', '.join(sorted(IMAGE_EXTENSIONS))}, directly in the folder or in one "
                         "subfolder per class.")
-    h = hashlib.sha256()
-    for p, l in zip(files, labels):
+    h = hashlib.sha256(str(root.resolve()).encode("utf-8", "surrogateescape"))  # which folder, then which files:
+    for p, l in zip(files, labels):  # two folders of same-named, same-sized, same-dated files differ
         st = p.stat()
-        h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0{l}\n".encode(
+        h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{l}\n".encode(
             "utf-8", "surrogateescape"))  # a file name that is not UTF-8 is still a name
     paths = [str(p) for p in files]
 

@@ -171,7 +171,11 @@ def load_torchvision(kind: str, root: "str | Path", max_per_class: int | None = 
         cls = getattr(tvd, cls_name)
         ds = cls(str(root), train=False, download=False) if kind.startswith("cifar") else \
             cls(str(root), split="test", download=False)
-    except (RuntimeError, FileNotFoundError, OSError) as err:
+    except Exception as err:  # torchvision raises RuntimeError, OSError, pickle and EOF errors
+        if (root / folder).is_dir():  # there, but unreadable: damaged or partly extracted
+            raise DataError(f"{cls_name} under {root / folder} could not be read ({type(err).__name__}: "
+                            f"{str(err)[:120]}): its files look damaged or incomplete. Extract the dataset "
+                            "again (torchvision checks the files' checksums).") from err
         raise DataError(f"{cls_name} was not found under {root}: put the extracted dataset in "
                         f"{root / folder}/ (as torchvision's {cls_name}(root='{root}', download=True) would "
                         f"lay it out; downloads are off here). ({str(err)[:120]})") from err
@@ -223,7 +227,8 @@ def load_imagenet_variant(kind: str, path: "str | Path", max_per_class: int | No
     names = dict(imagenet_classes())
     if class_map is not None:
         for line in read_lines(class_map, "class map (wnid<TAB>name)"):
-            w, tab, n = (t.strip() for t in line.partition("\t"))
+            w, tab, n = line.partition("\t")
+            w, n = w.strip(), n.strip()
             if not tab or not w or not n:
                 raise DataError(f"The class map {class_map} has the line {line!r}: every line is a WordNet id, "
                                 "a TAB, and the class name (e.g. 'n01498041\tstingray').")
@@ -260,6 +265,11 @@ def load_fairface(csv_path: "str | Path", image_root: "str | Path | None" = None
                         "UTF-8 (Excel: 'CSV UTF-8').") from err
     except (OSError, csv.Error) as err:
         raise DataError(f"Cannot read the FairFace label file {csv_path}: {err}.") from err
+    twice = sorted({c for c in cols if cols.count(c) > 1})
+    if twice:
+        raise DataError(f"{csv_path} has the column {twice[0]!r} more than once; one column per attribute "
+                        "(the later one would silently win).")
+    rows = [{k: v.strip() if isinstance(v, str) else v for k, v in r.items()} for r in rows]  # 'White ' == 'White'
     if "file" not in cols or attribute not in cols:
         raise DataError(f"{csv_path} needs a 'file' column and a {attribute!r} column (its header has: "
                         f"{', '.join(repr(c) for c in cols) or 'nothing'}).")
@@ -295,7 +305,7 @@ def fairface_paths(arg: str) -> tuple[str, str | None]:
     return arg[:cuts[0]], arg[cuts[0] + 1:] or None
 
 
-def load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, seed: int = 0,
+def load_dataset(spec: str, max_per_class: int | None = None, n: int | None = None, seed: int = 0,
                  class_map: "str | Path | None" = None, protocol: str = "standard"):
     """``_load_dataset`` under a named protocol (``protocol.py``: templates, FairFace groups)."""
     from . import protocol as protocols
@@ -305,7 +315,7 @@ def load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, seed
     return protocols.apply(parse_spec(spec).kind, data, task, chosen)
 
 
-def _load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, seed: int = 0,
+def _load_dataset(spec: str, max_per_class: int | None = None, n: int | None = None, seed: int = 0,
                   class_map: "str | Path | None" = None):
     """Resolve a dataset spec (``GRAMMAR``, parsed by ``parse_spec``) -> (ImageSet or VideoSet,
     ZeroShotTask or None). toy / toy-hard / toy-outline: the toy split (default test) in that style
@@ -318,6 +328,8 @@ def _load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, see
     if parsed.is_toy and max_per_class is not None:
         raise DataError("--max-per-class applies to folders and downloaded datasets; the toy world's sets "
                         "are sized with --n-images instead.")
+    if kind != "toy-videos":
+        n = 500 if n is None else n  # the toy image sets' default size
     if kind in TOY_STYLES:
         from .toyworld.tasks import toy_image_set, toy_tasks
 
@@ -335,11 +347,18 @@ def _load_dataset(spec: str, max_per_class: int | None = None, n: int = 500, see
         iset = toy_bias_set(n=n, seed=seed)
         iset.attributes = {GROUP: iset.groups}
         return iset, None
+    if kind in ("toy-videos", "videos") and max_per_class is not None:
+        raise DataError("--max-per-class applies to image sets; a video set has no classes (each video is "
+                        "one item with its captions).")
     if kind == "toy-videos":
-        from .toyworld.tasks import toy_videos
+        from .toyworld.tasks import MAX_VIDEOS, check_count, toy_videos
         from .video import VideoSet
 
-        clips, caps = toy_videos(n=min(n, 64), seed=seed)
+        n = MAX_VIDEOS if n is None else n
+        if not 1 <= check_count(n) <= MAX_VIDEOS:
+            raise DataError(f"toy-videos has at most {MAX_VIDEOS} clips (got --n-images {n}); leave --n-images "
+                            f"out for all {MAX_VIDEOS}.")
+        clips, caps = toy_videos(n=n, seed=seed)
         return VideoSet.from_clips(f"toy-videos-s{seed}-{len(clips)}", clips, caps), None
     if kind in TORCHVISION:
         return load_torchvision(kind, arg or ".", max_per_class)

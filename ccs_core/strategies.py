@@ -47,6 +47,8 @@ class CCSTable:
     layers: list[int] = field(default_factory=list)
 
     def __post_init__(self):
+        if any(not isinstance(r, dict) or "head" not in r for r in self.rows):
+            raise HeadSpecError("CCS rows need a 'head' field (e.g. {'head': 'L11.H5', 'ccs': 5, 'label': 'colour'}).")
         self.heads = [HeadId.parse(r["head"]) for r in self.rows]
         if not self.layers:
             self.layers = sorted({h.layer for h in self.heads})
@@ -81,15 +83,21 @@ class CCSTable:
             if c is not None and (isinstance(c, bool) or not isinstance(c, int) or not 0 <= c <= n_spans):
                 raise HeadSpecError(f"CCS file: head {r['head']} has CCS {c!r}; a CCS is a whole number "
                                     f"0..{n_spans} (or null for an incomplete head).")
+            if r.get("label") is not None and not isinstance(r.get("label"), str):
+                raise HeadSpecError(f"CCS file: head {r['head']} has the label {r.get('label')!r}; a label is "
+                                    "text (or null).")
+        key = obj.get("model_key") if isinstance(obj, dict) else None
+        if key is not None and not isinstance(key, str):
+            raise HeadSpecError(f"CCS file: 'model_key' must be the text key the scores were made with, not {key!r}.")
         names = [str(HeadId.parse(r["head"])) for r in rows]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise HeadSpecError(f"CCS file: head(s) {', '.join(dup)} appear more than once; give each head one row.")
-        try:
-            high = high if high is not None else int(th.get("high_min", 5))
-            low = low if low is not None else int(th.get("low_max", 1))
-        except (TypeError, ValueError) as err:
-            raise HeadSpecError(f"CCS file: thresholds must be whole numbers ({th!r}).") from err
+        high = high if high is not None else th.get("high_min", 5)
+        low = low if low is not None else th.get("low_max", 1)
+        if any(isinstance(t, bool) or not isinstance(t, int) for t in (high, low)):
+            raise HeadSpecError(f"CCS file: thresholds must be whole numbers ({th!r}): a CCS counts accepted "
+                                "spans, so high_min 4.7 would mean 4 or 5.")
         if not 0 <= low < high <= n_spans:
             raise HeadSpecError(f"CCS file: thresholds need 0 <= low_max < high_min <= {n_spans} (got "
                                 f"low_max {low}, high_min {high}); the paper's are 1 and 5.")
@@ -113,6 +121,9 @@ class CCSTable:
         return sorted({str(r.get("label")) for r in self.rows if r.get("label")})
 
 
+MAX_SEEDS = 1000  # random draws: each is a full evaluation (seconds each); the paper uses 5
+
+
 def random_heads(pool: Sequence[HeadId], count: int, seed: int) -> list[HeadId]:
     """``count`` heads drawn without replacement from ``pool`` with a seeded RNG."""
     pool = sorted(set(pool))
@@ -126,8 +137,13 @@ def strategy_configs(strategy: str, table: CCSTable | None, n_layers: int, n_hea
                      n_seeds: int = 5, concept_min_ccs: int | None = None) -> list[PruneConfig]:
     """Configurations for "original", "high", "low", "random", "concept:LABEL" or "heads:L3.H1,L4.H2"."""
     s = strategy.strip()
-    kind, _, arg = s.partition(":")
+    kind, colon, arg = s.partition(":")
     kind = kind.strip().lower()
+    if colon and kind in ("original", "high", "low", "random"):  # 'high:5' would silently mean 'high'
+        raise HeadSpecError(f"Strategy {strategy!r}: {kind} takes no argument (thresholds come from the CCS file, "
+                            f"random's seeds from --seeds); write {kind}.")
+    if kind == "random" and (isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or not 1 <= n_seeds <= MAX_SEEDS):
+        raise HeadSpecError(f"The random strategy needs 1..{MAX_SEEDS} seeds (got {n_seeds!r}); the paper uses 5.")
     if kind == "original":
         return [PruneConfig("original")]
     if kind == "heads":
@@ -184,6 +200,7 @@ def build_configs(strategies: Sequence[str], table: CCSTable | None, n_layers: i
     """"original" first, then every strategy's configurations (duplicates dropped). With a ``skipped``
     list, strategies that select no head are noted there instead of raising EmptyStrategyError."""
     out = [PruneConfig("original")]
+    seen = set(out)
     for s in strategies:
         try:
             found = strategy_configs(s, table, n_layers, n_heads, n_seeds, concept_min_ccs)
@@ -193,6 +210,7 @@ def build_configs(strategies: Sequence[str], table: CCSTable | None, n_layers: i
             skipped.append(str(err))
             continue
         for c in found:
-            if c not in out:
+            if c not in seen:
+                seen.add(c)
                 out.append(c)
     return out

@@ -13,6 +13,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Callable
 
 from .cliutil import write_json
 from .errors import DataError
@@ -70,11 +71,10 @@ def chains(args) -> list[dict]:
     return out
 
 
-def run_chain(chain: dict, quiet: bool = True) -> list[dict]:
-    """The chain's steps in order, each skipped when its output is already there; stops at a step
-    that fails (exit 1 or 2) and marks the rest not run. -> one record per step."""
-    from .cli import main
-
+def run_chain(chain: dict, main: Callable[[list[str]], int], quiet: bool = True) -> list[dict]:
+    """The chain's steps in order through ``main`` (the CLI's, given by it: this module does not
+    import the CLI), each skipped when its output is already there; stops at a step that fails
+    (exit 1, 2 or 130) and marks the rest not run. -> one record per step."""
     Path(chain["folder"]).mkdir(parents=True, exist_ok=True)
     records, failed = [], False
     for name, argv in chain["steps"]:
@@ -95,11 +95,11 @@ def run_chain(chain: dict, quiet: bool = True) -> list[dict]:
     return records
 
 
-def _ray_chain(chain: dict) -> list[dict]:
+def _ray_chain(chain: dict, main: Callable[[list[str]], int]) -> list[dict]:
     import torch
 
     torch.set_num_threads(1)
-    return run_chain(chain)
+    return run_chain(chain, main)
 
 
 def cmd_sweep(args) -> int:
@@ -116,7 +116,7 @@ def cmd_sweep(args) -> int:
         ray.init(address=args.ray or None, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         try:
             task = ray.remote(num_cpus=1, max_retries=0)(_ray_chain)
-            results = ray.get([task.remote(c) for c in grid])
+            results = ray.get([task.remote(c, args.main) for c in grid])
         finally:
             ray.shutdown()
     else:
@@ -124,7 +124,7 @@ def cmd_sweep(args) -> int:
         for i, c in enumerate(grid, 1):
             if not args.quiet:
                 print(f"sweep: chain {i}/{len(grid)}: {c['name']}", file=sys.stderr)
-            results.append(run_chain(c))
+            results.append(run_chain(c, args.main))
     codes = []
     for c, recs in zip(grid, results):
         print(f"{c['name']}: " + ", ".join(f"{r['step']} {r['status']}" for r in recs))

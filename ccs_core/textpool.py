@@ -31,6 +31,10 @@ class TextPool:
     @classmethod
     def from_texts(cls, name: str, texts, tags=None) -> "TextPool":
         """Build a pool from texts (stripped, blanks dropped, first occurrence kept)."""
+        texts = list(texts)
+        if tags is not None and len(tags) != len(texts):
+            raise DataError(f"The text pool {name!r} has {len(texts)} texts but {len(tags)} tag sets: give one "
+                            "set of tags per text (or none).")
         seen: dict[str, int] = {}
         kept_tags: list[frozenset[str]] = []
         for i, t in enumerate(texts):

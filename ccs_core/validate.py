@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from .errors import DataError
 
 
@@ -18,9 +20,11 @@ def positive(name: str, value: int) -> int:
     return int(value)
 
 
-def output_path(path: "str | Path", what: str = "output", inputs: "tuple | list" = ()) -> Path:
-    """A file that can be written: not a directory, its folder creatable and writable, and none of
-    the command's ``inputs`` (writing there would destroy the input)."""
+def output_path(path: "str | Path", what: str = "output", inputs: "tuple | list" = (),
+                folders: "tuple | list" = ()) -> Path:
+    """A file that can be written: not a directory or a special file, its folder creatable and
+    writable, none of the command's ``inputs`` (writing there would destroy the input) and outside the
+    ``folders`` it reads (image folders, dataset roots)."""
     p = Path(path).expanduser()
     same = [str(i) for i in inputs if i and Path(str(i)).expanduser().resolve() == p.resolve()]
     if same:
@@ -28,6 +32,14 @@ def output_path(path: "str | Path", what: str = "output", inputs: "tuple | list"
                         "would overwrite that input. Choose another --out.")
     if p.is_dir():
         raise DataError(f"The {what} path {p} is a directory; give a file name, e.g. {p / 'result.json'}.")
+    if p.exists() and not p.resolve().is_file():
+        raise DataError(f"The {what} path {p} is not a regular file (a device, pipe or socket); the result is "
+                        "written to a temporary file and renamed into place, which would replace it. Give a file name.")
+    inside = [str(i) for i in folders if i and Path(str(i)).expanduser().is_dir()
+              and Path(str(i)).expanduser().resolve() in p.resolve().parents]
+    if inside:
+        raise DataError(f"The {what} path {p} is inside {inside[0]}, a folder this command reads; writing there "
+                        "would change (or replace a file of) its input. Choose a --out outside it.")
     parent = p.parent
     for up in [parent, *parent.parents]:
         if up.exists():
@@ -40,9 +52,9 @@ def output_path(path: "str | Path", what: str = "output", inputs: "tuple | list"
     return p
 
 
-def read_lines(path: "str | Path", what: str, unique: bool = False) -> list[str]:
+def read_lines(path: "str | Path", what: str, distinct: bool = False) -> list[str]:
     """A UTF-8 (BOM allowed) file of one entry per line; blank lines and '#' comments skipped.
-    ``unique``: an entry given twice is refused (prompts and templates: it would count twice)."""
+    ``distinct``: an entry given twice is refused (prompts and templates: it would count twice)."""
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"The {what} file {p} does not exist.")
@@ -57,11 +69,34 @@ def read_lines(path: "str | Path", what: str, unique: bool = False) -> list[str]
     lines = [s.strip() for s in text.splitlines() if s.strip() and not s.strip().startswith("#")]
     if not lines:
         raise DataError(f"The {what} file {p} has no entries (it is empty or only comments); write one per line.")
-    twice = next((x for i, x in enumerate(lines) if x in lines[:i]), None) if unique else None
-    if twice is not None:
-        raise DataError(f"The {what} file {p} gives {twice!r} more than once; each entry would count once per "
-                        "copy. Remove the repeats.")
-    return lines
+    return unique(lines, what, f" file {p}") if distinct else lines
+
+
+def _norm(text: str) -> str:
+    """What CLIP's tokenizer sees: case and runs of spaces do not count."""
+    return " ".join(text.split()).casefold()
+
+
+def unique(values: list[str], what: str, where: str = "") -> list[str]:
+    """Entries that differ once case and spacing are ignored (CLIP's tokenizer lowercases): a repeat
+    would count twice."""
+    seen: dict[str, str] = {}
+    for v in values:
+        if _norm(v) in seen:
+            same = "" if seen[_norm(v)] == v else f" (as {seen[_norm(v)]!r}: case and spaces do not count)"
+            raise DataError(f"In the {what}{where}, {v!r} appears more than once{same}; each entry would count "
+                            "once per copy. Remove the repeats.")
+        seen[_norm(v)] = v
+    return values
+
+
+def text_list(values, what: str) -> list[str]:
+    """A list of distinct, non-empty strings (a library caller's prompts or templates)."""
+    if isinstance(values, str) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise DataError(f"The {what} must be a list of non-empty strings (got {values!r:.80}).")
+    if not values:
+        raise DataError(f"No {what} given; give at least one, or leave them out for the defaults.")
+    return unique([v.strip() for v in values], what)
 
 
 def templates(values: list[str]) -> list[str]:
@@ -75,6 +110,8 @@ def templates(values: list[str]) -> list[str]:
 
 def top_k(k: int, n_images: int, what: str = "images") -> int:
     """MaxSkew's K: 1 <= K <= the number of images (a larger K would silently become every image)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise DataError(f"K must be a whole number of images (got {k!r}).")
     if not 1 <= int(k) <= n_images:
         raise DataError(f"K = {k} top images per prompt, but the set has {n_images} {what}: give --k between "
                         f"1 and {n_images}, or more images (the paper uses K = 900 of 10,954).")

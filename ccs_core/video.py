@@ -60,23 +60,51 @@ class VideoSet:
 
 
 def _read_captions(path: Path) -> list[tuple[str, str]]:
+    """(video id, caption) pairs from captions.json ({id: caption or [captions]} or a list of
+    {video_id, caption}), captions.csv (video_id,caption) or captions.txt (id<TAB>caption lines)."""
+    layouts = ("a JSON object {video_id: caption or [captions]}, or a list of {\"video_id\": ..., "
+               "\"caption\": ...} objects")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataError(f"The captions file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8.") from err
+    except OSError as err:
+        raise DataError(f"Cannot read the captions file {path}: {err}.") from err
     if path.suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            raise DataError(f"The captions file {path} is not valid JSON ({err}); it should be {layouts}.") from err
         if isinstance(data, dict):
-            return [(str(k), c) for k, v in data.items() for c in ([v] if isinstance(v, str) else v)]
-        return [(str(d["video_id"]), str(d["caption"])) for d in data]
+            pairs = [(str(k), c) for k, v in data.items() for c in ([v] if isinstance(v, str) else
+                                                                     v if isinstance(v, list) else [v])]
+        elif isinstance(data, list) and all(isinstance(d, dict) and {"video_id", "caption"} <= set(d) for d in data):
+            pairs = [(str(d["video_id"]), d["caption"]) for d in data]
+        else:
+            raise DataError(f"The captions file {path} should be {layouts}.")
+        bad = next(((v, c) for v, c in pairs if not isinstance(c, str) or not c.strip()), None)
+        if bad is not None:
+            raise DataError(f"The captions file {path} gives video {bad[0]!r} the caption {bad[1]!r}: every "
+                            "caption must be non-empty text.")
+        return [(v.strip(), c.strip()) for v, c in pairs]
     if path.suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        try:
+            rows = list(csv.DictReader(text.splitlines()))
+        except csv.Error as err:
+            raise DataError(f"Cannot read the captions file {path}: {err}.") from err
         if rows and not {"video_id", "caption"} <= set(rows[0]):
-            raise DataError(f"{path} needs the columns video_id,caption (has {', '.join(rows[0])}).")
+            raise DataError(f"{path} needs the columns video_id,caption (has {', '.join(map(str, rows[0]))}).")
+        short = next((n for n, r in enumerate(rows, 2) if not (r.get("video_id") or "").strip()
+                      or not (r.get("caption") or "").strip()), None)
+        if short is not None:
+            raise DataError(f"{path}, line {short}: every row needs a video_id and a caption.")
         return [(r["video_id"].strip(), r["caption"].strip()) for r in rows]
     pairs = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         vid, sep, cap = line.partition("\t")
-        if not sep or not cap.strip():
+        if not sep or not cap.strip() or not vid.strip():
             raise DataError(f"{path}, line {n}: expected '<video_id><TAB><caption>', got {line[:80]!r}.")
         pairs.append((vid.strip(), cap.strip()))
     return pairs

@@ -41,6 +41,12 @@ class ZeroShotTask:
         """At least two classes and a template: with one class every image is 'right' (accuracy 1.0)."""
         if not self.classnames or not self.templates:
             raise DataError(f"Task {self.name!r} has no class names or no templates.")
+        norm = [" ".join(str(c).split()).casefold() for c in self.classnames]
+        twice = next((c for i, c in enumerate(self.classnames) if norm[i] in norm[:i]), None)
+        if twice is not None:
+            raise DataError(f"Task {self.name!r} has the class {twice!r} twice (case and spaces do not count; "
+                            "'hot_dog' and 'hot dog' are one class name): the two would share every prompt. "
+                            "Merge or rename those class folders.")
         if len(set(self.classnames)) < 2:
             raise DataError(f"Task {self.name!r} has one class ({self.classnames[0]!r}): zero-shot accuracy "
                             "would be 1.0 whatever the model does. Give a folder with one sub-folder per "

@@ -281,6 +281,17 @@ def test_a_link_opens_the_same_head_on_the_same_page(app):
     assert app.query_params["head"] in ("L2.H7", ["L2.H7"]) and app.query_params["model"] in ("toy", ["toy"])
 
 
+def test_a_link_out_of_range_is_clamped_and_said(app):
+    app.query_params["spans"] = "50"
+    app.query_params["layers"] = "x"
+    app.run()
+    assert_clean(app)
+    notes = [i.value for i in app.info]
+    assert any("spans=50; the range is 1..10, so 10 is used" in n for n in notes), notes
+    assert any("layers='x' is not a whole number" in n for n in notes), notes
+    assert app.session_state["n_spans"] == 10
+
+
 def test_a_folder_is_re_read_when_it_changes_and_its_skipped_files_are_listed(app, tmp_path):
     import time
 

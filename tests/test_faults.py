@@ -65,6 +65,38 @@ def files(tmp_path, monkeypatch):
     (tmp_path / "onecls" / "cat").mkdir(parents=True)
     for i in range(3):
         Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / "onecls" / "cat" / f"{i}.png")
+    # the fifth round (stop 21, a 514-case sweep)
+    for name, content in {"vjson": ("captions.json", "{bad"), "vlist": ("captions.json", '[{"id": "v1", "text": "x"}]'),
+                          "vnum": ("captions.json", '{"v1": 5}'), "vcsv": ("captions.csv", "video_id,caption\nv1,a\nv2\n")
+                          }.items():
+        (tmp_path / name / "v1").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / name / "v1" / "0.png")
+        (tmp_path / name / content[0]).write_text(content[1])
+    (tmp_path / "vlatin" / "v1").mkdir(parents=True)
+    (tmp_path / "vlatin" / "captions.txt").write_bytes("v1\tcaf\xe9\n".encode("latin-1"))
+    (tmp_path / "ccs_keynum.json").write_text(json.dumps({"rows": [{"head": "L3.H0", "ccs": 5, "label": "colour"}],
+                                                          "model_key": 5}))
+    (tmp_path / "ccs_frac.json").write_text(json.dumps({"heads": {"L3.H0": {"ccs": 5}},
+                                                        "thresholds": {"high_min": 4.7, "low_max": 1.2}}))
+    (tmp_path / "ccs_labellist.json").write_text(json.dumps([{"head": "L3.H0", "ccs": 5, "label": ["colour"]}]))
+    for cls in ("hot_dog", "hot dog"):
+        (tmp_path / "dupcls" / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (8, 8), (9 * i, 50, 0)).save(tmp_path / "dupcls" / cls / f"{i}.png")
+    (tmp_path / "same").mkdir()
+    for i in range(8):
+        Image.new("RGB", (32, 32), (9, 200, 30)).save(tmp_path / "same" / f"{i}.png")
+    (tmp_path / "sp_allsilent.json").write_text(json.dumps(dict(one, heads=[dict(one["heads"][0], silent=True)])))
+    (tmp_path / "sp_h99.json").write_text(json.dumps(dict(one, heads=[dict(one["heads"][0], head="L3.H99")])))
+    (tmp_path / "sp_layersstr.json").write_text(json.dumps(dict(one, layers="3")))
+    (tmp_path / "ff_white.csv").write_text("file,race,gender\na.jpg,White,Male\nb.jpg,White,Female\n")
+    for name in ("a.jpg", "b.jpg"):
+        Image.new("RGB", (8, 8), (90, 9, 9)).save(tmp_path / name)
+    (tmp_path / "ccs_ok.json").write_text(json.dumps([{"head": "L3.H0", "ccs": 5, "label": "colour"}]))
+    (tmp_path / "ff_dupcol.csv").write_text("file,race,race,gender\na.jpg,White,X,Male\nb.jpg,Black,X,Female\n")
+    (tmp_path / "prompts_case.txt").write_text("a doctor\nA  Doctor\n")
+    (tmp_path / "cif" / "cifar-10-batches-py").mkdir(parents=True)
+    (tmp_path / "cif" / "cifar-10-batches-py" / "test_batch").write_bytes(b"not a pickle")
     return tmp_path
 
 
@@ -207,11 +239,56 @@ CASES = [
     ("one-class-folder", ["prune-eval", "--dataset", "{tmp}/onecls", "--out", "{tmp}/p.json"],
      "would be 1.0 whatever the model does"),
     ("bias-prompts-repeated", ["bias", "--prompts", "{tmp}/prompts_dup.txt", "--out", "{tmp}/b.json"],
-     "gives 'a doctor' more than once"),
+     "'a doctor' appears more than once"),
     ("bias-templates-repeated", ["bias", "--templates", "{tmp}/templates_dup.txt", "--out", "{tmp}/b.json"],
      "more than once"),
     ("ray-unreachable", ["spans", "--ray", "127.0.0.1:1", "--out", "{tmp}/s.json"], "No Ray cluster answers at"),
     ("workers-negative", ["spans", "--workers", "-1", "--out", "{tmp}/s.json"], "--workers must be 0"),
+    # the fifth round (stop 21): a 514-case sweep's findings
+    ("captions-not-json", ["prune-eval", "--dataset", "videos:{tmp}/vjson", "--out", "{tmp}/p.json"], "is not valid JSON"),
+    ("captions-wrong-keys", ["prune-eval", "--dataset", "videos:{tmp}/vlist", "--out", "{tmp}/p.json"],
+     "should be a JSON object {video_id: caption"),
+    ("captions-number", ["prune-eval", "--dataset", "videos:{tmp}/vnum", "--out", "{tmp}/p.json"],
+     "gives video 'v1' the caption 5"),
+    ("captions-csv-short-row", ["prune-eval", "--dataset", "videos:{tmp}/vcsv", "--out", "{tmp}/p.json"],
+     "line 3: every row needs a video_id and a caption"),
+    ("captions-latin1", ["prune-eval", "--dataset", "videos:{tmp}/vlatin", "--out", "{tmp}/p.json"], "is not UTF-8"),
+    ("ccs-model-key-number", ["prune-eval", "--ccs", "{tmp}/ccs_keynum.json", "--out", "{tmp}/p.json"],
+     "'model_key' must be the text key"),
+    ("ccs-fractional-thresholds", ["prune-eval", "--ccs", "{tmp}/ccs_frac.json", "--out", "{tmp}/p.json"],
+     "thresholds must be whole numbers"),
+    ("ccs-label-not-text", ["prune-eval", "--ccs", "{tmp}/ccs_labellist.json", "--out", "{tmp}/p.json"],
+     "a label is text"),
+    ("seeds-huge", ["prune-eval", "--seeds", "100000", "--out", "{tmp}/p.json"], "--seeds must be at most 1000"),
+    ("out-is-a-device", ["spans", "--out", "/dev/null"], "is not a regular file"),
+    ("out-inside-the-images", ["spans", "--images", "{tmp}/same", "--out", "{tmp}/same/0.png"],
+     "a folder this command reads"),
+    ("class-names-twice", ["prune-eval", "--dataset", "{tmp}/dupcls", "--out", "{tmp}/p.json"],
+     "has the class 'hot dog' twice"),
+    ("identical-images", ["spans", "--images", "{tmp}/same", "--out", "{tmp}/s.json"], "copies of one another"),
+    ("every-head-silent", ["score", "--spans", "{tmp}/sp_allsilent.json", "--out", "{tmp}/o.json"],
+     "is marked silent"),
+    ("head-beyond-n-heads", ["score", "--spans", "{tmp}/sp_h99.json", "--out", "{tmp}/o.json"], "16 heads per layer"),
+    ("spans-layers-not-a-list", ["score", "--spans", "{tmp}/sp_layersstr.json", "--out", "{tmp}/o.json"],
+     "expected a list of layer numbers"),
+    ("one-group-only", ["bias", "--dataset", "fairface:{tmp}/ff_white.csv", "--attribute", "race", "--out",
+                        "{tmp}/b.json"], "MaxSkew compares groups"),
+    ("fairface-column-twice", ["bias", "--dataset", "fairface:{tmp}/ff_dupcol.csv", "--out", "{tmp}/b.json"],
+     "has the column 'race' more than once"),
+    ("prompts-differ-by-case", ["bias", "--prompts", "{tmp}/prompts_case.txt", "--out", "{tmp}/b.json"],
+     "case and spaces do not count"),
+    ("strategy-with-an-argument", ["prune-eval", "--ccs", "{tmp}/ccs_ok.json", "--strategy", "high:5", "--out",
+                                   "{tmp}/p.json"], "high takes no argument"),
+    ("toy-videos-too-many", ["prune-eval", "--dataset", "toy-videos", "--n-images", "200", "--out", "{tmp}/p.json"],
+     "at most 64 clips"),
+    ("videos-max-per-class", ["prune-eval", "--dataset", "videos:{tmp}/vjson", "--max-per-class", "2", "--out",
+                              "{tmp}/p.json"], "a video set has no classes"),
+    ("images-empty", ["spans", "--images", "", "--out", "{tmp}/s.json"], "No images named"),
+    ("images-toy-with-a-factor", ["spans", "--images", "toy:colour", "--out", "{tmp}/s.json"],
+     "a factor ('colour') chooses a zero-shot task"),
+    ("images-toy-comma", ["spans", "--images", "toy,split=train", "--out", "{tmp}/s.json"],
+     "neither a folder nor a toy image spec"),
+    ("cifar-damaged", ["prune-eval", "--dataset", "cifar10:{tmp}/cif", "--out", "{tmp}/p.json"], "look damaged or incomplete"),
     ("class-map-without-tab", ["prune-eval", "--dataset", "imagenet-a:{tmp}/emptydir", "--class-map",
                                "{tmp}/cmap_space.txt", "--out", "{tmp}/p.json"], "a WordNet id, a TAB"),
 ]
@@ -419,3 +496,85 @@ def test_no_available_judge_exits_3_and_writes_nothing(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert code == 3 and "no requested judge is available" in err and "OPENAI_API_KEY" in err, err
     assert not (tmp_path / "o.json").exists()
+
+
+def test_library_calls_with_bad_arguments_get_the_projects_errors():
+    """The fifth sweep's library cases: a wrong type or value is a CCSError that says what to give."""
+    import torch
+
+    from ccs_core.analysis import SpanParams, bias_setup, check_span_params
+    from ccs_core.bias import max_skew
+    from ccs_core.datasets import load_dataset
+    from ccs_core.errors import CCSError
+    from ccs_core.strategies import CCSTable, strategy_configs
+    from ccs_core.textpool import TextPool
+    from ccs_core.validate import top_k
+
+    table = CCSTable([{"head": "L3.H0", "ccs": 5, "label": "colour"}])
+    cases = [
+        (lambda: bias_setup("toy-bias", n=40, prompts="a doctor"), "a list of non-empty strings"),
+        (lambda: bias_setup("toy-bias", n=40, prompts=["a", "A"]), "appears more than once"),
+        (lambda: bias_setup("toy-bias", n=40, prompts=[]), "No prompts given"),
+        (lambda: top_k(2.7, 10), "whole number"),
+        (lambda: strategy_configs("random", table, 4, 16, n_seeds=0), "1..1000 seeds"),
+        (lambda: check_span_params(SpanParams(rank=80.5), 4, 100, 100), "rank must be a whole number"),
+        (lambda: TextPool.from_texts("p", ["a", "b", "c"], tags=[{"x"}]), "one set of tags per text"),
+        (lambda: CCSTable([{"ccs": 1}]), "need a 'head' field"),
+        (lambda: load_dataset("toy-videos", n=-5), "between 1 and"),
+        (lambda: max_skew(torch.randn(4, 8), torch.randn(2, 8), ["a"] * 4, 2), "at least two"),
+    ]
+    for call, fragment in cases:
+        with pytest.raises(CCSError, match=fragment.replace(".", r"\.")):
+            call()
+    assert bias_setup("toy-bias", n=40, attributes="background").attributes.keys() == {"background"}
+
+
+def test_inputs_that_now_work_as_a_user_expects(tmp_path, monkeypatch, capsys):
+    """Class maps with a TAB, FairFace values with stray spaces, folder:DIR, '-q' after the command,
+    ' toy ', .jfif files, broken links and a class folder of unsupported files listed, --out through a
+    symlink, and two folders of same-named, same-dated files keyed apart."""
+    import os
+
+    from ccs_core.data import load_image_folder
+    from ccs_core.datasets import load_fairface
+
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    ff = tmp_path / "ff"
+    ff.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        Image.new("RGB", (8, 8), (len(name), 9, 9)).save(ff / name)
+    (ff / "l.csv").write_text("file,race\na.jpg,White\nb.jpg,White \nc.jpg,Black\n")
+    assert sorted(set(load_fairface(ff / "l.csv").groups)) == ["Black", "White"]
+    imgs = tmp_path / "imgs"
+    (imgs / "cat").mkdir(parents=True)
+    (imgs / "odd").mkdir()
+    for i in range(6):
+        Image.new("RGB", (16, 16), (30 * i, 60, 9)).save(imgs / "cat" / f"{i}.jfif", format="JPEG")
+    (imgs / "odd" / "x.heic").write_bytes(b"\0" * 10)
+    os.symlink(tmp_path / "gone.png", imgs / "cat" / "link.png")
+    folder = load_image_folder(imgs)
+    assert len(folder) == 6
+    reasons = dict(folder.skipped)
+    assert "target is missing" in reasons[str(imgs / "cat" / "link.png")]
+    assert "no files with a supported image extension" in reasons[str(imgs / "odd")]
+    twin = tmp_path / "twin"
+    (twin / "cat").mkdir(parents=True)
+    for p in sorted((imgs / "cat").glob("*.jfif")):
+        Image.new("RGB", (16, 16), (1, 2, 3)).save(twin / "cat" / p.name, format="JPEG")
+        os.utime(twin / "cat" / p.name, ns=(p.stat().st_mtime_ns, p.stat().st_mtime_ns))
+    assert load_image_folder(twin).key != folder.key
+    target = tmp_path / "real.json"
+    target.write_text("{}")
+    (tmp_path / "link.json").symlink_to(target)
+    assert main(["spans", "--model", " toy ", "--images", f"folder:{imgs / 'cat'}", "-q", "--out",
+                 str(tmp_path / "link.json")]) == 0
+    assert (tmp_path / "link.json").is_symlink() and json.loads(target.read_text())["pool"].startswith("toy")
+    cmap = tmp_path / "map.txt"
+    cmap.write_text("n01498041\tstingray\n")
+    ina = tmp_path / "ina" / "n01498041"
+    ina.mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(ina / "0.png")
+    from ccs_core.datasets import load_imagenet_variant
+
+    _, task = load_imagenet_variant("imagenet-a", tmp_path / "ina", class_map=cmap)
+    assert "stingray" in task.classnames

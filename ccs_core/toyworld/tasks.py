@@ -76,6 +76,7 @@ def _image_set(name: str, samples: list[Sample], factor: str, groups: list[str] 
     return iset
 
 
+MAX_VIDEOS = 64  # toy-videos: clips of 4 frames each
 MAX_IMAGES = 100_000  # a toy set's samples are drawn up front; beyond this, memory, not insight, grows
 
 
