@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from ccs_core.errors import CCSError
 from ccs_core.judges.settings import KEY_VARS, PROVIDERS, TITLES
 
 from . import session as sn
@@ -25,6 +26,11 @@ def settings_panel() -> None:
         current = sn.judge_settings()
     except Exception as err:  # a bad ccs.toml / variable: say so, keep the page
         st.error(f"{err}", icon=":material/error:")
+        if (s.get("judge_overrides") or s.get("judge_keys")) and st.button(
+                "Forget this session's settings and keys", key="judge_settings_reset_broken"):
+            s.pop("judge_overrides", None)
+            s.pop("judge_keys", None)
+            st.rerun()
         return
     with st.expander("Endpoints, models, timeouts and keys", expanded=False, key="judge_settings_box"):
         with st.form("judge_settings_form"):
@@ -51,11 +57,16 @@ def settings_panel() -> None:
                 from ccs_core.judges.config import load_settings
 
                 base = load_settings()  # files and environment: only what differs is the session's
-                s["judge_overrides"] = {k: v for k, v in changed.items()
-                                        if v not in (None, "") and v != getattr(base, k)}
-                typed = {k: v.strip() for k, v in keys.items() if v and v.strip()}
-                s["judge_keys"] = {**(s.get("judge_keys") or {}), **typed}
-                st.rerun()
+                overrides = {k: v for k, v in changed.items() if v not in (None, "") and v != getattr(base, k)}
+                try:  # e.g. an endpoint that is not a URL: refused here, the session keeps its settings
+                    load_settings(overrides, where="this settings panel")
+                except CCSError as err:
+                    st.error(f"{err}", icon=":material/error:")
+                else:
+                    s["judge_overrides"] = overrides
+                    typed = {k: v.strip() for k, v in keys.items() if v and v.strip()}
+                    s["judge_keys"] = {**(s.get("judge_keys") or {}), **typed}
+                    st.rerun()
         st.caption("Lowest to highest: defaults, `ccs.toml` / `.streamlit/secrets.toml` `[judges]`, the "
                    "environment (`OPENAI_BASE_URL`, `CCS_OPENAI_MODEL`, `CCS_TIMEOUT`, ...), this panel. Keys "
                    "typed here stay in this browser session: never written to disk or into a cache key.")

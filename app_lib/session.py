@@ -112,7 +112,8 @@ def judge_settings():
     from ccs_core.judges.config import load_settings
 
     s = st.session_state
-    return load_settings(s.get("judge_overrides") or {}, api_keys=s.get("judge_keys") or {})
+    return load_settings(s.get("judge_overrides") or {}, api_keys=s.get("judge_keys") or {},
+                         where="the Judges page's settings panel")
 
 
 def settings_fingerprint(settings) -> dict:

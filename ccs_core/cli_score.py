@@ -39,28 +39,39 @@ def add_score(sub) -> None:
 INCOMPLETE = 3  # exit status of 'score' when a head has no CCS or a requested judge is unavailable
 
 
-def _csv_rows(path: str, columns: set[str], what: str) -> list[dict]:
+def _csv_rows(path: str, columns: set[str], what: str) -> list[tuple[int, dict]]:
+    """(line number, row) for each row of a comma-separated file whose header has ``columns``."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows = [(reader.line_num, r) for r in reader]
+            header = reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DataError(f"Cannot read {what} from {path}: {err}.") from err
     if not rows:
         raise DataError(f"{path} has no rows of {what} (a header with {', '.join(sorted(columns))}, then one "
                         "row each).")
-    if not columns <= set(rows[0]):
-        raise DataError(f"{path} needs a header with the columns {', '.join(sorted(columns))} for {what}.")
+    if not columns <= set(header):
+        sep = next((c for c in (";", "\t", "|") if any(c in h for h in header)), None)
+        hint = (f"; it looks {'tab' if sep == chr(9) else repr(sep)}-separated: save it comma-separated" if sep
+                else "; the file must be comma-separated")
+        raise DataError(f"{path} needs a header with the columns {', '.join(sorted(columns))} for {what}, but its "
+                        f"header reads {','.join(header)!r}{hint} (e.g. {','.join(sorted(columns))} on the first "
+                        "line).")
     return rows
 
 
 def read_labels(path: str | None, heads: "list[str] | None" = None) -> dict[str, str] | None:
-    """head -> label from a CSV; a head named twice, or one the spans do not have, is an error."""
+    """head -> label from a CSV; a head named twice, one the spans do not have, or a row without a label
+    is an error."""
     if not path:
         return None
     out: dict[str, str] = {}
-    for r in _csv_rows(path, {"head", "label"}, "labels"):
+    for line, r in _csv_rows(path, {"head", "label"}, "labels"):
         if not (r.get("label") or "").strip():
-            continue
+            raise DataError(f"{path}, line {line}: head {(r.get('head') or '').strip() or '(none)'} has no label; "
+                            "write head,label on every row (e.g. L10.H3,colour), or leave the head out to have "
+                            "the labeller label it.")
         h = str(HeadId.parse(r["head"]))
         if h in out:
             raise DataError(f"{path}: head {h} has two labels ({out[h]!r}, {r['label']!r}); give it one.")
@@ -77,7 +88,7 @@ def read_examples(path: str | None):
         return None
     from .judges.labels import examples_from_rows
 
-    return examples_from_rows(_csv_rows(path, {"label", "span"}, "few-shot examples"))
+    return examples_from_rows([r for _, r in _csv_rows(path, {"label", "span"}, "few-shot examples")])
 
 
 def cmd_score(args) -> int:
@@ -88,6 +99,7 @@ def cmd_score(args) -> int:
     from .judges import default_scoring, make_judges
     from .judges.config import describe, settings_from_args
     from .judges.labels import make_labeller
+    from .judges.settings import OFFLINE, PROVIDERS
 
     settings = settings_from_args(args)
     if args.show_settings:
@@ -117,8 +129,15 @@ def cmd_score(args) -> int:
     if quiet_labelled:
         print(f"note: --labels names silent head(s) {', '.join(quiet_labelled[:5])}: not judged (their output does "
               "not vary over the images)", file=sys.stderr)
+    labeller_kind = args.labeller or default_labeller
+    if args.examples and labeller_kind in OFFLINE:  # only the few-shot LLM labeller reads them
+        llm_labellers = [*PROVIDERS, *settings.compatible_names()]
+        raise DataError(f"--examples gives few-shot examples to an LLM labeller ({', '.join(llm_labellers)}), but "
+                        f"the labeller here is {labeller_kind!r}{'' if args.labeller else ' (the default for this model)'}, "
+                        "which does not use them; choose one with --labeller openai (or another of those), or "
+                        "leave out --examples.")
     examples = read_examples(args.examples)
-    labeller = make_labeller(args.labeller or default_labeller, settings, examples=examples)
+    labeller = make_labeller(labeller_kind, settings, examples=examples)
     kinds = [k.strip() for k in (args.judges or ",".join(default_judges)).split(",") if k.strip()]
     if not kinds:
         raise DataError(f"--judges {args.judges!r} names no judge; e.g. --judges {','.join(default_judges)}.")

@@ -52,7 +52,13 @@ class ChatBackend:
         s = self.settings
         parts = {"provider": self.provider, "model": self.model, "temperature": s.temperature,
                  "max_tokens": s.max_tokens}
-        if self.provider == "openai-compatible":  # the same model name on two servers: two caches
+        return self._with_endpoint(parts)
+
+    def _with_endpoint(self, parts: dict) -> dict:
+        """The same model name on two servers: two cache entries. A provider's default endpoint stays out
+        of the key (so caches written before the endpoint was part of it stay valid)."""
+        default = JudgeSettings().base_url_for(self.provider) if self.provider in KEY_VARS else None
+        if default is None or self.base_url.rstrip("/") != default.rstrip("/"):
             parts["base_url"] = self.base_url
         return parts
 
@@ -88,6 +94,11 @@ class ChatBackend:
             hint = (f"gave up after {self.settings.max_retries} retries with a {self.settings.timeout:g} s "
                     "timeout; try again later, or raise CCS_MAX_RETRIES / --retries or CCS_TIMEOUT / --timeout")
         no_answer = status is None and ("Connection" in type(err).__name__ or "Timeout" in type(err).__name__)
+        if no_answer and "Timeout" not in type(err).__name__:  # no connection at all: often a wrong URL
+            where = (f"--base-url {self.kind}=URL / {env}_BASE_URL" if self.kind in KEY_VARS
+                     else f"--compatible {self.kind}=URL,MODEL / CCS_{env}_BASE_URL")
+            hint = (f"nothing answered at {self.base_url}: check that this endpoint ({where}) is right and its "
+                    f"server is up, then try again (gave up after {self.settings.max_retries} retries)")
         kind = EndpointUnreachable if no_answer else JudgeError
         return kind(f"{self.title} request failed ({err.__class__.__name__}"
                     f"{f' {status}' if status else ''}: {provider_text(err)[:240]}); {hint}.")
@@ -172,7 +183,8 @@ class AnthropicBackend(ChatBackend):
     provider = "anthropic"
 
     def request_parts(self) -> dict:  # this SDK has no temperature parameter
-        return {"provider": self.provider, "model": self.model, "max_tokens": self.settings.max_tokens}
+        return self._with_endpoint({"provider": self.provider, "model": self.model,
+                                    "max_tokens": self.settings.max_tokens})
 
     def _make_client(self):
         import anthropic

@@ -15,14 +15,16 @@ the app (``JudgeSettings.api_keys``, never written anywhere). ``describe`` masks
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
-from ..errors import JudgeError
+from ..errors import DataError, JudgeError
 from .settings import KEY_VARS, PROVIDERS, Compatible, JudgeSettings, api_key, lookup_key
 
 BASE_URL_VARS = {"openai_base_url": "OPENAI_BASE_URL", "anthropic_base_url": "ANTHROPIC_BASE_URL",
@@ -31,8 +33,39 @@ FIELDS = {f.name: f for f in fields(JudgeSettings) if f.name not in ("api_keys",
 COMPATIBLE_ENV = re.compile(r"^CCS_COMPATIBLE_([A-Z0-9_]+?)_(BASE_URL|MODEL|KEY_ENV)$")
 
 
-def _compatible(table: Mapping[str, Any], where: str) -> list[Compatible]:
+COMPATIBLE_KEYS = ("base_url", "model", "key_env")
+COMPATIBLE_EXAMPLE = ('[judges.compatible.local] with base_url = "http://localhost:8000/v1" and model = '
+                      '"llama-3.1-70b" (key_env optional)')
+
+
+def _kind(value: Any) -> str:
+    """What a value read from a file is, to its author: a TOML string, an integer, a table, ..."""
+    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", dict: "a table",
+            list: "a list"}.get(type(value), f"a {type(value).__name__}")
+
+
+def check_base_url(url: str, judge: str, where: str) -> str:
+    """An endpoint must be an http(s) URL with a host (``localhost:8000`` alone would only fail later, as a
+    connection error that says nothing about the URL)."""
+    try:
+        parts = urlsplit(url.strip())
+        ok = (parts.scheme in ("http", "https") and bool(parts.hostname)
+              and not any(c.isspace() for c in parts.netloc))
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        raise DataError(f"The {judge} endpoint (base URL) from {where} is {url!r}, which is not an http(s) URL "
+                        "with a host, so no request could reach it; write it in full, like "
+                        "http://localhost:8000/v1 (scheme, host, optional port and path).")
+    return url.strip()
+
+
+def _compatible(table: Any, where: str) -> list[Compatible]:
     """{name: {base_url, model, key_env}} -> Compatible endpoints (a clear error for a missing part)."""
+    if not isinstance(table, Mapping):
+        raise DataError(f"compatible in {where} is {table!r} ({_kind(table)}), not a table of named "
+                        f"OpenAI-compatible judges; write one table per judge, e.g. {COMPATIBLE_EXAMPLE}.")
     out = []
     for name, spec in table.items():
         name = str(name).strip().lower()
@@ -42,14 +75,36 @@ def _compatible(table: Mapping[str, Any], where: str) -> list[Compatible]:
         if not isinstance(spec, Mapping) or not spec.get("base_url") or not spec.get("model"):
             raise JudgeError(f"OpenAI-compatible judge {name!r} in {where} needs a base_url and a model "
                              f"(e.g. base_url = \"http://localhost:8000/v1\", model = \"llama-3.1-70b\").")
-        out.append(Compatible(name, str(spec["base_url"]), str(spec["model"]), str(spec.get("key_env") or "")))
+        unknown = sorted(set(map(str, spec)) - set(COMPATIBLE_KEYS))
+        if unknown:
+            raise DataError(f"Unknown key(s) {', '.join(unknown)} for the OpenAI-compatible judge {name!r} in "
+                            f"{where}; known: {', '.join(COMPATIBLE_KEYS)} (its API key itself goes in the "
+                            f"variable named by key_env, default {name.upper()}_API_KEY, never in a file).")
+        for key in COMPATIBLE_KEYS:
+            if key in spec and not isinstance(spec[key], str):
+                raise DataError(f"{key} of the OpenAI-compatible judge {name!r} in {where} is {spec[key]!r} "
+                                f"({_kind(spec[key])}), not a string; quote it, e.g. {COMPATIBLE_EXAMPLE}.")
+        url = check_base_url(spec["base_url"], name, where)
+        out.append(Compatible(name, url, spec["model"].strip(), (spec.get("key_env") or "").strip()))
     return out
 
 
 def _config_files() -> list[Path]:
     env = os.environ.get("CCS_CONFIG")
-    files = [Path(env)] if env else [Path("ccs.toml")]
+    if env:  # named explicitly: a file that is not there is an error, not "no settings"
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise DataError(f"$CCS_CONFIG names {path}, which {'is a directory' if path.is_dir() else 'does not exist'}"
+                            "; point it at a TOML file with a [judges] table (e.g. ccs.toml), or unset it to use "
+                            "./ccs.toml.")
+    files = [Path(env).expanduser()] if env else [Path("ccs.toml")]
     return files + [Path(".streamlit/secrets.toml"), Path.home() / ".streamlit" / "secrets.toml"]
+
+
+def _example(name: str) -> str:
+    """``name = default`` as a TOML line (strings in double quotes)."""
+    value = getattr(JudgeSettings(), name)
+    return f"{name} = {json.dumps(value) if isinstance(value, str) else repr(value)}"
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
@@ -57,21 +112,30 @@ def _coerce(name: str, value: Any, where: str) -> Any:
     kind = type(getattr(JudgeSettings(), name))
     if kind is float and name == "temperature" and value in (None, "", "none", "None"):
         return None
+    wrong = (not isinstance(value, (str, int, float)) or isinstance(value, bool)
+             or (kind is str and not isinstance(value, str))
+             or (kind is int and isinstance(value, float) and not value.is_integer()))
+    if wrong:  # a table, list, date, true/false, 4.5 retries or an unquoted number where a name goes
+        want = {str: "string (in double quotes)", int: "whole number"}.get(kind, "number")
+        raise DataError(f"Judge setting {name} from {where} is {value!r} ({_kind(value)}), not a {want}. "
+                        f"Fix it there (e.g. {_example(name)}).")
     try:
         if kind is bool:
             return str(value).lower() in ("1", "true", "yes", "on")
         out = kind(value)
     except (TypeError, ValueError) as err:
         raise JudgeError(f"Judge setting {name} from {where} is {value!r}, not a {kind.__name__}. "
-                         f"Fix it there (e.g. {name} = {getattr(JudgeSettings(), name)!r}).") from err
+                         f"Fix it there (e.g. {_example(name)}).") from err
     low = MINIMUM.get(name)
     if low is not None and (out != out or out < low):  # NaN or below the range
         raise JudgeError(f"Judge setting {name} from {where} is {value!r}; it must be at least {low} "
-                         f"(e.g. {name} = {getattr(JudgeSettings(), name)!r}).")
+                         f"(e.g. {_example(name)}).")
+    if name in BASE_URL_VARS:
+        return check_base_url(out, name.removesuffix("_base_url"), where)
     return out
 
 
-MINIMUM = {"timeout": 0.1, "max_retries": 0, "max_workers": 1, "temperature": 0.0}
+MINIMUM = {"timeout": 0.1, "max_retries": 0, "max_workers": 1, "max_tokens": 1, "temperature": 0.0}
 
 
 def from_files(files: "list[Path] | None" = None) -> dict[str, Any]:
@@ -81,10 +145,14 @@ def from_files(files: "list[Path] | None" = None) -> dict[str, Any]:
         if not path.is_file():
             continue
         try:
-            table = tomllib.loads(path.read_text(encoding="utf-8")).get("judges") or {}
+            table = tomllib.loads(path.read_text(encoding="utf-8")).get("judges", {})
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
             raise JudgeError(f"Cannot read the judge settings in {path}: {err}. Fix the file (TOML, a "
                              "[judges] table of field = value lines) or remove it.") from err
+        if not isinstance(table, dict):
+            raise DataError(f"judges in {path} is {table!r} ({_kind(table)}), not a table; write the judge "
+                            "settings as a [judges] table of field = value lines, e.g. [judges] then "
+                            "openai_model = \"gpt-4o-mini\" on the next line.")
         unknown = sorted(set(table) - set(FIELDS) - {"compatible"})
         if unknown:
             raise JudgeError(f"Unknown judge setting(s) {', '.join(unknown)} in {path}; known: "
@@ -116,7 +184,8 @@ def from_env(env: "Mapping[str, str] | None" = None) -> dict[str, Any]:
 
 
 def load_settings(overrides: "Mapping[str, Any] | None" = None, api_keys: "Mapping[str, str] | None" = None,
-                  env: "Mapping[str, str] | None" = None, files: "list[Path] | None" = None) -> JudgeSettings:
+                  env: "Mapping[str, str] | None" = None, files: "list[Path] | None" = None,
+                  where: str = "the given settings") -> JudgeSettings:
     """The effective settings: defaults < config files < environment < ``overrides``."""
     file_values, env_values = from_files(files), from_env(env)
     compatible = {c.name: c for c in file_values.pop("compatible", []) + env_values.pop("compatible", [])}
@@ -127,7 +196,7 @@ def load_settings(overrides: "Mapping[str, Any] | None" = None, api_keys: "Mappi
         if k not in FIELDS:
             raise JudgeError(f"Unknown judge setting {k!r}; known: {', '.join(FIELDS)}.")
         if v is not None and v != "":
-            values[k] = _coerce(k, v, "the given settings")
+            values[k] = _coerce(k, v, where)
     for c in (overrides or {}).get("compatible") or []:
         compatible[c.name] = c
     return JudgeSettings(**values, compatible=tuple(compatible.values()), api_keys=dict(api_keys or {}))
@@ -142,6 +211,9 @@ def parse_pairs(items: "list[str] | None", field_suffix: str, flag: str) -> dict
         if not sep or provider not in PROVIDERS or not value.strip():
             raise JudgeError(f"{flag} takes PROVIDER=VALUE with PROVIDER one of {', '.join(PROVIDERS)} "
                              f"(got {item!r}), e.g. {flag} openai={'gpt-4o-mini' if 'model' in field_suffix else 'http://localhost:8000/v1'}.")
+        if f"{provider}_{field_suffix}" in out:  # the last would silently win
+            raise DataError(f"{flag} gives {provider} twice ({out[f'{provider}_{field_suffix}']!r} and "
+                            f"{value.strip()!r}); give each provider once.")
         out[f"{provider}_{field_suffix}"] = value.strip()
     return out
 
@@ -195,7 +267,12 @@ def settings_from_args(args) -> JudgeSettings:
         if not sep or not comma:
             raise JudgeError(f"--compatible takes NAME=URL,MODEL (got {item!r}), e.g. "
                              "--compatible local=http://localhost:8000/v1,llama-3.1-70b.")
+        name = name.strip().lower()
+        if name in specs:  # the last would silently win
+            raise DataError(f"--compatible names the judge {name!r} twice ({specs[name]['base_url']},"
+                            f"{specs[name]['model']} and {url},{model}); give each name once, or another name "
+                            "to the second (then --judges ...,NAME).")
         specs[name] = {"base_url": url, "model": model}
     if specs:
         overrides["compatible"] = _compatible(specs, "--compatible")
-    return load_settings(overrides)
+    return load_settings(overrides, where="the command line")
