@@ -306,8 +306,17 @@ def test_llm_judge_settings_panel_and_reask_in_the_browser(server, browser, tmp_
 
         fake.rules.append((same_as_first, "500"))
         page.get_by_text(re.compile("^Judges: ")).first.click()  # the sidebar's judge choice
-        page.locator(".st-key-judge_openai label").click()
-        page.locator(".st-key-judge_toy label").click()
+        for key, want in (("judge_openai", True), ("judge_toy", False)):  # each click reruns the app: wait
+            box = page.locator(f".st-key-{key} input")                     # for it before the next (a busy
+            for _ in range(3):                                              # machine is slow to rerun)
+                if box.is_checked() == want:
+                    break
+                page.locator(f".st-key-{key} label").click()
+                deadline = time.monotonic() + 20
+                while box.is_checked() != want and time.monotonic() < deadline:
+                    page.wait_for_timeout(200)
+            assert box.is_checked() == want, key
+        settle(page)
         page.get_by_role("link", name="Head grid").click()
         page.get_by_text(re.compile("have no CCS")).first.wait_for(timeout=120_000)
         settle(page)
