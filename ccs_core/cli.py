@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .cli_score import INCOMPLETE, add_score  # noqa: F401  (the score command: its own module; INCOMPLETE: exit 3)
-from .cliutil import progress_printer, write_json
+from .cliutil import dataset_paths, add_workers, progress_printer, toy_count, workers, write_json
 from .datasets import is_toy_spec
 from .store import open_store
 from .validate import output_path, positive, read_lines
@@ -44,11 +44,6 @@ def add_spans(sub) -> None:
     p.add_argument("--shards", type=int, default=None, help="with --ray: number of shards (default: the CPUs)")
     p.add_argument("--out", required=True, help="output JSON file")
     p.set_defaults(func=cmd_spans)
-
-
-def add_workers(p) -> None:
-    p.add_argument("--workers", type=int, default=1,
-                   help="image decoding processes (default 1: decoding overlaps the model; 0: in this process)")
 
 
 def cmd_spans(args) -> int:
@@ -141,42 +136,6 @@ def protocol_of(args):
     return get(getattr(args, "protocol", "standard"))
 
 
-def workers(args) -> int:
-    if args.workers < 0:
-        raise DataError(f"--workers must be 0 (decode in this process) or more (got {args.workers}).")
-    return args.workers
-
-
-def toy_count(args, spec: str, default: int) -> int:
-    """``--n-images``: the size of a toy set (default ``default``); refused for folders and datasets,
-    whose images are all used (``--max-per-class`` caps a class)."""
-    from .datasets import is_toy_spec
-    from .toyworld.tasks import check_count
-
-    if args.n_images is None:
-        from .toyworld.tasks import MAX_VIDEOS
-
-        return MAX_VIDEOS if (spec or "").strip().lower().startswith("toy-videos") else default
-    if not is_toy_spec(spec):
-        raise DataError(f"--n-images sizes the toy world's sets; {spec!r} is read whole (its images are all "
-                        "used). Leave --n-images out" + (", or cap each class with --max-per-class." if
-                                                          hasattr(args, "max_per_class") else "."))
-    return check_count(args.n_images)
-
-
-def _dataset_paths(spec: str) -> list[str]:
-    """The files and folders a dataset spec reads (none for the toy world's)."""
-    from .datasets import fairface_paths, parse_spec
-
-    try:
-        parsed = parse_spec(spec)
-    except DataError:
-        return []  # the dataset's own loading says what is wrong with it
-    if parsed.is_toy:
-        return []
-    return [p for p in fairface_paths(parsed.arg) if p] if parsed.kind == "fairface" else [parsed.arg]
-
-
 def _read_ccs(path: str | None):
     """(the CCS table of ``--ccs``, the model key it records), read before the model loads."""
     from .prune import CCSTable
@@ -198,7 +157,7 @@ def _prune_setup(args, default_strategies: list[str], load_data):
     from .prune import build_configs
 
     output_path(args.out, inputs=[getattr(args, k, None) for k in ("ccs", "prompts", "templates", "class_map")]
-                + _dataset_paths(args.dataset), folders=_dataset_paths(args.dataset))
+                + dataset_paths(args.dataset), folders=dataset_paths(args.dataset))
     positive("--batch-size", args.batch_size)
     positive("--seeds", args.seeds)
     from .strategies import MAX_SEEDS

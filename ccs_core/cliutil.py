@@ -1,4 +1,5 @@
-"""What every headless command shares: the progress bar on stderr and atomic JSON output."""
+"""What every headless command shares: the progress bar on stderr, atomic JSON output, and the
+options several commands take (--workers, the toy world's --n-images, the paths a dataset spec reads)."""
 from __future__ import annotations
 
 import json
@@ -61,3 +62,44 @@ def write_json(path: "str | Path", value: Any) -> None:
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise DataError(f"Cannot write {path}: {err.strerror or err}. Choose another --out.") from err
+
+
+def add_workers(p) -> None:
+    p.add_argument("--workers", type=int, default=1,
+                   help="image decoding processes (default 1: decoding overlaps the model; 0: in this process)")
+
+
+def workers(args) -> int:
+    if args.workers < 0:
+        raise DataError(f"--workers must be 0 (decode in this process) or more (got {args.workers}).")
+    return args.workers
+
+
+def toy_count(args, spec: str, default: int) -> int:
+    """``--n-images``: the size of a toy set (default ``default``); refused for folders and datasets,
+    whose images are all used (``--max-per-class`` caps a class)."""
+    from .datasets import is_toy_spec
+    from .toyworld.tasks import check_count
+
+    if args.n_images is None:
+        from .toyworld.tasks import MAX_VIDEOS
+
+        return MAX_VIDEOS if (spec or "").strip().lower().startswith("toy-videos") else default
+    if not is_toy_spec(spec):
+        raise DataError(f"--n-images sizes the toy world's sets; {spec!r} is read whole (its images are all "
+                        "used). Leave --n-images out" + (", or cap each class with --max-per-class." if
+                                                          hasattr(args, "max_per_class") else "."))
+    return check_count(args.n_images)
+
+
+def dataset_paths(spec: str) -> list[str]:
+    """The files and folders a dataset spec reads (none for the toy world's)."""
+    from .datasets import fairface_paths, parse_spec
+
+    try:
+        parsed = parse_spec(spec)
+    except DataError:
+        return []  # the dataset's own loading says what is wrong with it
+    if parsed.is_toy:
+        return []
+    return [p for p in fairface_paths(parsed.arg) if p] if parsed.kind == "fairface" else [parsed.arg]

@@ -23,7 +23,7 @@ import numpy as np
 
 from .decompose import ROWS, decompose_rows
 from .errors import CCSError, DataError
-from .store import RowFile
+from .mapped import RowFile
 from .textspan import Moments
 
 

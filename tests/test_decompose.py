@@ -201,7 +201,7 @@ def test_an_interrupted_decomposition_leaves_no_entry_and_an_in_memory_store_sti
 
 
 def test_row_files_write_blocks_along_an_axis(tmp_path):
-    from ccs_core.store import RowFile
+    from ccs_core.mapped import RowFile
 
     rng = np.random.default_rng(0)
     want = rng.standard_normal((3, 10, 4)).astype(np.float32)
