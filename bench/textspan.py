@@ -75,7 +75,8 @@ def run(a) -> bool:
         (t_fast, fast_k), (t_ref, ref_k) = (t["fast"], r["fast"]), (t["direct"], r["direct"])
         same_k = [f.indices for f in fast_k[0]] == [r.indices for r in ref_k]
         print(f"{K} heads:  fast {t_fast * 1e3:8.1f} ms   direct {t_ref * 1e3:8.1f} ms   "
-              f"speed-up {t_ref / t_fast:6.1f}x   identical spans: {same_k}")
+              f"speed-up {t_ref / t_fast:6.1f}x   identical spans: {same_k}   "
+              f"(target >= 20x: {'met' if t_ref / t_fast >= 20 else 'MISSED'})")
         same = same and same_k
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return same
