@@ -57,7 +57,10 @@ def resolve_task(images: str, task: str, n_images: int, folder_set=None):
     if folder_set is None or folder_set.labels is None or not folder_set.classes:
         raise DataError("This image folder has no classes (one sub-folder per class): zero-shot "
                         "evaluation needs them.")
-    return ZeroShotTask(name=f"folder:{folder_set.name}", classnames=list(folder_set.classes)).check(), folder_set
+    from ccs_core.datasets import clean_name
+
+    names = [clean_name(c) for c in folder_set.classes]  # as the CLI's folder task: 'hot_dog' is 'hot dog'
+    return ZeroShotTask(name=f"folder:{folder_set.name}", classnames=names).check(), folder_set
 
 
 def configs(req: PruneRequest, table: CCSTable | None, n_layers: int, n_heads: int) -> list[PruneConfig]:

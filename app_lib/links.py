@@ -6,8 +6,9 @@ import streamlit as st
 
 from .session import DEFAULTS, TOY_MODEL_NAME
 
-RANGES = {"n_images": (16, 4096), "n_layers": (1, 64), "n_spans": (1, 10), "th_high": (4, 10), "th_low": (0, 2)}
-# the sidebar widgets' ranges (sidebar.py; the layers are capped again at the model's depth there)
+RANGES = {"n_images": (16, 4096), "n_layers": (1, 10_000), "n_spans": (1, 10), "th_high": (4, 10), "th_low": (0, 2)}
+# the sidebar widgets' ranges (sidebar.py caps the layers at the model's depth and high at the spans,
+# and says so for a linked value)
 LINK_KEYS = {"model": "model_name", "pretrained": "pretrained", "head": "selected_head",
              "n": "n_images", "layers": "n_layers", "spans": "n_spans", "high": "th_high", "low": "th_low"}
 # The app's pages, the one list: link name -> (file, title, icon, tooltip). The link name is the
@@ -66,6 +67,7 @@ def read() -> str | None:
                 s.setdefault("_link_notes", []).append(f"The link asks for {param}={number}; the range is "
                                                         f"{low}..{high}, so {min(max(number, low), high)} is used.")
             s[key] = min(max(number, low), high)
+            s[f"_from_link_{key}"] = True  # the sidebar says so if the model or the spans cap it further
         else:
             s[key] = value.strip()
     name = (q.get("page") or "").strip().lower()

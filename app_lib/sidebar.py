@@ -50,6 +50,8 @@ def draw(boot):
     if s.images_kind == "folder":
         st.text_input("Image folder", key="images_path", placeholder="/data/images (class sub-folders)")
         s.images = (s.get("images_path") or "").strip() or "toy"
+        if not (s.get("images_path") or "").strip():
+            st.caption("Type a folder path above; until then the toy world's images are analysed.")
         skipped_note(s.images)
     else:
         st.number_input("Toy images", min_value=16, max_value=4096, step=64, key="n_images")
@@ -67,9 +69,15 @@ def draw(boot):
     else:
         s.pool = s.pool_kind
     if s.n_layers > spec.n_layers:
+        if s.pop("_from_link_n_layers", False):
+            st.info(f"{loaded.name} has {spec.n_layers} layers, so the last {spec.n_layers} are analysed "
+                    f"(the link asked for {s.n_layers}).")
         s.n_layers = spec.n_layers
     st.number_input("Layers analysed (the last N)", min_value=1, max_value=spec.n_layers, key="n_layers")
     st.number_input("Spans per head", min_value=1, max_value=10, key="n_spans")
+    if int(s.th_high) > max(4, int(s.n_spans)) and s.pop("_from_link_th_high", False):
+        st.info(f"High CCS at least {s.th_high} is more than the {s.n_spans} spans allow; "
+                f"{max(4, int(s.n_spans))} is used.")
     s.th_high = min(int(s.th_high), max(4, int(s.n_spans)))
     with st.expander(f"CCS bands: high ≥ {s.th_high}, low ≤ {s.th_low}", key="bands_box"):
         st.number_input("High: CCS at least", min_value=4, max_value=max(4, int(s.n_spans)), key="th_high",

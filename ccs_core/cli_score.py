@@ -103,7 +103,7 @@ def cmd_score(args) -> int:
 
     settings = settings_from_args(args)
     if args.show_settings:
-        print(json.dumps(describe(settings), indent=2))
+        print(json.dumps(describe(settings), indent=2, ensure_ascii=False))
         return 0
     if not args.out:
         raise DataError("score needs --out FILE.json (where the labels, verdicts and CCS go).")
@@ -146,6 +146,11 @@ def cmd_score(args) -> int:
     if allowed - set(kinds):
         raise DataError(f"--allow-missing-judges names {', '.join(sorted(allowed - set(kinds)))}, which "
                         f"--judges does not ask for ({', '.join(kinds)}).")
+    flagged = [item.partition("=")[0].strip().lower() for item in getattr(args, "compatible", None) or []]
+    unused = [n for n in flagged if n not in {k.lower() for k in kinds} and n != labeller_kind.lower()]
+    if unused:
+        print(f"note: --compatible defines {', '.join(unused)}, which neither --judges nor --labeller uses; add it "
+              f"there (e.g. --judges {','.join(kinds + unused[:1])}) to ask it", file=sys.stderr)
     for kind, reason in disabled.items():
         print(f"judge {kind} unavailable{' (allowed)' if kind in allowed else ''}: {reason}", file=sys.stderr)
     missing = sorted(set(disabled) - allowed)

@@ -166,7 +166,8 @@ def _stack(items):
 
 
 class FolderScans:
-    """``check_image`` results of one folder, remembered in the cache by file (path, size, mtime, inode):
+    """``check_image`` results of one folder, remembered in the cache by file (path, size, mtime, inode,
+    ctime):
     a folder loaded again checks only new or changed files, so a warm run costs a stat per image
     instead of a decode. Without a writable cache every file is checked."""
 
@@ -184,10 +185,10 @@ class FolderScans:
 
     def check(self, path: Path) -> str | None:
         st = path.stat()
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]  # ctime: 'touch -r' cannot fake it
         old = self.known.get(str(path))
-        fresh = isinstance(old, list) and len(old) == 4 and old[:3] == stamp and isinstance(old[3], str)
-        reason = old[3] if fresh else check_image(path)
+        fresh = isinstance(old, list) and len(old) == 5 and old[:4] == stamp and isinstance(old[4], str)
+        reason = old[4] if fresh else check_image(path)
         self.seen[str(path)] = stamp + [reason or ""]
         return reason or None
 
@@ -224,8 +225,11 @@ def load_image_folder(path: "str | Path", max_per_class: int | None = None,
         raise DataError(f"max_per_class must be at least 1 (got {max_per_class}).")
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     groups_of_files = [(d.name, _image_files(d)) for d in subdirs]
-    broken = [(str(p), "a symbolic link to nothing (its target is missing)") for p in sorted(root.rglob("*"))
-              if p.is_symlink() and not p.exists() and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    visible = [p for p in sorted(root.rglob("*")) if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    broken = [(str(p), "a symbolic link to nothing (its target is missing)") for p in visible
+              if p.is_symlink() and not p.exists()]
+    broken += [(str(p), "not a regular file (a pipe, socket or device)") for p in visible
+               if p.suffix.lower() in IMAGE_EXTENSIONS and p.exists() and not p.is_file() and not p.is_dir()]
     unsupported = [(str(root / c), "no files with a supported image extension (" + ", ".join(sorted(IMAGE_EXTENSIONS))
                     + ")") for c, fs in groups_of_files if not fs and any(f.is_file() for f in (root / c).rglob("*"))]
     groups_of_files = [(c, fs) for c, fs in groups_of_files if fs]
@@ -268,7 +272,7 @@ def load_image_folder(path: "str | Path", max_per_class: int | None = None,
     h = hashlib.sha256(str(root.resolve()).encode("utf-8", "surrogateescape"))  # which folder, then which files:
     for p, l in zip(files, labels):  # two folders of same-named, same-sized, same-dated files differ
         st = p.stat()
-        h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{l}\n".encode(
+        h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\0{l}\n".encode(
             "utf-8", "surrogateescape"))  # a file name that is not UTF-8 is still a name
     paths = [str(p) for p in files]
 

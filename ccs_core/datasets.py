@@ -226,13 +226,17 @@ def load_imagenet_variant(kind: str, path: "str | Path", max_per_class: int | No
     wnids = (RES / "imagenet" / f"imagenet_{kind[-1]}_wnids.txt").read_text().split()
     names = dict(imagenet_classes())
     if class_map is not None:
+        given: dict[str, str] = {}
         for line in read_lines(class_map, "class map (wnid<TAB>name)"):
             w, tab, n = line.partition("\t")
             w, n = w.strip(), n.strip()
             if not tab or not w or not n:
                 raise DataError(f"The class map {class_map} has the line {line!r}: every line is a WordNet id, "
                                 "a TAB, and the class name (e.g. 'n01498041\tstingray').")
-            names[w] = n
+            if w in given:
+                raise DataError(f"The class map {class_map} names {w} twice ({given[w]!r} and {n!r}); give each "
+                                "WordNet id one name.")
+            given[w] = names[w] = n
     folder = load_image_folder(path, max_per_class=max_per_class, name=f"{kind}")
     unknown = sorted(set(folder.classes or []) - set(wnids))
     if folder.classes is None or unknown:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -100,6 +102,10 @@ def _ray_task(recipe: Recipe, paths: dict, shapes: dict, start: int, stop: int):
 def reachable(address: str, timeout: float = 5.0) -> None:
     """A cluster address (HOST:PORT or ray://HOST:PORT) answers a TCP connect within ``timeout`` s:
     ray.init would otherwise wait minutes on a wrong one."""
+    scheme = address.partition("://")[0] if "://" in address else ""
+    if scheme and scheme != "ray":
+        raise DataError(f"--ray {address}: a Ray address is HOST:PORT (ray start --head prints it, port 6379 by "
+                        "default) or ray://HOST:PORT (Ray Client), not an http(s) URL such as the dashboard's.")
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return  # '', 'auto', 'local': Ray's own
@@ -108,6 +114,31 @@ def reachable(address: str, timeout: float = 5.0) -> None:
     except OSError as err:
         raise DataError(f"No Ray cluster answers at {address} ({err}): start one there (ray start --head "
                         "prints its address), fix --ray/RAY_ADDRESS, or leave the address out for a local Ray.") from err
+    # something listens there: is it Ray? ray.init would retry a non-Ray server forever, so ask it
+    # in a child process that can be stopped
+    probe = ("import ray, sys; ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False, "
+             "logging_level='ERROR'); ray.shutdown()")
+    try:
+        done = subprocess.run([sys.executable, "-c", probe, address], capture_output=True, timeout=PROBE_S)
+        ok = done.returncode == 0
+    except subprocess.TimeoutExpired:
+        ok = False
+    if not ok:
+        raise DataError(f"Something answers at {address}, but Ray did not connect to it within {PROBE_S} s: it is "
+                        "not a Ray cluster's head (ray start --head prints the address to use), or that cluster "
+                        "runs another Ray version than this one (" + _ray_version() + ").")
+
+
+PROBE_S = 60  # seconds for a cluster to answer the probe
+
+
+def _ray_version() -> str:
+    try:
+        import ray
+
+        return f"ray {ray.__version__}"
+    except ImportError:
+        return "Ray is not installed here: pip install ray==2.60.0"
 
 
 def ray_runner(recipe: Recipe, n_images: int, address: str | None = None, n_shards: int | None = None,

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import stat
 import tempfile
 import threading
 import time
@@ -207,10 +208,12 @@ class Store:
         else:
             folder = self._folder(kind, key)
             try:  # which files: an entry replaced or edited in place is opened (and checked) anew
-                stamp = (kind, key, tuple((st.st_ino, st.st_size, st.st_mtime_ns) for st in
-                                          (os.stat(folder / f"{name}.npy") for name in expect)))
+                stats = [os.stat(folder / f"{name}.npy") for name in expect]
             except OSError:
                 return None
+            if not all(stat.S_ISREG(st.st_mode) for st in stats):  # a pipe would block the read forever
+                return None
+            stamp = (kind, key, tuple((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for st in stats))
             if stamp in self._opened:  # the maps stay open: their pages stay mapped, no re-faulting
                 hit = self._opened[stamp]
             else:

@@ -2,8 +2,10 @@
 
 Each (model, image set) is one chain of the headless commands, run as written on the command line
 (``cli.main``): ``spans`` -> ``score`` -> ``prune-eval`` on every dataset, each writing its JSON under
-``--out-dir/<model>__<images>/``. A chain whose files are already there (and read as JSON) skips those
-steps, and every step reads the cache, so an interrupted sweep resumes where it stopped. With ``--ray``
+``--out-dir/<model>__<images>/``. A step that finished (exit 0) with the same command line and whose
+file still reads as its result is skipped (``steps.json`` records them); every step reads the cache,
+so an interrupted sweep resumes where it stopped, and changed options (judges, labeller, weights) rerun
+what they change. With ``--ray``
 the chains run as Ray tasks (one CPU each; a local Ray, or the cluster at ADDRESS / ``RAY_ADDRESS``,
 whose nodes share the cache directory); without it, one after another in this process.
 """
@@ -71,26 +73,53 @@ def chains(args) -> list[dict]:
     return out
 
 
+STATE = "steps.json"  # per chain: each finished step's command line and exit code
+
+
+def _valid(step: str, path: Path) -> bool:
+    """The step's output is there and reads as that step's result (not just any JSON)."""
+    from .analysis import SpansResult
+    from .scores import ScoreResult
+
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+        if step == "spans.json":
+            SpansResult.from_json(obj)
+        elif step == "scores.json":
+            ScoreResult.from_json(obj)
+        elif not (isinstance(obj, dict) and isinstance(obj.get("rows"), list) and obj["rows"]):
+            return False
+        return True
+    except Exception:
+        return False
+
+
 def run_chain(chain: dict, main: Callable[[list[str]], int], quiet: bool = True) -> list[dict]:
     """The chain's steps in order through ``main`` (the CLI's, given by it: this module does not
-    import the CLI), each skipped when its output is already there; stops at a step that fails
-    (exit 1, 2 or 130) and marks the rest not run. -> one record per step."""
-    Path(chain["folder"]).mkdir(parents=True, exist_ok=True)
-    records, failed = [], False
+    import the CLI). A step is skipped only when it finished with exit 0 under the same command line
+    (``steps.json``) and its output still reads as its result; once a step runs, the later ones run
+    too (their inputs changed). A step that exits 3 (incomplete) runs again next time; one that fails
+    (exit 1, 2 or 130) stops the chain, the rest marked not run. -> one record per step."""
+    folder = Path(chain["folder"])
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        state = json.loads((folder / STATE).read_text(encoding="utf-8"))
+        state = state if isinstance(state, dict) else {}
+    except (OSError, ValueError):
+        state = {}
+    records, failed, ran = [], False, False
     for name, argv in chain["steps"]:
-        out = Path(chain["folder"]) / name
         if failed:
             records.append({"step": name, "status": "not run", "code": None})
             continue
-        if out.is_file():
-            try:
-                json.loads(out.read_text(encoding="utf-8"))
-                records.append({"step": name, "status": "done before", "code": 0})
-                continue
-            except (OSError, ValueError):
-                pass  # a broken file: run the step again
+        before = state.get(name) or {}
+        if not ran and before.get("argv") == argv and before.get("code") == 0 and _valid(name, folder / name):
+            records.append({"step": name, "status": "done before", "code": 0})
+            continue
         code = main((["-q"] if quiet else []) + argv)
-        failed = code in (1, 2, 130)
+        ran, failed = True, code in (1, 2, 130)
+        state[name] = {"argv": argv, "code": code}
+        write_json(folder / STATE, state)
         records.append({"step": name, "status": {0: "ok", 3: "incomplete"}.get(code, "failed"), "code": code})
     return records
 

@@ -337,3 +337,13 @@ def test_bad_app_input_is_a_readable_error_not_a_traceback(app, bad_inputs, name
     at = page(app, "app_pages/grid.py", **{k: v.replace("{tmp}", str(bad_inputs)) for k, v in state.items()})
     assert not at.exception, [e.value for e in at.exception]
     assert at.error and any(message in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_a_link_capped_by_the_model_or_the_spans_says_so(app):
+    app.query_params["layers"] = "999"
+    app.query_params["high"] = "10"
+    app.run()
+    assert_clean(app)
+    notes = " ".join(i.value for i in app.info)
+    assert "has 4 layers, so the last 4 are analysed (the link asked for 999)" in notes, notes
+    assert "High CCS at least 10 is more than the 5 spans allow; 5 is used" in notes, notes

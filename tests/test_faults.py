@@ -95,6 +95,9 @@ def files(tmp_path, monkeypatch):
     (tmp_path / "ccs_ok.json").write_text(json.dumps([{"head": "L3.H0", "ccs": 5, "label": "colour"}]))
     (tmp_path / "ff_dupcol.csv").write_text("file,race,race,gender\na.jpg,White,X,Male\nb.jpg,Black,X,Female\n")
     (tmp_path / "prompts_case.txt").write_text("a doctor\nA  Doctor\n")
+    (tmp_path / "cmap_twice.txt").write_text("n01498041\tfish\nn01498041\tshark\n")
+    (tmp_path / "ina" / "n01498041").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "ina" / "n01498041" / "0.png")
     (tmp_path / "cif" / "cifar-10-batches-py").mkdir(parents=True)
     (tmp_path / "cif" / "cifar-10-batches-py" / "test_batch").write_bytes(b"not a pickle")
     return tmp_path
@@ -289,6 +292,12 @@ CASES = [
     ("images-toy-comma", ["spans", "--images", "toy,split=train", "--out", "{tmp}/s.json"],
      "neither a folder nor a toy image spec"),
     ("cifar-damaged", ["prune-eval", "--dataset", "cifar10:{tmp}/cif", "--out", "{tmp}/p.json"], "look damaged or incomplete"),
+    # the verification sweep (stop 21)
+    ("class-map-wnid-twice", ["prune-eval", "--dataset", "imagenet-a:{tmp}/ina", "--class-map", "{tmp}/cmap_twice.txt",
+                              "--out", "{tmp}/p.json"], "names n01498041 twice"),
+    ("ray-http-url", ["spans", "--ray", "http://127.0.0.1:8265", "--out", "{tmp}/s.json"], "not an http(s) URL"),
+    ("toy-checkpoint-of-the-user-missing", ["spans", "--pretrained", "{tmp}/nope.pt", "--out", "{tmp}/s.json"],
+     "toyworld.train --out DIR"),
     ("class-map-without-tab", ["prune-eval", "--dataset", "imagenet-a:{tmp}/emptydir", "--class-map",
                                "{tmp}/cmap_space.txt", "--out", "{tmp}/p.json"], "a WordNet id, a TAB"),
 ]
@@ -578,3 +587,66 @@ def test_inputs_that_now_work_as_a_user_expects(tmp_path, monkeypatch, capsys):
 
     _, task = load_imagenet_variant("imagenet-a", tmp_path / "ina", class_map=cmap)
     assert "stingray" in task.classnames
+
+
+def test_the_verification_sweeps_cases(tmp_path, monkeypatch, capsys):
+    """Config files with a BOM read; a temperature above 2, a config that is a pipe and a blank model are
+    refused; a password in a base URL is masked; an unused --compatible judge is noted; a pipe in a cached
+    decomposition is a miss; a pipe among the images is listed; an image edited with its mtime put back
+    is seen (ctime); the app's folder task merges 'hot_dog' and 'hot dog' into one refused name."""
+    import os
+    import time
+
+    from app_lib.experiments import resolve_task
+    from ccs_core.data import load_image_folder
+    from ccs_core.errors import CCSError
+    from ccs_core.judges.config import load_settings
+
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes("\ufeff[judges]\ntimeout = 5\n".encode("utf-8"))
+    assert load_settings(files=[bom]).timeout == 5
+    hot = tmp_path / "hot.toml"
+    hot.write_text("[judges]\ntemperature = 9\n")
+    with pytest.raises(CCSError, match="at most 2.0"):
+        load_settings(files=[hot])
+    with pytest.raises(CCSError, match="is blank"):
+        load_settings({"openai_model": "   "})
+    fifo = tmp_path / "c.toml"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("CCS_CONFIG", str(fifo))
+    assert main(["score", "--spans", str(tmp_path / "x.json"), "--show-settings"]) == 2
+    assert "is not a regular file" in capsys.readouterr().err
+    monkeypatch.delenv("CCS_CONFIG")
+    assert main(["score", "--spans", str(tmp_path / "x.json"), "--base-url", "openai=http://user:pw123@127.0.0.1:1/v1",
+                 "--show-settings"]) == 0
+    shown = capsys.readouterr().out
+    assert "pw123" not in shown and "user:…@127.0.0.1" in shown
+    spans = tmp_path / "s.json"
+    assert main(["-q", "spans", "--n-images", "32", "--out", str(spans)]) == 0
+    assert main(["-q", "score", "--spans", str(spans), "--compatible", "local=http://127.0.0.1:9/v1,m",
+                 "--out", str(tmp_path / "o.json")]) == 0
+    assert "--compatible defines local, which neither --judges nor --labeller uses" in capsys.readouterr().err
+    entry = next((tmp_path / "cache" / "arrays" / "decomposition").iterdir())
+    (entry / "rest.npy").unlink()
+    os.mkfifo(entry / "rest.npy")
+    assert main(["-q", "spans", "--n-images", "32", "--spans", "4", "--out", str(spans)]) == 0  # no hang: a miss
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(6):
+        Image.new("RGB", (16, 16), (40 * i, 9, 9)).save(imgs / f"{i}.bmp")
+    os.mkfifo(imgs / "pipe.bmp")
+    first = load_image_folder(imgs)
+    assert dict(first.skipped)[str(imgs / "pipe.bmp")].startswith("not a regular file")
+    st = (imgs / "3.bmp").stat()
+    time.sleep(0.01)
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(imgs / "3.bmp")  # same size, then the old mtime put back
+    os.utime(imgs / "3.bmp", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert load_image_folder(imgs).key != first.key
+    dup = tmp_path / "dup"
+    for cls in ("cat", "hot dog", "hot_dog"):
+        (dup / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (8, 8), (i, 9, 9)).save(dup / cls / f"{i}.png")
+    with pytest.raises(CCSError, match="has the class 'hot dog' twice"):
+        resolve_task(str(dup), "", 0, load_image_folder(dup))

@@ -79,6 +79,11 @@ def test_a_sweep_runs_each_chain_once_and_resumes(tmp_path, monkeypatch, capsys)
     assert {r["strategy"] for r in rows} >= {"original", "high", "random"}
     assert main(["-q", "sweep", "--datasets", "toy:colour", "--out-dir", str(out)]) == 0
     assert "spans.json done before, scores.json done before, prune__toy-colour.json done before" in capsys.readouterr().out
+    (out / "toy__toy" / "spans.json").write_text("{}")  # JSON, but not a spans result: run again
+    assert main(["-q", "sweep", "--datasets", "toy:colour", "--out-dir", str(out)]) == 0
+    assert "spans.json ok, scores.json ok, prune__toy-colour.json ok" in capsys.readouterr().out
+    assert main(["-q", "sweep", "--datasets", "toy:colour", "--judges", "toy", "--out-dir", str(out)]) == 0
+    assert "spans.json done before, scores.json ok, prune__toy-colour.json ok" in capsys.readouterr().out
     assert main(["-q", "sweep", "--datasets", "toy:colour,toy:nofactor", "--out-dir", str(out)]) == 2
     summary = json.loads((out / "sweep.json").read_text())
     assert summary[0]["steps"][-1] == {"step": "prune__toy-nofactor.json", "status": "failed", "code": 2}

@@ -94,7 +94,9 @@ def _config_files() -> list[Path]:
     if env:  # named explicitly: a file that is not there is an error, not "no settings"
         path = Path(env).expanduser()
         if not path.is_file():
-            raise DataError(f"$CCS_CONFIG names {path}, which {'is a directory' if path.is_dir() else 'does not exist'}"
+            what = ("is a directory" if path.is_dir() else "is not a regular file (a pipe or device)" if path.exists()
+                    else "does not exist")
+            raise DataError(f"$CCS_CONFIG names {path}, which {what}"
                             "; point it at a TOML file with a [judges] table (e.g. ccs.toml), or unset it to use "
                             "./ccs.toml.")
     files = [Path(env).expanduser()] if env else [Path("ccs.toml")]
@@ -126,16 +128,25 @@ def _coerce(name: str, value: Any, where: str) -> Any:
     except (TypeError, ValueError) as err:
         raise JudgeError(f"Judge setting {name} from {where} is {value!r}, not a {kind.__name__}. "
                          f"Fix it there (e.g. {_example(name)}).") from err
-    low = MINIMUM.get(name)
+    low, high = MINIMUM.get(name), MAXIMUM.get(name)
     if low is not None and (out != out or out < low):  # NaN or below the range
         raise JudgeError(f"Judge setting {name} from {where} is {value!r}; it must be at least {low} "
                          f"(e.g. {_example(name)}).")
+    if high is not None and out > high:
+        raise DataError(f"Judge setting {name} from {where} is {value!r}; it must be at most {high} (the providers "
+                        f"refuse more; e.g. {_example(name)}).")
+    if kind is str and name.endswith("_model") and not out.strip():
+        raise DataError(f"Judge setting {name} from {where} is blank; give a model name (e.g. {_example(name)}) "
+                        "or leave it out for the default.")
+    if kind is str:
+        out = out.strip()
     if name in BASE_URL_VARS:
         return check_base_url(out, name.removesuffix("_base_url"), where)
     return out
 
 
 MINIMUM = {"timeout": 0.1, "max_retries": 0, "max_workers": 1, "max_tokens": 1, "temperature": 0.0}
+MAXIMUM = {"temperature": 2.0}  # OpenAI's limit (Anthropic's and Gemini's are lower or equal)
 
 
 def from_files(files: "list[Path] | None" = None) -> dict[str, Any]:
@@ -145,7 +156,7 @@ def from_files(files: "list[Path] | None" = None) -> dict[str, Any]:
         if not path.is_file():
             continue
         try:
-            table = tomllib.loads(path.read_text(encoding="utf-8")).get("judges", {})
+            table = tomllib.loads(path.read_text(encoding="utf-8-sig")).get("judges", {})  # -sig: a BOM is fine
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
             raise JudgeError(f"Cannot read the judge settings in {path}: {err}. Fix the file (TOML, a "
                              "[judges] table of field = value lines) or remove it.") from err
@@ -224,11 +235,17 @@ def mask(key: str | None) -> str:
     return key[:3] + "…" + key[-2:] if len(key) > 8 else "…"
 
 
+def hide_password(url: Any) -> Any:
+    """``http://user:secret@host/v1`` -> ``http://user:…@host/v1`` (a password in a URL is a key too)."""
+    return re.sub(r"(//[^/:@]*):[^/@]*@", r"\1:…@", url) if isinstance(url, str) else url
+
+
 def describe(settings: JudgeSettings) -> dict[str, Any]:
-    """The effective settings as JSON, keys masked (``score --show-settings``, the app's panel)."""
-    out: dict[str, Any] = {name: getattr(settings, name) for name in FIELDS}
+    """The effective settings as JSON, keys (and passwords in URLs) masked (``score --show-settings``,
+    the app's panel)."""
+    out: dict[str, Any] = {name: hide_password(getattr(settings, name)) for name in FIELDS}
     out["api_keys"] = {p: f"{KEY_VARS[p][0]}: {mask(api_key(p, settings))}" for p in PROVIDERS}
-    out["compatible"] = {c.name: {"base_url": c.base_url, "model": c.model,
+    out["compatible"] = {c.name: {"base_url": hide_password(c.base_url), "model": c.model,
                                   "key": f"{c.key_vars[0]}: {mask(lookup_key(c.key_vars, settings))}"}
                          for c in settings.compatible}
     return out

@@ -108,17 +108,19 @@ def save_toy(model: torch.nn.Module, vocab: list[str], config: dict, path: "str 
 
 def load_toy(path: "str | Path | None" = None):
     """(model (eval, fp32), preprocess, tokenizer, key) from the bundled (or given) checkpoint."""
-    path = Path(path) if path is not None else TOY_CHECKPOINT
+    bundled = path is None or Path(path).resolve() == TOY_CHECKPOINT.resolve()
+    path = Path(path).expanduser() if path is not None else TOY_CHECKPOINT
+    fix = ("Restore it from git (git checkout -- ccs_core/toyworld/toy_clip.pt) or retrain it with "
+           "`python -m ccs_core.toyworld.train`." if bundled else
+           "Give the path of a toy checkpoint written by `python -m ccs_core.toyworld.train --out DIR` (DIR/"
+           "toy_clip.pt), or leave the pretrained field empty for the bundled one.")
     if not path.is_file():
-        raise ModelLoadError(f"The toy model checkpoint {path} is missing. Restore it from git "
-                             "(git checkout -- ccs_core/toyworld/toy_clip.pt) or retrain it with "
-                             "`python -m ccs_core.toyworld.train`.")
+        raise ModelLoadError(f"The toy model checkpoint {path} {'is missing' if bundled else 'does not exist'}. {fix}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         model, preprocess, tok = build_toy(ckpt["config"], ckpt["vocab"])
         model.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
     except Exception as err:
-        raise ModelLoadError(f"The toy model checkpoint {path} is corrupt or incompatible "
-                             f"({err.__class__.__name__}: {str(err)[:200]}). Restore it from git or "
-                             "retrain it with `python -m ccs_core.toyworld.train`.") from err
+        raise ModelLoadError(f"{path} is not a usable toy model checkpoint ({err.__class__.__name__}: "
+                             f"{str(err)[:200]}). {fix}") from err
     return model.eval(), preprocess, tok, "toy-" + file_digest(path)
