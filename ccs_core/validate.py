@@ -52,6 +52,16 @@ def output_path(path: "str | Path", what: str = "output", inputs: "tuple | list"
     return p
 
 
+def read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file (a BOM is fine), or a DataError saying it is not UTF-8 or cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataError(f"The {what} file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8.") from err
+    except OSError as err:
+        raise DataError(f"Cannot read the {what} file {path}: {err}.") from err
+
+
 def read_lines(path: "str | Path", what: str, distinct: bool = False) -> list[str]:
     """A UTF-8 (BOM allowed) file of one entry per line; blank lines and '#' comments skipped.
     ``distinct``: an entry given twice is refused (prompts and templates: it would count twice)."""
@@ -60,12 +70,7 @@ def read_lines(path: "str | Path", what: str, distinct: bool = False) -> list[st
         raise DataError(f"The {what} file {p} does not exist.")
     if not p.is_file():
         raise DataError(f"The {what} path {p} is not a file; give a text file with one entry per line.")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataError(f"The {what} file {p} is not UTF-8 text (byte {err.start}); save it as UTF-8.") from err
-    except OSError as err:
-        raise DataError(f"Cannot read the {what} file {p}: {err}.") from err
+    text = read_text(p, what)
     lines = [s.strip() for s in text.splitlines() if s.strip() and not s.strip().startswith("#")]
     if not lines:
         raise DataError(f"The {what} file {p} has no entries (it is empty or only comments); write one per line.")

@@ -22,6 +22,7 @@ from PIL import Image
 
 from .errors import DataError
 from .store import cache_key
+from .validate import read_text
 
 FRAME_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 CAPTION_FILES = ("captions.txt", "captions.tsv", "captions.csv", "captions.json")
@@ -64,12 +65,7 @@ def _read_captions(path: Path) -> list[tuple[str, str]]:
     {video_id, caption}), captions.csv (video_id,caption) or captions.txt (id<TAB>caption lines)."""
     layouts = ("a JSON object {video_id: caption or [captions]}, or a list of {\"video_id\": ..., "
                "\"caption\": ...} objects")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataError(f"The captions file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8.") from err
-    except OSError as err:
-        raise DataError(f"Cannot read the captions file {path}: {err}.") from err
+    text = read_text(path, "captions")
     if path.suffix == ".json":
         try:
             data = json.loads(text)
