@@ -77,7 +77,8 @@ def draw(boot):
     st.number_input("Spans per head", min_value=1, max_value=10, key="n_spans")
     if int(s.th_high) > max(4, int(s.n_spans)) and s.pop("_from_link_th_high", False):
         st.info(f"High CCS at least {s.th_high} is more than the {s.n_spans} spans allow; "
-                f"{max(4, int(s.n_spans))} is used.")
+                f"{max(4, int(s.n_spans))} is used" + (f" (the high band starts at 4: with {s.n_spans} spans no head is "
+                                                        "high; raise the spans per head)." if int(s.n_spans) < 4 else "."))
     s.th_high = min(int(s.th_high), max(4, int(s.n_spans)))
     with st.expander(f"CCS bands: high ≥ {s.th_high}, low ≤ {s.th_low}", key="bands_box"):
         st.number_input("High: CCS at least", min_value=4, max_value=max(4, int(s.n_spans)), key="th_high",

@@ -238,3 +238,28 @@ def test_1_5_the_judges_page_shows_bad_settings_as_messages(files, monkeypatch):
                for e in errors), errors
     assert "judge_overrides" not in at.session_state or not at.session_state["judge_overrides"]
     st.cache_resource.clear()
+
+
+def test_a_password_in_a_base_url_stays_out_of_messages_results_and_cache_keys(tmp_path, monkeypatch, capsys):
+    import json
+
+    from ccs_core.cli import main
+    from ccs_core.judges.settings import hide_password
+
+    assert hide_password("http://user:pw123@127.0.0.1:9/v1") == "http://user:…@127.0.0.1:9/v1"
+    assert hide_password("http://h:80/v1") == "http://h:80/v1"
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    spans = {"model_key": "m", "model_name": "toy", "image_set": "x", "image_set_key": "x", "pool": "p",
+             "pool_key": "p", "params": {}, "layers": [3], "n_heads": 16, "n_images": 4,
+             "heads": [{"head": "L3.H0", "texts": list("abcde"), "indices": [0] * 5, "variances": [1.0] * 5,
+                        "explained_share": 0.5}]}
+    (tmp_path / "s.json").write_text(json.dumps(spans))
+    (tmp_path / "l.csv").write_text("head,label\nL3.H0,colour\n")  # labelled: only the judge is asked
+    code = main(["score", "--spans", str(tmp_path / "s.json"), "--labels", str(tmp_path / "l.csv"), "--judges", "openai",
+                 "--retries", "0", "--timeout", "2", "--base-url", "openai=http://user:pw123@127.0.0.1:9/v1",
+                 "--out", str(tmp_path / "o.json")])
+    err = capsys.readouterr().err
+    assert code == 3 and "nothing answered at http://user:…@127.0.0.1:9/v1" in err and "pw123" not in err, err
+    assert "pw123" not in (tmp_path / "o.json").read_text()
+    assert not [f for f in (tmp_path / "cache").rglob("*") if f.is_file() and b"pw123" in f.read_bytes()]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EndpointUnreachable, JudgeError
-from .settings import KEY_VARS, JudgeSettings, lookup_key, missing_key_message
+from .settings import KEY_VARS, JudgeSettings, hide_password, lookup_key, missing_key_message
 
 
 @dataclass
@@ -59,7 +59,7 @@ class ChatBackend:
         of the key (so caches written before the endpoint was part of it stay valid)."""
         default = JudgeSettings().base_url_for(self.provider) if self.provider in KEY_VARS else None
         if default is None or self.base_url.rstrip("/") != default.rstrip("/"):
-            parts["base_url"] = self.base_url
+            parts["base_url"] = hide_password(self.base_url)  # no secret in the cache's keys
         return parts
 
     def client(self):
@@ -84,7 +84,7 @@ class ChatBackend:
         if status in (401, 403):
             hint = f"check the API key in {self.key_vars[0]} (not retried)"
         elif status == 404:
-            hint = (f"check the model name {self.model!r} (CCS_{env}_MODEL) and the endpoint {self.base_url} "
+            hint = (f"check the model name {self.model!r} (CCS_{env}_MODEL) and the endpoint {hide_password(self.base_url)} "
                     f"({env}_BASE_URL) (not retried)")
         elif status is not None and 400 <= status < 500 and status not in (408, 409, 429):
             hint = (f"the request was refused and is not retried; check the model {self.model!r} and "
@@ -97,7 +97,7 @@ class ChatBackend:
         if no_answer and "Timeout" not in type(err).__name__:  # no connection at all: often a wrong URL
             where = (f"--base-url {self.kind}=URL / {env}_BASE_URL" if self.kind in KEY_VARS
                      else f"--compatible {self.kind}=URL,MODEL / CCS_{env}_BASE_URL")
-            hint = (f"nothing answered at {self.base_url}: check that this endpoint ({where}) is right and its "
+            hint = (f"nothing answered at {hide_password(self.base_url)}: check that this endpoint ({where}) is right and its "
                     f"server is up, then try again (gave up after {self.settings.max_retries} retries)")
         kind = EndpointUnreachable if no_answer else JudgeError
         return kind(f"{self.title} request failed ({err.__class__.__name__}"
@@ -106,7 +106,7 @@ class ChatBackend:
     def _not_json(self, detail: str) -> JudgeError:
         """A 200 whose body is not the API's JSON (e.g. an HTML page): usually a wrong endpoint."""
         return JudgeError(f"{self.title} answered with something that is not its API's JSON "
-                          f"({detail[:200]}); check the endpoint {self.base_url} and the model name.")
+                          f"({detail[:200]}); check the endpoint {hide_password(self.base_url)} and the model name.")
 
 
 def provider_text(err: Exception) -> str:

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from ..errors import DataError, JudgeError
-from .settings import KEY_VARS, PROVIDERS, Compatible, JudgeSettings, api_key, lookup_key
+from .settings import KEY_VARS, PROVIDERS, Compatible, JudgeSettings, api_key, hide_password, lookup_key
 
 BASE_URL_VARS = {"openai_base_url": "OPENAI_BASE_URL", "anthropic_base_url": "ANTHROPIC_BASE_URL",
                  "gemini_base_url": "GEMINI_BASE_URL"}
@@ -233,11 +233,6 @@ def mask(key: str | None) -> str:
     if not key:
         return "(none)"
     return key[:3] + "…" + key[-2:] if len(key) > 8 else "…"
-
-
-def hide_password(url: Any) -> Any:
-    """``http://user:secret@host/v1`` -> ``http://user:…@host/v1`` (a password in a URL is a key too)."""
-    return re.sub(r"(//[^/:@]*):[^/@]*@", r"\1:…@", url) if isinstance(url, str) else url
 
 
 def describe(settings: JudgeSettings) -> dict[str, Any]:

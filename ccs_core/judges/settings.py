@@ -7,6 +7,7 @@ message; it never fails the page.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -135,3 +136,8 @@ def missing_key_message(provider: str, purpose: str = "judge") -> str:
     var = KEY_VARS[provider][0] if provider in KEY_VARS else f"{provider.upper()}_API_KEY"
     return (f"The {TITLES.get(provider, provider)} {purpose} is disabled: no API key. Set the environment variable "
             f"{var} or add {var} to .streamlit/secrets.toml, then reload.")
+
+
+def hide_password(url: Any) -> Any:
+    """``http://user:secret@host/v1`` -> ``http://user:…@host/v1`` (a password in a URL is a key too)."""
+    return re.sub(r"(//[^/:@]*):[^/@]*@", r"\1:…@", url) if isinstance(url, str) else url

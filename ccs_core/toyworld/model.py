@@ -113,7 +113,10 @@ def load_toy(path: "str | Path | None" = None):
     fix = ("Restore it from git (git checkout -- ccs_core/toyworld/toy_clip.pt) or retrain it with "
            "`python -m ccs_core.toyworld.train`." if bundled else
            "Give the path of a toy checkpoint written by `python -m ccs_core.toyworld.train --out DIR` (DIR/"
-           "toy_clip.pt), or leave the pretrained field empty for the bundled one.")
+           "toy_clip.pt) as --pretrained (the app: the pretrained field), or leave it out for the bundled one.")
+    if path.is_dir():
+        inside = " (it holds toy_clip.pt: give that file)" if (path / "toy_clip.pt").is_file() else ""
+        raise ModelLoadError(f"The toy model checkpoint {path} is a folder{inside}, not a checkpoint file. {fix}")
     if not path.is_file():
         raise ModelLoadError(f"The toy model checkpoint {path} {'is missing' if bundled else 'does not exist'}. {fix}")
     try:
