@@ -78,13 +78,11 @@ def workers(args) -> int:
 def toy_count(args, spec: str, default: int) -> int:
     """``--n-images``: the size of a toy set (default ``default``); refused for folders and datasets,
     whose images are all used (``--max-per-class`` caps a class)."""
-    from .datasets import is_toy_spec
-    from .toyworld.tasks import check_count
+    from .datasets import is_toy_spec, parse_spec
+    from .toyworld.tasks import MAX_VIDEOS, check_count
 
     if args.n_images is None:
-        from .toyworld.tasks import MAX_VIDEOS
-
-        return MAX_VIDEOS if (spec or "").strip().lower().startswith("toy-videos") else default
+        return MAX_VIDEOS if is_toy_spec(spec) and parse_spec(spec).kind == "toy-videos" else default
     if not is_toy_spec(spec):
         raise DataError(f"--n-images sizes the toy world's sets; {spec!r} is read whole (its images are all "
                         "used). Leave --n-images out" + (", or cap each class with --max-per-class." if

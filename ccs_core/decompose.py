@@ -109,8 +109,7 @@ class SetDecomposition:
         """TEXTSPAN's moments over the L * H heads, in by_head's order (read from the cache when first
         used: the preview never needs them)."""
         if isinstance(self.sums, dict):
-            self.sums = Moments(int(self.sums["n"][0]), *(torch.from_numpy(np.array(self.sums[k]))
-                                                          for k in ("shift", "s1", "s2")))
+            self.sums = Moments.from_arrays(self.sums)
         return self.sums
 
     def head(self, layer: int, head: int) -> torch.Tensor:
@@ -126,10 +125,6 @@ class SetDecomposition:
 
     def total(self) -> torch.Tensor:
         return torch.from_numpy(np.asarray(self.full))
-
-
-def _moment_arrays(m: Moments) -> dict[str, np.ndarray]:
-    return {"n": np.asarray([m.n], dtype=np.int64), "shift": m.shift.numpy(), "s1": m.s1.numpy(), "s2": m.s2.numpy()}
 
 
 def entry(loaded, image_set, n_layers: int, precision: str = "fp32") -> tuple[str, dict]:
@@ -234,7 +229,7 @@ def decompose_image_set(loaded, image_set, n_layers: int = 4, batch_size: int = 
                 moments = moments.merge(m)
             if progress:
                 progress(n_total, n_total)
-        for name, a in {**_moment_arrays(moments), "layers": np.asarray(layers, dtype=np.int64)}.items():
+        for name, a in {**moments.to_arrays(), "layers": np.asarray(layers, dtype=np.int64)}.items():
             w.put(name, a)
     out = open_decomposition(loaded, image_set, n_layers, store, precision)  # just written, mapped (not held)
     if out is None:

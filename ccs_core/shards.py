@@ -60,13 +60,7 @@ def run_shard(loaded, image_set, paths: dict, shapes: dict, start: int, stop: in
     finally:
         for f in files.values():
             f.close()
-    return {"n": m.n, "shift": m.shift.numpy(), "s1": m.s1.numpy(), "s2": m.s2.numpy()}, layers
-
-
-def _moments(arrays: dict) -> Moments:
-    import torch
-
-    return Moments(int(arrays["n"]), *(torch.from_numpy(np.array(arrays[k])) for k in ("shift", "s1", "s2")))
+    return m.to_arrays(), layers
 
 
 def local_runner(loaded, image_set, n_shards: int, n_layers: int, batch_size: int = 64,
@@ -76,7 +70,7 @@ def local_runner(loaded, image_set, n_shards: int, n_layers: int, batch_size: in
         out = []
         for a, b in ranges(len(image_set), n_shards):
             arrays, layers = run_shard(loaded, image_set, paths, shapes, a, b, n_layers, batch_size, precision)
-            out.append((_moments(arrays), layers))
+            out.append((Moments.from_arrays(arrays), layers))
         return out
 
     return run
@@ -182,7 +176,7 @@ def ray_runner(recipe: Recipe, n_images: int, address: str | None = None, n_shar
                     done += parts[i][1] - parts[i][0]
                     if progress:
                         progress(done, n_images)
-            return [(_moments(results[i][0]), results[i][1]) for i in range(len(parts))]
+            return [(Moments.from_arrays(results[i][0]), results[i][1]) for i in range(len(parts))]
         finally:
             if started:
                 ray.shutdown()

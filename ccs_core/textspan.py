@@ -96,6 +96,17 @@ class Moments:
               + other.n * delta[:, :, None] * delta[:, None, :])
         return Moments(self.n + other.n, self.shift, self.s1 + s1, self.s2 + s2)
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The sums as arrays (the cache's entry, a Ray task's result)."""
+        return {"n": np.asarray([self.n], dtype=np.int64), "shift": self.shift.numpy(), "s1": self.s1.numpy(),
+                "s2": self.s2.numpy()}
+
+    @classmethod
+    def from_arrays(cls, a: dict) -> "Moments":
+        """``to_arrays``'s dict (or memory maps of it) back, as writable float64 tensors."""
+        return cls(int(np.asarray(a["n"]).reshape(-1)[0]), *(torch.from_numpy(np.array(a[k], dtype=np.float64))
+                                                             for k in ("shift", "s1", "s2")))
+
     def heads(self, start: int, stop: int) -> "Moments":
         """The moments of heads start..stop-1."""
         return Moments(self.n, self.shift[start:stop], self.s1[start:stop], self.s2[start:stop])
