@@ -114,6 +114,9 @@ def _prune_parser(sub, name: str, help_: str, func, dataset: str, dataset_help: 
     p.add_argument("--strategy", action="append", default=[], metavar="S",
                    help="high | low | random | concept:LABEL | heads:L3.H1,L4.H2 (repeatable; the "
                         "original model is always included)")
+    p.add_argument("--skip-empty", action="store_true",
+                   help="a --strategy that selects no head is skipped with a note (as the defaults are) "
+                        "instead of refused")
     p.add_argument("--ccs", default=None, help="CCS JSON: the judges' scores or rows of head, ccs, label")
     p.add_argument("--force", action="store_true",
                    help="use a CCS file that records another model's key (normally refused)")
@@ -152,7 +155,7 @@ def _read_ccs(path: str | None):
 
 def _prune_setup(args, default_strategies: list[str], load_data):
     """Every input checked and read (``load_data()``: the dataset) before the model loads; then
-    (loaded model, configurations, what ``load_data`` returned)."""
+    (loaded model, configurations, what ``load_data`` returned, the notes of strategies skipped)."""
     from .models import load_model
     from .prune import build_configs
 
@@ -181,10 +184,11 @@ def _prune_setup(args, default_strategies: list[str], load_data):
     skipped: list[str] = []
     configs = build_configs(strategies, table, loaded.spec.n_layers, loaded.spec.n_heads, args.seeds,
                             args.concept_min_ccs if args.concept_min_ccs is not None else
-                            protocol_of(args).concept_min_ccs, skipped=None if args.strategy else skipped)
+                            protocol_of(args).concept_min_ccs,
+                            skipped=None if args.strategy and not args.skip_empty else skipped)
     for note in skipped:
         print(f"skipped: {note}", file=sys.stderr)
-    return loaded, configs, data
+    return loaded, configs, data, skipped
 
 
 def _print_table(rows: list[dict], columns: list[str]) -> None:
@@ -208,7 +212,7 @@ def cmd_prune_eval(args) -> int:
     from .evaluate import prune_eval, retrieval_eval, summarize
     from .video import VideoSet
 
-    loaded, configs, (data, task) = _prune_setup(args, ["high", "low", "random"], lambda: load_dataset(
+    loaded, configs, (data, task), skipped = _prune_setup(args, ["high", "low", "random"], lambda: load_dataset(
         args.dataset, args.max_per_class, n=toy_count(args, args.dataset, 500), class_map=args.class_map,
         protocol=args.protocol))
     for path, why in data.skipped:
@@ -226,7 +230,7 @@ def cmd_prune_eval(args) -> int:
     summary = summarize(rows, metrics)
     write_json(args.out, {"command": "prune-eval", "protocol": args.protocol, "model": loaded.name, "model_key": loaded.key,
                           "dataset": args.dataset, "task": task.name if task else data.name, "mode": args.mode,
-                          "metrics": metrics, "rows": rows, "summary": summary,
+                          "metrics": metrics, "rows": rows, "summary": summary, "skipped_strategies": skipped,
                           "skipped_images": [{"path": p, "reason": r} for p, r in data.skipped]})
     _print_table(summary, ["strategy", "runs", "n_heads"] + metrics)
     print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)
@@ -249,7 +253,7 @@ def cmd_bias(args) -> int:
     from .analysis import bias_setup, run_bias
     from .bias import summarize_bias
 
-    loaded, configs, setup = _prune_setup(args, ["high", "low", "random"], lambda: bias_setup(
+    loaded, configs, setup, skipped = _prune_setup(args, ["high", "low", "random"], lambda: bias_setup(
         args.dataset, n=toy_count(args, args.dataset, 500), attributes=args.attribute or None, k=args.k,
         prompts=read_lines(args.prompts, "prompts", distinct=True) if args.prompts else None,
         templates=read_lines(args.templates, "templates", distinct=True) if args.templates else None,
@@ -262,6 +266,7 @@ def cmd_bias(args) -> int:
     summary = summarize_bias(rows)
     write_json(args.out, {"command": "bias", "protocol": args.protocol, "model": loaded.name, "model_key": loaded.key,
                           "dataset": args.dataset, "mode": args.mode, "k": k, "rows": rows, "summary": summary,
+                          "skipped_strategies": skipped,
                           "skipped_images": [{"path": p, "reason": r} for p, r in data.skipped]})
     _print_table(summary, ["strategy", "attribute", "runs", "n_heads", "maxskew_sum", "maxskew_mean"])
     print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)

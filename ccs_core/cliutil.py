@@ -49,15 +49,20 @@ def progress_printer(label: str, quiet: bool = False) -> Callable[..., None]:
 
 
 def write_json(path: "str | Path", value: Any) -> None:
-    """Write JSON atomically (a temp file of this process + rename); a failed write is a DataError
-    saying where, and leaves no temp file."""
+    """Write JSON atomically (see ``write_text``)."""
+    write_text(path, json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def write_text(path: "str | Path", text: str) -> None:
+    """Write a text file atomically (a temp file of this process + rename); a failed write is a
+    DataError saying where, and leaves no temp file."""
     path = Path(path).expanduser()
     if path.is_symlink():  # write through the link: the rename below would replace the link itself
         path = path.resolve()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False))
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as err:
         tmp.unlink(missing_ok=True)

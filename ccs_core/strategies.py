@@ -2,7 +2,8 @@
 
 high = CCS >= high threshold (5), low = CCS <= low threshold (1), random = as many heads as "high",
 drawn from the analysed layers excluding the high-CCS heads (one configuration per seed), concept:LABEL
-= heads with that label, heads:L11.H5,... = a custom set. Heads with CCS None (incomplete) are in no
+= heads with that label, concepts = one concept:LABEL per label (the paper's section 4.4 matrix),
+heads:L11.H5,... = a custom set. Heads with CCS None (incomplete) are in no
 category.
 """
 from __future__ import annotations
@@ -135,11 +136,12 @@ def random_heads(pool: Sequence[HeadId], count: int, seed: int) -> list[HeadId]:
 
 def strategy_configs(strategy: str, table: CCSTable | None, n_layers: int, n_heads: int,
                      n_seeds: int = 5, concept_min_ccs: int | None = None) -> list[PruneConfig]:
-    """Configurations for "original", "high", "low", "random", "concept:LABEL" or "heads:L3.H1,L4.H2"."""
+    """Configurations for "original", "high", "low", "random", "concept:LABEL", "concepts" (every label's
+    concept:LABEL that selects a head) or "heads:L3.H1,L4.H2"."""
     s = strategy.strip()
     kind, colon, arg = s.partition(":")
     kind = kind.strip().lower()
-    if colon and kind in ("original", "high", "low", "random"):  # 'high:5' would silently mean 'high'
+    if colon and kind in ("original", "high", "low", "random", "concepts"):  # 'high:5' would silently mean 'high'
         raise HeadSpecError(f"Strategy {strategy!r}: {kind} takes no argument (thresholds come from the CCS file, "
                             f"random's seeds from --seeds); write {kind}.")
     if kind == "random" and (isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or not 1 <= n_seeds <= MAX_SEEDS):
@@ -151,9 +153,9 @@ def strategy_configs(strategy: str, table: CCSTable | None, n_layers: int, n_hea
         if not heads:
             raise HeadSpecError("Strategy 'heads:' names no head: write e.g. heads:L11.H5,L10.H8.")
         return [PruneConfig("custom", tuple(heads))]
-    if kind not in ("high", "low", "random", "concept"):
-        raise HeadSpecError(f"Unknown strategy {strategy!r}: use original, high, low, random, concept:LABEL "
-                            "or heads:L11.H5,L10.H8.")
+    if kind not in ("high", "low", "random", "concept", "concepts"):
+        raise HeadSpecError(f"Unknown strategy {strategy!r}: use original, high, low, random, concept:LABEL, "
+                            "concepts or heads:L11.H5,L10.H8.")
     if table is None:
         raise HeadSpecError(f"Strategy {strategy!r} needs CCS scores: run the analysis first or pass "
                             "--ccs FILE.json (rows with head, ccs, label).")
@@ -165,6 +167,13 @@ def strategy_configs(strategy: str, table: CCSTable | None, n_layers: int, n_hea
                                  "threshold or score more heads.")
     if kind == "high":
         return [PruneConfig("high", tuple(sorted(high)))]
+    if kind == "concepts":
+        found = [PruneConfig(f"concept:{label}", tuple(heads)) for label in table.labels()
+                 if (heads := table.concept_heads(label, concept_min_ccs))]
+        if not found:
+            floor = f" with CCS >= {concept_min_ccs}" if concept_min_ccs is not None else ""
+            raise EmptyStrategyError(f"Strategy 'concepts': no labelled head{floor}, so no concept to prune.")
+        return found
     if kind == "low":
         if not table.low_heads():
             raise EmptyStrategyError(f"Strategy 'low': no analysed head has CCS <= {table.low}; raise the "

@@ -94,12 +94,14 @@ def _valid(step: str, path: Path) -> bool:
         return False
 
 
-def run_chain(chain: dict, main: Callable[[list[str]], int], quiet: bool = True) -> list[dict]:
+def run_chain(chain: dict, main: Callable[[list[str]], int], quiet: bool = True,
+              progress: "Callable[[int, int, str], None] | None" = None) -> list[dict]:
     """The chain's steps in order through ``main`` (the CLI's, given by it: this module does not
     import the CLI). A step is skipped only when it finished with exit 0 under the same command line
     (``steps.json``) and its output still reads as its result; once a step runs, the later ones run
     too (their inputs changed). A step that exits 3 (incomplete) runs again next time; one that fails
-    (exit 1, 2 or 130) stops the chain, the rest marked not run. -> one record per step."""
+    (exit 1, 2 or 130) stops the chain, the rest marked not run. ``progress(i, n, step)`` is told of
+    each step that runs. -> one record per step."""
     folder = Path(chain["folder"])
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -108,7 +110,7 @@ def run_chain(chain: dict, main: Callable[[list[str]], int], quiet: bool = True)
     except (OSError, ValueError):
         state = {}
     records, failed, ran = [], False, False
-    for name, argv in chain["steps"]:
+    for i, (name, argv) in enumerate(chain["steps"], 1):
         if failed:
             records.append({"step": name, "status": "not run", "code": None})
             continue
@@ -116,7 +118,12 @@ def run_chain(chain: dict, main: Callable[[list[str]], int], quiet: bool = True)
         if not ran and before.get("argv") == argv and before.get("code") == 0 and _valid(name, folder / name):
             records.append({"step": name, "status": "done before", "code": 0})
             continue
-        code = main((["-q"] if quiet else []) + argv)
+        if progress:
+            progress(i, len(chain["steps"]), name)
+        try:
+            code = main((["-q"] if quiet else []) + argv)
+        except SystemExit as exit_:  # argparse refused the step's command line (it has said why)
+            code = exit_.code if isinstance(exit_.code, int) else 2
         ran, failed = True, code in (1, 2, 130)
         state[name] = {"argv": argv, "code": code}
         write_json(folder / STATE, state)

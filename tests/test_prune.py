@@ -128,6 +128,14 @@ def test_strategies():
     assert conc.names == ["L5.H0", "L5.H1", "L5.H5"] and conc.strategy == "concept:Colour"
     (conc5,) = prune.strategy_configs("concept:colour", table, 6, 8, concept_min_ccs=5)
     assert conc5.names == ["L5.H0", "L5.H1"]
+    every = prune.strategy_configs("concepts", table, 6, 8, concept_min_ccs=5)  # one per label with a CCS-5 head
+    assert {c.strategy: c.names for c in every} == {"concept:background": ["L5.H6"],
+                                                    "concept:colour": ["L5.H0", "L5.H1"]}
+    assert len(prune.strategy_configs("concepts", table, 6, 8)) == 4  # background, colour, count, size
+    from ccs_core.strategies import EmptyStrategyError
+
+    with pytest.raises(EmptyStrategyError, match="no labelled head with CCS >= 6"):
+        prune.strategy_configs("concepts", table, 6, 8, concept_min_ccs=6)
     (custom,) = prune.strategy_configs("heads:L5.H1,L2.H0", None, 6, 8)
     assert custom.names == ["L2.H0", "L5.H1"]
     assert prune.strategy_configs("original", None, 6, 8)[0].heads == ()
