@@ -106,7 +106,8 @@ def bias(loaded, cfgs: Sequence[PruneConfig], images: str, n: int = 400, store=N
     """MaxSkew rows on the toy world's group-balanced set (groups = backgrounds, prompts = shapes)."""
     if images != "toy":
         raise DataError("The bias view needs images with group labels; for an image folder use the CLI "
-                        "with a FairFace-layout CSV. With the toy world it uses its balanced bias set.")
+                        "with a FairFace or SocialCounterfactuals CSV (bias --dataset fairface:CSV or "
+                        "socialcounterfactuals:CSV). With the toy world it uses its balanced bias set.")
     from ccs_core.analysis import bias_setup, run_bias
 
     return run_bias(loaded, bias_setup("toy-bias", n=n), cfgs, store=store, progress=progress)

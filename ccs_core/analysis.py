@@ -348,24 +348,26 @@ def run_scores(spans: SpansResult, labeller, judges, store: Store | None = None,
 
 # ---- bias: one place for the dataset-dependent defaults (app and CLI) ---------------------------
 
-PAPER_K_SHARE = 900 / 10954  # the paper's K=900 over FairFace's 10,954 validation images
-
-
 @dataclass
 class BiasSetup:
     image_set: Any                       # an ImageSet with group labels
     attributes: dict[str, list[str]]     # attribute -> group of every image
     prompts: list[str]                   # neutral prompts (occupations; the toy's shapes)
     templates: list[str]                 # each with one "{}"; a prompt's embedding is their mean
-    k: int                               # top-K images per prompt
+    k: dict[str, int]                    # attribute -> top-K images per prompt
+    pools: list[list[int]] | None = None  # per prompt, the images it ranks (its occupation's); None: all
+    skipped_prompts: list[str] = field(default_factory=list)  # prompts with no image of their occupation
 
 
 def bias_setup(dataset: str, n: int = 400, attributes: list[str] | None = None, k: int | None = None,
                prompts: list[str] | None = None, templates: list[str] | None = None,
                max_per_class: int | None = None, protocol: str = "standard") -> BiasSetup:
-    """The image set, groups, prompts, templates and K for a bias dataset spec ("toy-bias" or
-    "fairface:CSV[:ROOT]"); defaults: the toy's shapes over its backgrounds, or the paper's 104
-    occupations x 4 templates over race and gender, K = the paper's share of the set (900 for FairFace)."""
+    """The image set, groups, prompts, templates and K for a bias dataset spec ("toy-bias",
+    "fairface:CSV[:ROOT]" or "socialcounterfactuals:CSV[:ROOT]"); defaults: the toy's shapes over its
+    backgrounds, or the paper's 104 occupations x 4 templates over race and gender with the paper's K
+    (``bias.default_k``: 900 on FairFace, 12 race / 4 gender on SocialCounterfactuals). ``k`` given: that K
+    for every attribute. Images with an occupation (SocialCounterfactuals) are pooled per prompt
+    (``bias.occupation_pools``)."""
     from .datasets import load_dataset, parse_spec
     from .validate import text_list
 
@@ -373,21 +375,24 @@ def bias_setup(dataset: str, n: int = 400, attributes: list[str] | None = None, 
     prompts = None if prompts is None else text_list(prompts, "prompts")
     templates = None if templates is None else text_list(templates, "templates")
     data, _ = load_dataset(dataset, max_per_class, n=n, protocol=protocol)
-    if parse_spec(dataset).is_toy:
+    parsed = parse_spec(dataset)
+    if parsed.is_toy:
         from .toyworld.world import NEUTRAL, zero_shot_prompts
 
         toy_prompts, toy_templates = zero_shot_prompts(NEUTRAL)
         prompts, templates = prompts or toy_prompts, templates or toy_templates
-    from .bias import bias_templates, occupations
+    from .bias import bias_templates, check_pools, default_k, occupation_pools, occupations
 
     if not hasattr(data, "attributes"):  # a VideoSet: retrieval, not groups
-        raise DataError(f"{dataset} is a video set; MaxSkew needs images with groups (toy-bias or "
-                        "fairface:CSV[:ROOT]); videos go to prune-eval for retrieval.")
+        raise DataError(f"{dataset} is a video set; MaxSkew needs images with groups (toy-bias, "
+                        "fairface:CSV[:ROOT] or socialcounterfactuals:CSV[:ROOT]); videos go to prune-eval for "
+                        "retrieval.")
     available = data.attributes or ({"group": data.groups} if data.groups else {})
     names = attributes or [a for a in ("race", "gender") if a in available] or list(available)
     if not available:
         raise DataError(f"The dataset {dataset!r} has no groups to measure bias over: use toy-bias (shapes "
-                        "over the toy backgrounds) or fairface:CSV[:ROOT] (race and gender).")
+                        "over the toy backgrounds), fairface:CSV[:ROOT] or socialcounterfactuals:CSV[:ROOT] "
+                        "(race and gender).")
     missing = [a for a in names if a not in available]
     if missing or not names:
         raise DataError(f"Attribute(s) {', '.join(missing) or '(none)'} not in {dataset}; available: "
@@ -398,12 +403,16 @@ def bias_setup(dataset: str, n: int = 400, attributes: list[str] | None = None, 
     if single is not None:
         raise DataError(f"Every image of {dataset} has the same {single} ({available[single][0]!r}): MaxSkew "
                         "compares groups, so it needs at least two (it would be 0 whatever the model does).")
-    if k is None:
-        # the paper's K = 900 on FairFace; a smaller set (or any other) gets the same share of its images
-        k = 900 if dataset.strip().startswith("fairface") and len(data) >= 10954 else \
-            max(1, round(PAPER_K_SHARE * len(data)))
-    return BiasSetup(data, {a: list(available[a]) for a in names}, list(prompts or occupations()),
-                     check_templates(list(templates or bias_templates())), top_k(k, len(data)))
+    prompts = list(prompts or occupations())
+    subjects = getattr(data, "subjects", None)
+    pools = occupation_pools(prompts, subjects) if subjects else None
+    ranked = len(data) if pools is None else min((len(p) for p in pools if p), default=len(data))  # a K without
+    # the paper's value is a share of the images one prompt ranks (the smallest occupation's)
+    ks = {a: default_k(parsed.kind, a, ranked) if k is None else k for a in names}
+    skipped = [] if pools is None else check_pools(pools, prompts, subjects, ks, dataset)  # K <= each pool
+    ks = {a: top_k(kk, len(data)) for a, kk in ks.items()}
+    return BiasSetup(data, {a: list(available[a]) for a in names}, prompts,
+                     check_templates(list(templates or bias_templates())), ks, pools, skipped)
 
 
 def run_bias(loaded, setup: BiasSetup, configs, mode: str = "zero", store: Store | None = None,
@@ -412,7 +421,7 @@ def run_bias(loaded, setup: BiasSetup, configs, mode: str = "zero", store: Store
     from .bias import bias_eval
 
     return bias_eval(loaded, setup.image_set, configs, setup.attributes, setup.k, setup.prompts,
-                     setup.templates, mode, batch_size, store, progress)
+                     setup.templates, mode, batch_size, store, progress, pools=setup.pools)
 
 
 # ---- where inputs come from (shared by the sidebar and the CLI) --------------------------------

@@ -239,11 +239,15 @@ def cmd_prune_eval(args) -> int:
 
 def add_bias(sub) -> None:
     p = _prune_parser(sub, "bias", "MaxSkew@K of neutral prompts over groups, original vs pruned", cmd_bias,
-                      "toy-bias", "toy-bias (toy world, groups = backgrounds) or fairface:CSV[:IMAGE_ROOT]")
+                      "toy-bias", "toy-bias (toy world, groups = backgrounds), fairface:CSV[:IMAGE_ROOT] or "
+                      "socialcounterfactuals:CSV[:IMAGE_ROOT] (alias scf:)")
     p.add_argument("--attribute", action="append", default=[],
-                   help="group attribute(s) (FairFace: race, gender; default: both / the toy's group)")
-    p.add_argument("--k", type=int, default=None, help="top-K images per prompt (default: 900 as the paper "
-                                                       "for FairFace; the same share, 8.2%%, of other sets)")
+                   help="group attribute(s) (FairFace, SocialCounterfactuals: race, gender; default: both / the "
+                        "toy's group)")
+    p.add_argument("--k", type=int, default=None,
+                   help="top-K images per prompt, for every attribute (default: the paper's: 900 for FairFace, the "
+                        "same share, 8.2%%, of other sets; 12 for race and 4 for gender on SocialCounterfactuals, "
+                        "among each occupation's images)")
     p.add_argument("--prompts", default=None, help="one prompt per line (default: the paper's 104 "
                                                    "occupations; the toy's shapes for toy-bias)")
     p.add_argument("--templates", default=None, help="one template per line with {} (default: the paper's 4)")
@@ -258,15 +262,20 @@ def cmd_bias(args) -> int:
         prompts=read_lines(args.prompts, "prompts", distinct=True) if args.prompts else None,
         templates=read_lines(args.templates, "templates", distinct=True) if args.templates else None,
         max_per_class=args.max_per_class, protocol=args.protocol))
-    data, k = setup.image_set, setup.k
+    data = setup.image_set
     for path, why in data.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
+    if setup.skipped_prompts:
+        shown = ", ".join(setup.skipped_prompts[:5]) + (", ..." if len(setup.skipped_prompts) > 5 else "")
+        print(f"note: {len(setup.skipped_prompts)} of {len(setup.prompts)} prompts have no image of their "
+              f"occupation in {args.dataset} and are skipped ({shown})", file=sys.stderr)
     bar = progress_printer(f"bias ({len(configs)} configurations)", args.quiet)
     rows = run_bias(loaded, setup, configs, args.mode, open_store(), bar, args.batch_size)
     summary = summarize_bias(rows)
     write_json(args.out, {"command": "bias", "protocol": args.protocol, "model": loaded.name, "model_key": loaded.key,
-                          "dataset": args.dataset, "mode": args.mode, "k": k, "rows": rows, "summary": summary,
-                          "skipped_strategies": skipped,
+                          "dataset": args.dataset, "mode": args.mode, "k": setup.k,
+                          "per_occupation": setup.pools is not None, "skipped_prompts": setup.skipped_prompts,
+                          "rows": rows, "summary": summary, "skipped_strategies": skipped,
                           "skipped_images": [{"path": p, "reason": r} for p, r in data.skipped]})
     _print_table(summary, ["strategy", "attribute", "runs", "n_heads", "maxskew_sum", "maxskew_mean"])
     print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)

@@ -97,7 +97,7 @@ def toy_count(args, spec: str, default: int) -> int:
 
 def dataset_paths(spec: str) -> list[str]:
     """The files and folders a dataset spec reads (none for the toy world's)."""
-    from .datasets import fairface_paths, parse_spec
+    from .datasets import CSV_LOADERS, csv_paths, parse_spec
 
     try:
         parsed = parse_spec(spec)
@@ -105,4 +105,4 @@ def dataset_paths(spec: str) -> list[str]:
         return []  # the dataset's own loading says what is wrong with it
     if parsed.is_toy:
         return []
-    return [p for p in fairface_paths(parsed.arg) if p] if parsed.kind == "fairface" else [parsed.arg]
+    return [p for p in csv_paths(parsed.arg) if p] if parsed.kind in CSV_LOADERS else [parsed.arg]

@@ -3,7 +3,9 @@
 An ``ImageSet`` knows how to load image i as RGB and to yield preprocessed batches; ``key`` identifies
 its content for the cache. Unreadable files in a folder are checked once, when the folder is loaded
 (PIL verify + a reduced-size decode), skipped and listed in ``.skipped``; a folder with no readable image
-is a ``DataError``. Dataset loaders (torchvision roots, ImageNet-A/R, FairFace) are in ``datasets``.
+is a ``DataError``. ``file_image_set`` builds one from a list of files (the dataset loaders' common end);
+the loaders themselves (torchvision roots, ImageNet-A/R) are in ``datasets``, the bias CSVs (FairFace,
+SocialCounterfactuals) in ``bias_sets``.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class ImageSet:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     paths: list[str] | None = None             # source files, when loaded from disk
     attributes: dict[str, list[str]] | None = None      # bias: attribute -> group of every image (FairFace)
+    subjects: list[str] | None = None                   # bias: each image's subject (SocialCounterfactuals' occupation)
     samples: list | None = None                         # toy world: the world sample of every image
     factor_labels: dict[str, list[int]] | None = None   # toy world: factor -> value index of every image
     factor_classes: dict[str, list[str]] | None = None  # toy world: factor -> its class names
@@ -285,4 +288,44 @@ def load_image_folder(path: "str | Path", max_per_class: int | None = None,
 
     return ImageSet(name=name or root.name, key=h.hexdigest(), loader=load, size=len(files),
                     labels=labels if layered else None, classes=classes if layered else None,
+                    skipped=skipped, paths=paths)
+
+
+def cap_per_class(labels: Sequence[int], max_per_class: int | None) -> list[int]:
+    """Indices kept: the first max_per_class of every class, in order."""
+    if max_per_class is None:
+        return list(range(len(labels)))
+    if max_per_class < 1:
+        raise DataError(f"max_per_class must be at least 1 (got {max_per_class}).")
+    seen: dict[int, int] = {}
+    keep = []
+    for i, l in enumerate(labels):
+        if seen.get(l, 0) < max_per_class:
+            seen[l] = seen.get(l, 0) + 1
+            keep.append(i)
+    return keep
+
+
+def file_image_set(name: str, root: Path, files: Sequence[Path], labels: Sequence[int], classes: list[str],
+                   groups: Sequence[str] | None = None, max_per_class: int | None = None) -> ImageSet:
+    """An ImageSet over image files: readable files only (skipped ones listed), content-keyed."""
+    paths, labs, grps, skipped = [], [], [], []
+    for i in cap_per_class(labels, max_per_class):
+        p = Path(files[i])
+        reason = "file is missing" if not p.is_file() else check_image(p)
+        if reason:
+            skipped.append((str(p), reason))
+            continue
+        paths.append(str(p))
+        labs.append(int(labels[i]))
+        if groups is not None:
+            grps.append(groups[i])
+    if not paths:
+        raise DataError(f"No readable images for {name} under {root} ({len(skipped)} unreadable or missing).")
+    h = hashlib.sha256(name.encode())
+    for p, l in zip(paths, labs):
+        st = Path(p).stat()
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{l}\n".encode())
+    return ImageSet(name=name, key=h.hexdigest(), loader=lambda i: _open(paths[i]), size=len(paths),
+                    labels=labs, classes=classes, groups=grps if groups is not None else None,
                     skipped=skipped, paths=paths)

@@ -3,23 +3,22 @@
 - torchvision roots (``download=False``): CIFAR-10/100, Food-101, Country-211, Oxford-IIIT Pet (test split);
 - ImageNet-A / ImageNet-R folders (one WordNet-id folder per class), labelled over the 200-class subset
   with CLIP's ImageNet class names;
-- any ImageFolder directory; FairFace-layout CSV + image folder (bias); the toy world's splits.
+- any ImageFolder directory; the toy world's splits;
+- for bias, a FairFace or SocialCounterfactuals label CSV + image folder (read in ``bias_sets``).
 
 ``load_dataset("cifar10:/data")`` resolves a spec string (used by the CLI and the app). Unreadable
 images are skipped and listed in ``.skipped``; a missing dataset is a DataError saying where to put it.
 """
 from __future__ import annotations
 
-import csv
-import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from PIL import Image
 
-from .data import ImageSet, _open, check_image, load_image_folder
+from .bias_sets import csv_paths, load_fairface, load_social_counterfactuals
+from .data import ImageSet, cap_per_class, file_image_set, load_image_folder
 from .errors import DataError
 from .validate import read_lines
 from .zeroshot import CLIP_TEMPLATES, DATASET_TEMPLATES, ZeroShotTask
@@ -35,16 +34,19 @@ TORCHVISION = {  # spec name -> (torchvision class, folder it expects under root
 }
 ALIASES = {"cifar-10": "cifar10", "cifar-100": "cifar100", "food-101": "food101", "country-211": "country211",
            "oxford-pets": "pets", "oxford_pets": "pets", "oxfordiiitpet": "pets", "imagenet_a": "imagenet-a",
-           "imagenet_r": "imagenet-r", "imagenet-a": "imagenet-a", "imagenet-r": "imagenet-r"}
+           "imagenet_r": "imagenet-r", "imagenet-a": "imagenet-a", "imagenet-r": "imagenet-r",
+           "social-counterfactuals": "socialcounterfactuals", "scf": "socialcounterfactuals"}
 
 
+CSV_LOADERS = {"fairface": load_fairface, "socialcounterfactuals": load_social_counterfactuals}  # bias sets
 TOY_KINDS = ("toy", "toy-hard", "toy-outline", "toy-bias", "toy-videos")
 TOY_STYLES = {"toy": "normal", "toy-hard": "hard", "toy-outline": "outline"}  # same samples, drawn so
 TOY_SPLITS = ("train", "val", "test")
-PATH_KINDS = (*TORCHVISION, "imagenet-a", "imagenet-r", "fairface", "videos", "folder")
+PATH_KINDS = (*TORCHVISION, "imagenet-a", "imagenet-r", *CSV_LOADERS, "videos", "folder")
 GRAMMAR = ("toy[:FACTOR][,split=SPLIT], toy-hard:FACTOR, toy-outline:FACTOR, toy-bias, toy-videos, "
            "cifar10:ROOT, cifar100:ROOT, food101:ROOT, country211:ROOT, pets:ROOT, imagenet-a:DIR, "
-           "imagenet-r:DIR, fairface:CSV[:IMAGE_ROOT], videos:DIR, folder:DIR or an image folder path")
+           "imagenet-r:DIR, fairface:CSV[:IMAGE_ROOT], socialcounterfactuals:CSV[:IMAGE_ROOT], videos:DIR, "
+           "folder:DIR or an image folder path")
 
 
 @dataclass(frozen=True)
@@ -113,46 +115,6 @@ def clean_name(name: str) -> str:
     return " ".join(str(name).replace("_", " ").split())
 
 
-def _cap(labels: Sequence[int], max_per_class: int | None) -> list[int]:
-    """Indices kept: the first max_per_class of every class, in order."""
-    if max_per_class is None:
-        return list(range(len(labels)))
-    if max_per_class < 1:
-        raise DataError(f"max_per_class must be at least 1 (got {max_per_class}).")
-    seen: dict[int, int] = {}
-    keep = []
-    for i, l in enumerate(labels):
-        if seen.get(l, 0) < max_per_class:
-            seen[l] = seen.get(l, 0) + 1
-            keep.append(i)
-    return keep
-
-
-def _file_set(name: str, root: Path, files: Sequence[Path], labels: Sequence[int], classes: list[str],
-              groups: Sequence[str] | None = None, max_per_class: int | None = None) -> ImageSet:
-    """An ImageSet over image files: readable files only (skipped ones listed), content-keyed."""
-    paths, labs, grps, skipped = [], [], [], []
-    for i in _cap(labels, max_per_class):
-        p = Path(files[i])
-        reason = "file is missing" if not p.is_file() else check_image(p)
-        if reason:
-            skipped.append((str(p), reason))
-            continue
-        paths.append(str(p))
-        labs.append(int(labels[i]))
-        if groups is not None:
-            grps.append(groups[i])
-    if not paths:
-        raise DataError(f"No readable images for {name} under {root} ({len(skipped)} unreadable or missing).")
-    h = hashlib.sha256(name.encode())
-    for p, l in zip(paths, labs):
-        st = Path(p).stat()
-        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{l}\n".encode())
-    return ImageSet(name=name, key=h.hexdigest(), loader=lambda i: _open(paths[i]), size=len(paths),
-                    labels=labs, classes=classes, groups=grps if groups is not None else None,
-                    skipped=skipped, paths=paths)
-
-
 def country211_names() -> dict[str, str]:
     """Country-211 ISO 3166-1 alpha-2 code (its folder name) -> English country name."""
     rows = [l.split("\t") for l in (RES / "country211_names.tsv").read_text(encoding="utf-8").splitlines()
@@ -182,7 +144,7 @@ def load_torchvision(kind: str, root: "str | Path", max_per_class: int | None = 
     name = f"{kind}-test"
     if kind.startswith("cifar"):
         labels = [int(t) for t in ds.targets]
-        keep = _cap(labels, max_per_class)
+        keep = cap_per_class(labels, max_per_class)
         data = ds.data  # [N, 32, 32, 3] uint8
         digest = file_digest(Path(root) / folder / ("test_batch" if kind == "cifar10" else "test"))
         classes = [clean_name(c) for c in ds.classes]
@@ -207,7 +169,7 @@ def load_torchvision(kind: str, root: "str | Path", max_per_class: int | None = 
     else:  # pets: torchvision already turns "american_bulldog" into "American Bulldog"
         files, labels, classes = list(ds._images), list(ds._labels), [clean_name(c) for c in ds.classes]
     task = ZeroShotTask(kind, classes, list(DATASET_TEMPLATES[tkey]))
-    return _file_set(name, root, files, labels, classes, max_per_class=max_per_class), task
+    return file_image_set(name, root, files, labels, classes, max_per_class=max_per_class), task
 
 
 def imagenet_classes() -> list[tuple[str, str]]:
@@ -250,63 +212,7 @@ def load_imagenet_variant(kind: str, path: "str | Path", max_per_class: int | No
                     labels=labels, classes=classes, skipped=folder.skipped, paths=folder.paths), task
 
 
-def load_fairface(csv_path: "str | Path", image_root: "str | Path | None" = None, attribute: str = "race",
-                  max_per_group: int | None = None) -> ImageSet:
-    """FairFace layout: a CSV with a ``file`` column (path relative to ``image_root``, default the CSV's
-    folder) and attribute columns (race, gender, age). ``groups`` = ``attribute``; ``.attributes`` holds
-    every attribute column; labels/classes = ``attribute`` as classes."""
-    csv_path = Path(csv_path).expanduser()
-    if not csv_path.is_file():
-        raise DataError(f"FairFace label file {csv_path} not found: give the CSV (e.g. fairface_label_val.csv "
-                        "with columns file,age,gender,race) and the folder its 'file' paths are relative to.")
-    root = Path(image_root).expanduser() if image_root else csv_path.parent
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as f:  # -sig: a BOM (Excel) is not a column
-            reader = csv.DictReader(f)
-            rows, cols = list(reader), list(reader.fieldnames or [])
-    except UnicodeDecodeError as err:
-        raise DataError(f"FairFace label file {csv_path} is not UTF-8 text (byte {err.start}); save it as "
-                        "UTF-8 (Excel: 'CSV UTF-8').") from err
-    except (OSError, csv.Error) as err:
-        raise DataError(f"Cannot read the FairFace label file {csv_path}: {err}.") from err
-    twice = sorted({c for c in cols if cols.count(c) > 1})
-    if twice:
-        raise DataError(f"{csv_path} has the column {twice[0]!r} more than once; one column per attribute "
-                        "(the later one would silently win).")
-    rows = [{k: v.strip() if isinstance(v, str) else v for k, v in r.items()} for r in rows]  # 'White ' == 'White'
-    if "file" not in cols or attribute not in cols:
-        raise DataError(f"{csv_path} needs a 'file' column and a {attribute!r} column (its header has: "
-                        f"{', '.join(repr(c) for c in cols) or 'nothing'}).")
-    if not rows:
-        raise DataError(f"{csv_path} has a header but no rows: one row per image is needed.")
-    short = next((i for i, r in enumerate(rows, 2) if any(r.get(c) is None or not str(r.get(c)).strip()
-                                                           for c in ("file", attribute))), None)
-    if short is not None:
-        raise DataError(f"{csv_path} line {short} has no {attribute!r} or 'file' value: every row needs both.")
-    files = [r["file"] for r in rows]
-    dups = sorted({f for f in files if files.count(f) > 1})
-    if dups:
-        raise DataError(f"{csv_path} lists {dups[0]} more than once ({len(dups)} file(s) twice); one row per image.")
-    attrs = [c for c in cols if c not in ("file", "service_test")]
-    classes = sorted({r[attribute] for r in rows})
-    labels = [classes.index(r[attribute]) for r in rows]
-    iset = _file_set(f"fairface-{csv_path.stem}", root, [root / r["file"] for r in rows], labels, classes,
-                     groups=[r[attribute] for r in rows], max_per_class=max_per_group)
-    by_path = {str(root / r["file"]): r for r in rows}
-    iset.attributes = {a: [by_path[p][a] for p in iset.paths] for a in attrs}
-    return iset
-
-
-def fairface_paths(arg: str) -> tuple[str, str | None]:
-    """``CSV[:IMAGE_ROOT]`` -> (CSV, IMAGE_ROOT or None); a colon inside an existing CSV's path is
-    part of the path (the first split whose left side is a file wins)."""
-    cuts = [i for i, c in enumerate(arg) if c == ":"]
-    if Path(arg).expanduser().is_file() or not cuts:
-        return arg, None
-    for i in cuts:
-        if Path(arg[:i]).expanduser().is_file():
-            return arg[:i], arg[i + 1:] or None
-    return arg[:cuts[0]], arg[cuts[0] + 1:] or None
+fairface_paths = csv_paths  # the name it had when FairFace was the only CSV set
 
 
 def load_dataset(spec: str, max_per_class: int | None = None, n: int | None = None, seed: int = 0,
@@ -368,9 +274,9 @@ def _load_dataset(spec: str, max_per_class: int | None = None, n: int | None = N
         return load_torchvision(kind, arg or ".", max_per_class)
     if kind in ("imagenet-a", "imagenet-r"):
         return load_imagenet_variant(kind, arg, max_per_class, class_map)
-    if kind == "fairface":
-        csv_file, img_root = fairface_paths(arg)
-        return load_fairface(csv_file, img_root, max_per_group=max_per_class), None
+    if kind in CSV_LOADERS:
+        csv_file, img_root = csv_paths(arg)
+        return CSV_LOADERS[kind](csv_file, img_root, max_per_group=max_per_class), None
     if kind == "videos":
         from .video import load_video_folder
 

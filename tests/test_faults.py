@@ -100,6 +100,10 @@ def files(tmp_path, monkeypatch):
     Image.new("RGB", (8, 8)).save(tmp_path / "ina" / "n01498041" / "0.png")
     (tmp_path / "cif" / "cifar-10-batches-py").mkdir(parents=True)
     (tmp_path / "cif" / "cifar-10-batches-py" / "test_batch").write_bytes(b"not a pickle")
+    # SocialCounterfactuals (issue 13): a.jpg and b.jpg as two images of one occupation
+    (tmp_path / "scf_nogroups.csv").write_text("file,occupation\na.jpg,doctor\nb.jpg,doctor\n")
+    (tmp_path / "scf_wizard.csv").write_text("file,race,gender,occupation\na.jpg,White,Male,wizard\nb.jpg,Black,Female,wizard\n")
+    (tmp_path / "scf_small.csv").write_text("file,race,gender,occupation\na.jpg,White,Male,doctor\nb.jpg,Black,Female,Doctor\n")
     return tmp_path
 
 
@@ -228,7 +232,7 @@ CASES = [
      "not a set of images to analyse"),
     ("bias-on-videos", ["bias", "--dataset", "toy-videos", "--out", "{tmp}/b.json"], "is a video set"),
     ("fairface-row-without-group", ["bias", "--dataset", "fairface:{tmp}/ff_short.csv", "--out", "{tmp}/b.json"],
-     "line 3 has no 'race' or 'file' value"),
+     "line 3 has no 'race' value: every row needs 'race' and 'file'"),
     # the fourth round (stop 21): inputs read before the model loads, counts, repeats, class maps
     ("ccs-read-before-the-model", ["prune-eval", "--model", "nope-model", "--ccs", "{tmp}/bad.json", "--out",
                                    "{tmp}/p.json"], "Cannot read the CCS file"),
@@ -300,6 +304,15 @@ CASES = [
      "toyworld.train --out DIR"),
     ("class-map-without-tab", ["prune-eval", "--dataset", "imagenet-a:{tmp}/emptydir", "--class-map",
                                "{tmp}/cmap_space.txt", "--out", "{tmp}/p.json"], "a WordNet id, a TAB"),
+    # SocialCounterfactuals (issue 13)
+    ("scf-csv-missing", ["bias", "--dataset", "socialcounterfactuals:{tmp}/missing.csv", "--out", "{tmp}/b.json"],
+     "SocialCounterfactuals label file"),
+    ("scf-without-race-or-gender", ["bias", "--dataset", "scf:{tmp}/scf_nogroups.csv", "--out", "{tmp}/b.json"],
+     "needs a 'race' and/or a 'gender' column"),
+    ("scf-occupations-match-no-prompt", ["bias", "--dataset", "scf:{tmp}/scf_wizard.csv", "--out", "{tmp}/b.json"],
+     "the 'occupation' values must match the prompts (case-insensitive"),
+    ("scf-k-above-an-occupations-images", ["bias", "--dataset", "socialcounterfactuals:{tmp}/scf_small.csv",
+                                           "--out", "{tmp}/b.json"], "K = 12 for race, but the occupation 'doctor' has 2 images"),
 ]
 
 
