@@ -89,7 +89,8 @@ def preview(loaded, image_set, task, cfgs: Sequence[PruneConfig], n_layers: int,
     from ccs_core.evaluate import preview_eval
     from ccs_core.prune import DirectEffectPreview
 
-    dec = decompose_image_set(loaded, image_set, n_layers=n_layers, store=store)
+    # own-mean whatever convention the spans used: a head's own-mean term is its direct effect
+    dec = decompose_image_set(loaded, image_set, n_layers=n_layers, store=store, norm="own-mean")
     return preview_eval(loaded, DirectEffectPreview.from_decomposition(dec), image_set.labels, task,
                         cfgs, store=store)
 

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "pool": "",               # "" = default for the model; "toy", "bundled" or a .txt path
     "n_layers": 4,
     "n_spans": 5,
+    "norm": "own-mean",       # the decomposition's convention (own-mean or gandelsman); no widget yet
     "th_high": 5,             # CCS bands (paper: high = 5, low <= 1)
     "th_low": 1,
     "judges": None,           # None = the offline default for the model
@@ -49,6 +50,7 @@ class Choices:
     n_layers: int = 4
     n_spans: int = 5
     judges: tuple[str, ...] = field(default_factory=tuple)
+    norm: str = "own-mean"
 
     def key_parts(self) -> dict:
         return asdict(self)
@@ -63,7 +65,8 @@ def choices() -> Choices:
                    pool=str(s.get("pool") or "").strip(),
                    n_layers=int(s.get("n_layers") or 4),
                    n_spans=int(s.get("n_spans") or 5),
-                   judges=tuple(s.get("judges") or ()))
+                   judges=tuple(s.get("judges") or ()),
+                   norm=str(s.get("norm") or "own-mean").strip())
 
 
 @dataclass
@@ -88,7 +91,7 @@ class Ctx:
 
     @property
     def span_params(self) -> analysis.SpanParams:
-        return analysis.SpanParams(n_layers=self.n_layers, n_spans=self.choices.n_spans)
+        return analysis.SpanParams(n_layers=self.n_layers, n_spans=self.choices.n_spans, norm=self.choices.norm)
 
     @property
     def paper_model(self) -> str | None:

@@ -95,6 +95,16 @@ def _tick(v: Any) -> str:
     return "—" if v is None else ("yes" if v else "no")
 
 
+NORM_CAPTIONS = {"own-mean": "Decomposition: own-mean centring (project default)",
+                 "gandelsman": "Gandelsman's convention: shared mean and bias, divided by the embedding norm"}
+
+
+def norm_caption(spans) -> str:
+    """Which decomposition convention produced ``spans`` (a SpansResult's ``norm``), in one line."""
+    norm = getattr(spans, "norm", "own-mean")
+    return NORM_CAPTIONS.get(norm, f"Decomposition: {norm}")
+
+
 def head_summary(spans, scores: "ScoreResult | None", head: str) -> None:
     """Label, CCS, category and the spans table of one head."""
     info = head_scores(scores, head)

@@ -10,6 +10,7 @@ with c1:
     head = views.head_picker(spans, key="inspector_head")
 with c2:
     views.head_stepper(spans, key="inspector_step")
+st.caption(views.norm_caption(spans))
 other = st.session_state.get("compare_head")
 if st.toggle("Compare with another head", key="compare_on"):
     names = [n for n in views.head_names(spans) if n != head]

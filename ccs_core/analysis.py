@@ -16,6 +16,8 @@ import numpy as np
 from .ccs import Thresholds
 from .errors import DataError, HeadSpecError
 from .heads import HeadId
+from .protocol import NORMS, PROTOCOLS, check_norm
+from .protocol import get as get_protocol
 from .scores import ScoreResult
 from .store import Store, cache_key
 
@@ -39,6 +41,7 @@ class SpanParams:
     n_spans: int = 5    # TEXTSPAN descriptions per head
     rank: int = 80      # top right-singular directions the texts are projected onto
     precision: str = "fp32"  # the decomposition's forward pass: fp32, or bf16 autocast (stored as float32)
+    norm: str = "own-mean"   # the decomposition's convention: own-mean, or gandelsman (decompose.py)
 
 
 @dataclass
@@ -69,6 +72,8 @@ class SpansResult:
     n_images: int
     heads: list[HeadSpans] = field(default_factory=list)
     random_weights: bool = False  # an architecture with random weights: its spans describe noise
+    protocol: str = "standard"    # the protocol it was made under (protocol.py; older files: standard)
+    norm: str = "own-mean"        # the decomposition's convention (older files: own-mean)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -96,12 +101,17 @@ class SpansResult:
                   "n_heads": (whole(d["n_heads"], 1), "a whole number >= 1"),
                   "n_images": (whole(d["n_images"], 1), "a whole number >= 1"),
                   "params": (isinstance(d["params"], dict), "an object"),
-                  "random_weights": (isinstance(d.get("random_weights", False), bool), "true or false")}
+                  "random_weights": (isinstance(d.get("random_weights", False), bool), "true or false"),
+                  "protocol": (str(d.get("protocol", "standard")) in PROTOCOLS, " or ".join(PROTOCOLS)),
+                  "norm": (d.get("norm", "own-mean") in NORMS, " or ".join(NORMS))}
         wrong = next(((k, want) for k, (ok, want) in checks.items() if not ok), None)
         if wrong:
             raise DataError(f"The spans result's {wrong[0]} is {d.get(wrong[0])!r:.60}; expected {wrong[1]} ({how}).")
         if not d["heads"]:
             raise DataError(f"The spans result has no heads, so there is nothing to label or judge ({how}).")
+        if d["params"].get("norm", d.get("norm", "own-mean")) != d.get("norm", "own-mean"):
+            raise DataError(f"The spans result says norm {d.get('norm', 'own-mean')!r} but its params say "
+                            f"{d['params']['norm']!r}; one convention made it ({how}).")
         heads = []
         for h in d["heads"]:
             try:
@@ -159,6 +169,8 @@ def spans_key(loaded, image_set, pool, params: SpanParams) -> str:
     parts = asdict(params)
     if parts["precision"] == "fp32":  # the default: keys as before the option existed
         del parts["precision"]
+    if parts["norm"] == "own-mean":   # likewise
+        del parts["norm"]
     return cache_key(v=SPANS_VERSION, model=loaded.key, images=image_set.key, pool=pool.key, params=parts)
 
 
@@ -174,6 +186,7 @@ def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_
         raise DataError(f"{odd} must be a whole number (got {getattr(params, odd)!r}).")
     if params.precision not in PRECISIONS:
         raise DataError(f"Unknown precision {params.precision!r}; use one of {', '.join(PRECISIONS)}.")
+    check_norm(params.norm)
     if params.n_spans < 1 or params.rank < params.n_spans:
         raise DataError(f"Ask for at least 1 span and a rank of at least the number of spans (got "
                         f"{params.n_spans} spans, rank {params.rank}; the paper uses 5 and 80).")
@@ -190,21 +203,24 @@ def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_
 
 
 def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store: Store | None = None,
-              progress: Progress = _quiet, shards=None) -> SpansResult:
+              progress: Progress = _quiet, shards=None, protocol: str = "standard") -> SpansResult:
     """Decompose the image set by head and find every analysed head's TEXTSPAN descriptions.
-    ``shards``: decompose in shards elsewhere (``ccs_core.shards``: Ray tasks), merged exactly."""
+    ``shards``: decompose in shards elsewhere (``ccs_core.shards``: Ray tasks), merged exactly.
+    ``protocol`` is recorded only (the spans depend on it through ``params.norm``, not otherwise)."""
     store = store if store is not None else Store(None)
+    protocol = get_protocol(protocol).name
     key = spans_key(loaded, image_set, pool, params)
     hit = SpansResult.from_cache(store.get("spans", key))  # a warm start: no torch import
     if hit is not None:  # (an entry that is not a valid result is a miss: recomputed, overwritten)
         progress(1, 1, "Spans loaded from cache")
-        return replace(hit, image_set=image_set.name, pool=pool.name)  # same content, maybe new names
+        return replace(hit, image_set=image_set.name, pool=pool.name,  # same content, maybe new names
+                       protocol=protocol, norm=params.norm)
     from .decompose import decompose_image_set
     from .textspan import textspan_moments
     check_span_params(params, loaded.spec.n_layers, len(image_set), len(pool), loaded.spec.embed_dim)
     dec = decompose_image_set(loaded, image_set, n_layers=params.n_layers, store=store, precision=params.precision,
                               progress=lambda d, t: progress(d, t, "Step 1/3 · decomposing the images"),
-                              shards=shards)
+                              shards=shards, norm=params.norm)
     m = dec.moments
     spread = float(m.cov.diagonal(dim1=1, dim2=2).sum(-1).max())                 # the largest head variance
     size = float((m.mean ** 2).sum(-1).max())                                     # and squared mean term
@@ -233,7 +249,8 @@ def run_spans(loaded, image_set, pool, params: SpanParams = SpanParams(), store:
     result = SpansResult(model_key=loaded.key, model_name=loaded.name, image_set=image_set.name,
                          image_set_key=image_set.key, pool=pool.name, pool_key=pool.key,
                          params=asdict(params), layers=list(dec.layers), n_heads=loaded.spec.n_heads,
-                         n_images=len(image_set), heads=heads, random_weights=bool(getattr(loaded, "random_init", False)))
+                         n_images=len(image_set), heads=heads, random_weights=bool(getattr(loaded, "random_init", False)),
+                         protocol=protocol, norm=params.norm)
     store.set("spans", key, result.to_json())
     progress(1, 1, "Spans ready")
     return result
@@ -252,7 +269,7 @@ def top_images(loaded, image_set, pool, spans: SpansResult, head: "str | HeadId"
     head = HeadId.parse(head)
     hs = spans.by_head()[str(head)]
     dec = decompose_image_set(loaded, image_set, n_layers=spans.params["n_layers"], store=store,
-                              precision=spans.params.get("precision", "fp32"))
+                              precision=spans.params.get("precision", "fp32"), norm=spans.norm)
     contrib = dec.head(head.layer, head.head).double()                      # [N, d]
     dirs = span_directions(contrib, text_embeddings(loaded, pool, store), hs.indices,
                            rank=int(spans.params.get("rank", 80)))           # [S, d]
@@ -309,10 +326,13 @@ SCORES_VERSION = "scores-v1"
 
 
 def scores_key(spans: SpansResult, labeller, judges) -> str:
-    """Key of the latest score of these spans by this labeller and these judges."""
+    """Key of the latest score of these spans by this labeller and these judges (own-mean spans: the
+    key as before the convention was a parameter)."""
+    params = {k: v for k, v in spans.params.items() if k != "norm"}
     return cache_key(v=SCORES_VERSION, model=spans.model_key, images=spans.image_set_key,
-                     pool=spans.pool_key, params=spans.params, labeller=labeller.describe(),
-                     judges=[j.describe() for j in judges])
+                     pool=spans.pool_key, params=params, labeller=labeller.describe(),
+                     judges=[j.describe() for j in judges],
+                     **({} if spans.norm == "own-mean" else {"norm": spans.norm}))
 
 
 def cached_scores(spans: SpansResult, labeller, judges, store: Store | None) -> "ScoreResult | None":
@@ -340,7 +360,7 @@ def run_scores(spans: SpansResult, labeller, judges, store: Store | None = None,
     result.silent = [h.head for h in spans.heads if h.silent]
     result.source = {"model_key": spans.model_key, "model_name": spans.model_name, "image_set": spans.image_set,
                      "pool": spans.pool, "params": spans.params, "layers": spans.layers,
-                     "n_heads_per_layer": spans.n_heads}
+                     "n_heads_per_layer": spans.n_heads, "protocol": spans.protocol, "norm": spans.norm}
     store.set("scores", scores_key(spans, labeller, judges), result.to_json())
     progress(1, 1, "Scores ready")
     return result

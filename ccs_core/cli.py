@@ -37,6 +37,13 @@ def add_spans(sub) -> None:
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="the decomposition's forward pass: fp32 (default) or bf16 autocast (~2x faster on "
                         "CPUs with bf16 units and on GPUs; stored as float32)")
+    p.add_argument("--protocol", default="standard", choices=["standard", "paper"],
+                   help="recorded in the JSON; paper also decomposes under Gandelsman's convention (--norm "
+                        "gandelsman), standard (default) under the project's (own-mean)")
+    p.add_argument("--norm", default=None, choices=["own-mean", "gandelsman"],
+                   help="the decomposition's convention: own-mean (each term centred by its own mean) or "
+                        "gandelsman (TEXTSPAN's code: shared mean and bias, divided by the embedding norm); "
+                        "default: the protocol's")
     add_workers(p)
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="decompose in shards as Ray tasks: a local Ray, or the cluster at ADDRESS (or RAY_ADDRESS); "
@@ -65,13 +72,15 @@ def cmd_spans(args) -> int:
     for path, why in images.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
     pool = resolve_pool(args.pool, args.model)
-    params, store = SpanParams(args.layers, args.spans, args.rank, args.precision), open_store()
+    norm = args.norm or protocol_of(args).norm
+    params, store = SpanParams(args.layers, args.spans, args.rank, args.precision, norm), open_store()
     ref = read_manifest(store, args.model, args.pretrained)
     # a warm start (no model load, no torch) only on the CPU: any other device is checked by the load
     warm = ref is not None and (args.device or "cpu").strip().lower() in ("cpu", "auto")
     hit = SpansResult.from_cache(store.get("spans", spans_key(ref, images, pool, params))) if warm else None
     if hit is not None:
-        result = replace(hit, image_set=images.name, pool=pool.name)  # same content, maybe new names
+        result = replace(hit, image_set=images.name, pool=pool.name,  # same content, maybe new names
+                         protocol=args.protocol, norm=norm)
         print("spans: read from the cache (no model load)", file=sys.stderr)
     else:
         from .models import load_model
@@ -84,14 +93,16 @@ def cmd_spans(args) -> int:
             from .shards import Recipe, ray_runner
 
             recipe = Recipe(args.model, args.pretrained, args.device, args.images, n, loaded.key, images.key,
-                            args.layers, 64, args.precision)
+                            args.layers, 64, args.precision, norm)
             shards = ray_runner(recipe, len(images), args.ray or None, args.shards,
                                 lambda d, t: bar(d, t, "Step 1/3 · decomposing the images (Ray)"))
-        result = run_spans(loaded, images, pool, params, store=store, progress=bar, shards=shards)
+        result = run_spans(loaded, images, pool, params, store=store, progress=bar, shards=shards,
+                           protocol=args.protocol)
     out = result.to_json()
     out["skipped_images"] = [{"path": p, "reason": r} for p, r in images.skipped]
     write_json(args.out, out)
-    print(f"wrote {len(result.heads)} heads to {args.out}", file=sys.stderr)
+    print(f"wrote {len(result.heads)} heads to {args.out} (protocol {result.protocol}, decomposition "
+          f"{result.norm})", file=sys.stderr)
     if result.random_weights:
         print(f"note: {result.model_name} has random weights (no --pretrained): its heads carry no concepts, so "
               "these spans (and any labels or CCS from them) describe noise; good for trying the pipeline only",

@@ -1,11 +1,22 @@
 """Direct contribution of every attention head of the last K layers to the image embedding.
 
 The CLS output of the image tower is a sum of terms (embedding + earlier layers, each head, each
-out_proj bias, each MLP). ``ln_post`` is affine once its per-image std ``sigma`` is fixed from the real
-forward pass, so each term ``c`` maps to ``gamma * (c - mean(c)) / sigma @ proj``; ``beta @ proj`` goes
-to ``rest``. We centre each term by its *own* mean (the exact linear part of LayerNorm), not by the
-even share ``mu / T`` of the total mean: the totals are identical, but a head's contribution then depends
-on that head alone. Biases (out_proj, ln_post beta) are not a head's and go to ``rest``.
+out_proj bias, each MLP). ``ln_post`` is affine once its per-image mean ``mu`` and std ``sigma`` are
+fixed from the real forward pass, so each term maps to a direct contribution to the embedding. Two
+conventions (``norm``) give the same total:
+
+- ``own-mean`` (the project's default): each term ``c`` maps to ``gamma * (c - mean(c)) / sigma @ proj``
+  (the exact linear part of LayerNorm), so a head's contribution depends on that head alone; biases
+  (out_proj, ln_post's beta) are not a head's and go to ``rest``. Terms sum to
+  ``encode_image(x, normalize=False)``.
+- ``gandelsman`` (Gandelsman et al.'s TEXTSPAN code, which the paper used): the total's mean and
+  ln_post's bias are shared equally, ``(gamma * (c - mu * w) / sigma + beta * w) @ proj``, and each
+  image's terms are divided by the norm of its embedding, so terms sum to ``encode_image(x,
+  normalize=True)``. The shares ``w`` follow that code's layout of the *whole* tower: T = 2L + 1 terms
+  for L blocks (the embedding, L attention outputs, L MLPs), each attention output split equally over
+  its H heads, so a head's share is ``1 / (T * H)`` whatever K is; a head also carries ``1/H`` of its
+  layer's out_proj bias. ``rest`` (the embedding, earlier blocks, the last K MLPs) takes the remaining
+  share ``1 - K / T``.
 
 Head h of a layer contributes ``A[h, 0, :] @ V_h @ W_O[:, h]^T`` at the CLS position: only the CLS row of
 the per-head attention output is kept. The forward runs block by block through ``tower`` (ln_1,
@@ -22,6 +33,7 @@ import torch
 
 from . import tower
 from .errors import DataError, HeadSpecError
+from .protocol import NORMS, check_norm  # noqa: F401  (NORMS re-exported: the conventions)
 from .store import Store, cache_key
 from .textspan import Moments
 from .tower import UnsupportedModelError  # noqa: F401  (re-exported: raised by decompose)
@@ -34,24 +46,63 @@ class Decomposition:
     heads: torch.Tensor   # [batch, n_layers, n_heads, embed_dim]
     rest: torch.Tensor    # [batch, embed_dim]
     layers: list[int]     # absolute indices of the decomposed layers
+    norm: str = "own-mean"  # the convention (module docstring)
 
     def total(self) -> torch.Tensor:
-        """Sum of all terms == encode_image(x, normalize=False). # [batch, embed_dim]"""
+        """Sum of all terms: encode_image(x, normalize=False) under own-mean, encode_image(x,
+        normalize=True) under gandelsman. # [batch, embed_dim]"""
         return self.heads.sum((1, 2)) + self.rest
 
 
-def decompose(loaded, images: torch.Tensor, n_layers: int = 4, precision: str = "fp32") -> Decomposition:
-    """Split encode_image(images) into per-head direct contributions of the last n_layers + rest.
+def decompose(loaded, images: torch.Tensor, n_layers: int = 4, precision: str = "fp32",
+              norm: str = "own-mean") -> Decomposition:
+    """Split encode_image(images) into per-head direct contributions of the last n_layers + rest,
+    under the convention ``norm`` (own-mean or gandelsman: the module docstring).
     ``precision`` "bf16": the forward pass under bfloat16 autocast (about 2x faster on CPUs with bf16
     units; terms returned in float32, with a relative error near 1%)."""
+    check_norm(norm)
     device = images.device.type
     with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        d = _decompose(loaded, images, n_layers)
-    return Decomposition(d.heads.float(), d.rest.float(), d.layers)
+        d = _decompose(loaded, images, n_layers, norm)
+    return Decomposition(d.heads.float(), d.rest.float(), d.layers, norm)
+
+
+def own_mean(heads: torch.Tensor, biases: torch.Tensor, rest: torch.Tensor, resid: torch.Tensor,
+             ln: tuple, n_blocks: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each term centred by its own mean; biases and beta to rest. heads [B, K, H, W], biases [K, W],
+    rest [B, W] (without the biases), resid [B, W] -> ([B, K, H, E], [B, E])"""
+    sigma, gamma, beta, proj = ln
+
+    def lin(c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:  # the linear part of ln_post, then proj
+        return (gamma * (c - c.mean(-1, keepdim=True)) / s) @ proj
+
+    return lin(heads, sigma[:, None, None]), lin(rest + biases.sum(0), sigma) + beta @ proj
+
+
+def gandelsman(heads: torch.Tensor, biases: torch.Tensor, rest: torch.Tensor, resid: torch.Tensor,
+               ln: tuple, n_blocks: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The total's mean and beta shared (a head: 1 / ((2 * n_blocks + 1) * H), rest: the remainder),
+    each head with 1/H of its layer's bias, everything divided by the embedding's norm. Shapes as
+    ``own_mean``."""
+    sigma, gamma, beta, proj = ln
+    _, K, H, _ = heads.shape
+    w = 1.0 / ((2 * n_blocks + 1) * H)                                      # one head's share
+    mu = resid.mean(-1, keepdim=True)                                       # [B, 1] ln_post's mean
+
+    def aff(c: torch.Tensor, share: float, m: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        return (gamma * (c - m * share) / s + beta * share) @ proj
+
+    heads_e = aff(heads + biases[None, :, None] / H, w, mu[:, None, None], sigma[:, None, None])
+    rest_e = aff(rest, 1.0 - K * H * w, mu, sigma)                          # [B, E]
+    size = ((gamma * (resid - mu) / sigma + beta) @ proj).norm(dim=-1, keepdim=True)  # [B, 1] |embedding|
+    return heads_e / size[:, None, None], rest_e / size
+
+
+CONVENTIONS = {"own-mean": own_mean, "gandelsman": gandelsman}
 
 
 @torch.no_grad()
-def _decompose(loaded, images: torch.Tensor, n_layers: int = 4) -> Decomposition:
+def _decompose(loaded, images: torch.Tensor, n_layers: int = 4, norm: str = "own-mean") -> Decomposition:
     tower.check_supported(loaded)
     L = loaded.spec.n_layers
     if not 1 <= n_layers <= L:
@@ -60,14 +111,13 @@ def _decompose(loaded, images: torch.Tensor, n_layers: int = 4) -> Decomposition
     x = tower.run_blocks(loaded, tower.embed(loaded, images), 0, first)     # [B, T, W]
     rest = x[:, 0].float()                                                  # [B, W] embedding + early layers
     broken = None if bool(torch.isfinite(x).all()) else f"one of L0..L{first - 1}"  # where NaN/inf start
-    heads = []
+    heads, biases = [], []
     for i, blk in enumerate(tower.blocks(loaded)[first:]):
         last = i == n_layers - 1                                            # only CLS matters after this
         o = tower.head_outputs(blk, x, cls_only=last)                       # [B, Tq, H, dh]
         heads.append(tower.layer_scale_1(blk, tower.head_writes(blk, o[:, 0])).float())  # [B, H, W] at CLS
-        bias = tower.out_bias(blk)
-        if bias is not None:                                                # not a head's: to rest
-            rest = rest + tower.layer_scale_1(blk, bias).float()
+        bias = tower.out_bias(blk)                                          # the convention places it
+        biases.append(torch.zeros_like(rest[0]) if bias is None else tower.layer_scale_1(blk, bias).float())
         x = (x[:, :1] if last else x) + tower.layer_scale_1(blk, tower.out_proj(blk, o))
         mlp = tower.mlp(blk, x)                                             # [B, Tq, W] the MLP's term
         rest = rest + mlp[:, 0].float()
@@ -76,18 +126,13 @@ def _decompose(loaded, images: torch.Tensor, n_layers: int = 4) -> Decomposition
             broken = f"L{first + i}"
     heads_t = torch.stack(heads, 1)                                         # [B, K, H, W]
     resid = x[:, 0].float()                                                 # [B, W] real pre-ln_post
-    sigma, gamma, beta, proj = tower.final_norm(loaded, resid)
-
-    def lin(c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:  # the linear part of ln_post, then proj
-        return (gamma * (c - c.mean(-1, keepdim=True)) / s) @ proj
-
-    heads_e = lin(heads_t, sigma[:, None, None])                            # [B, K, H, E]
-    rest_e = lin(rest, sigma) + beta @ proj                                 # [B, E]
+    heads_e, rest_e = CONVENTIONS[norm](heads_t, torch.stack(biases), rest, resid,  # [B, K, H, E], [B, E]
+                                        tower.final_norm(loaded, resid), L)
     if broken is not None or not (bool(torch.isfinite(heads_e).all()) and bool(torch.isfinite(rest_e).all())):
         raise DataError(f"The image tower gives non-finite values (NaN or inf) from layer {broken or 'ln_post'} "
                         "on: the checkpoint has non-finite weights or the images overflow. Check the "
                         "checkpoint (torch.isfinite on its state dict); nothing was cached.")
-    return Decomposition(heads=heads_e.cpu(), rest=rest_e.cpu(), layers=list(range(first, L)))
+    return Decomposition(heads=heads_e.cpu(), rest=rest_e.cpu(), layers=list(range(first, L)), norm=norm)
 
 
 @dataclass
@@ -98,11 +143,13 @@ class SetDecomposition:
 
     ``heads`` (every term as one [N, L, H, E] view) is for small sets and tests."""
     by_head: np.ndarray   # [L * H, N, E] float32, head h of layer index l at l * n_heads + h
-    rest: np.ndarray      # [N, E] everything else (embedding, earlier layers, biases, MLPs, beta)
-    full: np.ndarray      # [N, E] the sum of every term == encode_image(normalize=False)
+    rest: np.ndarray      # [N, E] everything else (embedding, earlier layers, MLPs; biases and beta
+                          #   under own-mean, their remaining shares under gandelsman)
+    full: np.ndarray      # [N, E] the sum of every term == encode_image(normalize=norm == "gandelsman")
     layers: list[int]     # absolute indices of the decomposed layers
     n_heads: int
     sums: "Moments | dict"  # TEXTSPAN's moments, or the stored arrays they are read from on first use
+    norm: str = "own-mean"  # the convention of the terms (module docstring)
 
     @property
     def moments(self) -> Moments:
@@ -127,12 +174,15 @@ class SetDecomposition:
         return torch.from_numpy(np.asarray(self.full))
 
 
-def entry(loaded, image_set, n_layers: int, precision: str = "fp32") -> tuple[str, dict]:
-    """(cache key, {array name: shape}) of an image set's stored decomposition."""
+def entry(loaded, image_set, n_layers: int, precision: str = "fp32", norm: str = "own-mean"
+          ) -> tuple[str, dict]:
+    """(cache key, {array name: shape}) of an image set's stored decomposition. The defaults (fp32,
+    own-mean) leave the key as it was before those options existed."""
     n, spec = len(image_set), loaded.spec
     K, E = n_layers * spec.n_heads, spec.embed_dim
     key = cache_key(model=loaded.key, images=image_set.key, n_layers=n_layers, version=VERSION,
-                    **({} if precision == "fp32" else {"precision": precision}))
+                    **({} if precision == "fp32" else {"precision": precision}),
+                    **({} if check_norm(norm) == "own-mean" else {"norm": norm}))
     return key, {"by_head": (K, n, E), "rest": (n, E), "full": (n, E), "layers": (n_layers,),
                  "n": (1,), "shift": (K, E), "s1": (K, E), "s2": (K, E, E)}
 
@@ -140,29 +190,31 @@ def entry(loaded, image_set, n_layers: int, precision: str = "fp32") -> tuple[st
 ROWS = {"by_head": 1, "rest": 0, "full": 0}  # the per-image arrays and their image axis
 
 
-def open_decomposition(loaded, image_set, n_layers: int, store: Store, precision: str = "fp32"
-                       ) -> SetDecomposition | None:
-    """The stored decomposition of ``image_set``, memory-mapped, or None."""
-    key, shapes = entry(loaded, image_set, n_layers, precision)
+def open_decomposition(loaded, image_set, n_layers: int, store: Store, precision: str = "fp32",
+                       norm: str = "own-mean") -> SetDecomposition | None:
+    """The stored decomposition of ``image_set`` under ``norm``, memory-mapped, or None."""
+    key, shapes = entry(loaded, image_set, n_layers, precision, norm)
     hit = store.open_mapped("decomposition", key, shapes)
     if hit is None or int(hit["n"][0]) != len(image_set):
         return None
     return SetDecomposition(hit["by_head"], hit["rest"], hit["full"], [int(v) for v in hit["layers"]],
-                            loaded.spec.n_heads, {k: hit[k] for k in ("n", "shift", "s1", "s2")})
+                            loaded.spec.n_heads, {k: hit[k] for k in ("n", "shift", "s1", "s2")}, norm)
 
 
 def decompose_rows(loaded, image_set, files: dict, start: int, stop: int, n_layers: int = 4,
                    batch_size: int = 64, precision: str = "fp32",
-                   progress: Callable[[int], None] | None = None) -> tuple[Moments, list[int]]:
-    """Decompose images start..stop-1 into ``files`` (``ROWS`` name -> ``store.RowFile``) at their rows;
-    -> (their moments, the decomposed layers). One process's share of a set, or all of it."""
+                   progress: Callable[[int], None] | None = None, norm: str = "own-mean"
+                   ) -> tuple[Moments, list[int]]:
+    """Decompose images start..stop-1 into ``files`` (``ROWS`` name -> ``store.RowFile``) at their rows,
+    under the convention ``norm``; -> (their moments, the decomposed layers). One process's share of a
+    set, or all of it."""
     K, E = n_layers * loaded.spec.n_heads, loaded.spec.embed_dim
     moments, layers, done = Moments.empty(K, E), [], start
     whole = start == 0 and stop == len(image_set)  # (a set that is not an ImageSet may not take a range)
     batches = image_set.batches(loaded.preprocess, batch_size) if whole else \
         image_set.batches(loaded.preprocess, batch_size, start=start, stop=stop)
     for batch in batches:
-        d = decompose(loaded, batch, n_layers=n_layers, precision=precision)
+        d = decompose(loaded, batch, n_layers=n_layers, precision=precision, norm=norm)
         b = d.heads.shape[0]
         if done + b > stop:
             raise DataError(f"The image set {getattr(image_set, 'name', '?')!r} gave more images than asked "
@@ -184,25 +236,28 @@ def decompose_rows(loaded, image_set, files: dict, start: int, stop: int, n_laye
 def decompose_image_set(loaded, image_set, n_layers: int = 4, batch_size: int = 64,
                         progress: Callable[[int, int], None] | None = None,
                         store: Store | None = None, precision: str = "fp32",
-                        shards: "Callable | None" = None) -> SetDecomposition:
+                        shards: "Callable | None" = None, norm: str = "own-mean") -> SetDecomposition:
     """decompose() over a data.ImageSet, batch by batch, streamed into the store (kind "decomposition"):
     each batch's terms go straight to files on disk and into the heads' moments, so memory is flat in
     the number of images. The entry appears whole or not at all. Without a store (or with an in-memory
-    one) the arrays are held in memory.
+    one) the arrays are held in memory. Each convention (``norm``) is an entry of its own.
 
     ``shards``: ``shards(paths, shapes) -> [(Moments, layers), ...]`` fills the entry's files
     (``ROWS``, at ``paths``) elsewhere, e.g. as Ray tasks (``ccs_core.shards``); their moments merge
-    exactly."""
+    exactly. A runner that says its convention (``shards.norm``) must say ``norm``."""
+    if getattr(shards, "norm", norm) != norm:
+        raise DataError(f"The shards decompose under {shards.norm!r}, this entry is {norm!r}: build the runner "
+                        "with the same norm.")
     n_total = len(image_set)
     store = store if store is not None else Store(None)
-    hit = open_decomposition(loaded, image_set, n_layers, store, precision)
+    hit = open_decomposition(loaded, image_set, n_layers, store, precision, norm)
     if hit is not None:
         if progress:
             progress(n_total, n_total)
         return hit
     if n_total == 0:
         raise DataError(f"The image set {getattr(image_set, 'name', '?')!r} has no images to decompose.")
-    key, shapes = entry(loaded, image_set, n_layers, precision)
+    key, shapes = entry(loaded, image_set, n_layers, precision, norm)
     seen = [0]
 
     def step(b: int) -> None:
@@ -216,7 +271,7 @@ def decompose_image_set(loaded, image_set, n_layers: int = 4, batch_size: int = 
         files = {name: w.create(name, shapes[name], row_axis=axis) for name, axis in ROWS.items()}
         if shards is None:
             moments, layers = decompose_rows(loaded, image_set, files, 0, n_total, n_layers, batch_size,
-                                             precision, step)
+                                             precision, step, norm=norm)
         else:
             if w.tmp is None:
                 raise DataError("Sharded runs need a cache on disk that their processes share; the cache "
@@ -231,7 +286,7 @@ def decompose_image_set(loaded, image_set, n_layers: int = 4, batch_size: int = 
                 progress(n_total, n_total)
         for name, a in {**moments.to_arrays(), "layers": np.asarray(layers, dtype=np.int64)}.items():
             w.put(name, a)
-    out = open_decomposition(loaded, image_set, n_layers, store, precision)  # just written, mapped (not held)
+    out = open_decomposition(loaded, image_set, n_layers, store, precision, norm)  # just written, mapped
     if out is None:
         raise DataError(f"The decomposition just written to the cache cannot be read back ({store.root}); "
                         "check the disk, or point CCS_CACHE_DIR at another directory.")

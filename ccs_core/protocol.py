@@ -8,6 +8,9 @@ Every result file records the protocol it was made under.
 | ImageNet-A/R templates     | 8 generic CLIP templates              | CLIP's 80 ImageNet templates           |
 | FairFace race groups       | 7 (as FairFace)                       | 6: East + Southeast Asian merged       |
 | concept:LABEL pruning      | every head with the label             | the label's CCS-5 heads only           |
+| decomposition (spans)      | own-mean: each term centred by its    | gandelsman: the total's mean and       |
+|                            | own mean, biases to ``rest``          | ln_post's bias shared equally, each    |
+|                            |                                       | image divided by its embedding norm    |
 
 (Food-101 and Country-211 use their per-dataset CLIP templates under both; the paper's other constants
 — last 4 layers, 5 spans, rank 80, 5 random seeds — are the defaults of both.)
@@ -36,10 +39,14 @@ class Protocol:
     paper_templates: bool        # CLIP's full CIFAR / ImageNet template lists
     merge_asian: bool            # FairFace race: East + Southeast Asian -> Asian
     concept_min_ccs: int | None  # concept:LABEL keeps heads with at least this CCS
+    norm: str = "own-mean"       # the decomposition's convention (``NORMS``; decompose.py)
 
 
-PROTOCOLS = {"standard": Protocol("standard", False, False, None),
-             "paper": Protocol("paper", True, True, 5)}
+# The decomposition conventions (``decompose.py`` has the maths); here, torch-free, for the CLI's checks.
+NORMS = ("own-mean", "gandelsman")
+
+PROTOCOLS = {"standard": Protocol("standard", False, False, None, "own-mean"),
+             "paper": Protocol("paper", True, True, 5, "gandelsman")}
 
 
 def get(name: str) -> Protocol:
@@ -47,6 +54,13 @@ def get(name: str) -> Protocol:
         return PROTOCOLS[(name or "standard").strip().lower()]
     except KeyError:
         raise DataError(f"Unknown protocol {name!r}; use {' or '.join(PROTOCOLS)}.") from None
+
+
+def check_norm(norm: str) -> str:
+    """``norm`` if it names a decomposition convention, else a DataError saying which do."""
+    if norm not in NORMS:
+        raise DataError(f"Unknown decomposition convention {norm!r}; use {' or '.join(NORMS)}.")
+    return norm
 
 
 def imagenet_templates() -> list[str]:

@@ -199,7 +199,12 @@ class DirectEffectPreview:
     @classmethod
     def from_decomposition(cls, dec) -> "DirectEffectPreview":
         """From a stored ``SetDecomposition`` without a copy (its memory maps: only the pruned heads'
-        slabs are read), or from a batch's ``Decomposition``."""
+        slabs are read), or from a batch's ``Decomposition``; own-mean terms only (removing a term
+        centred by its own mean is the head's direct effect at a fixed ln_post std, a shared-mean
+        term is not)."""
+        if getattr(dec, "norm", "own-mean") != "own-mean":
+            raise HeadSpecError(f"The pruning preview reads the own-mean decomposition, not {dec.norm!r} "
+                                "(decompose with norm='own-mean').")
         if hasattr(dec, "by_head"):
             return cls(torch.from_numpy(dec.by_head), torch.from_numpy(dec.full), list(dec.layers), dec.n_heads)
         heads = torch.as_tensor(dec.heads).float()  # [N, L, H, d]

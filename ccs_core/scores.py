@@ -4,7 +4,8 @@
 Its JSON (``to_json``, what ``score --out`` writes and the store keeps) is the documented scores
 file: ``heads`` {name: {spans, label, label_record, verdicts, accepted, ccs, category, status}},
 ``n_spans``, ``labeller``, ``judges``, ``used_judges``, ``thresholds``, ``errors``, ``calls``,
-``silent``, where the spans came from (``source``: model, image set, pool, parameters) and, derived
+``silent``, where the spans came from (``source``: model, image set, pool, parameters, the spans'
+protocol and decomposition convention ``norm``) and, derived
 from the heads, ``ccs``, ``ccs_at_k``, ``n_heads``, ``n_complete``, ``n_incomplete``,
 ``categories`` (``from_json`` recomputes these from the heads: a file cannot disagree with itself). Pure Python: reading a stored result imports neither torch nor a judge.
 """
@@ -19,7 +20,8 @@ from .errors import DataError
 from .strategies import CCSTable
 
 SOURCE = ("model_key", "model_name", "image_set", "pool", "params", "layers", "n_heads_per_layer",
-          "unavailable_judges")  # provenance, written at the top level of the JSON as before
+          "unavailable_judges", "protocol", "norm")  # provenance, written at the top level of the JSON as
+# before; protocol and norm are the spans' (absent in files written before they were recorded)
 
 
 @dataclass

@@ -42,6 +42,7 @@ class Recipe:
     n_layers: int = 4
     batch_size: int = 64
     precision: str = "fp32"
+    norm: str = "own-mean"       # the decomposition's convention (decompose.py)
 
 
 def ranges(n: int, k: int) -> list[tuple[int, int]]:
@@ -52,11 +53,12 @@ def ranges(n: int, k: int) -> list[tuple[int, int]]:
 
 
 def run_shard(loaded, image_set, paths: dict, shapes: dict, start: int, stop: int, n_layers: int,
-              batch_size: int = 64, precision: str = "fp32") -> tuple[dict, list[int]]:
+              batch_size: int = 64, precision: str = "fp32", norm: str = "own-mean") -> tuple[dict, list[int]]:
     """Decompose images start..stop-1 into the entry's files at ``paths``; -> (moments as arrays, layers)."""
     files = {name: RowFile(paths[name], shapes[name], np.float32, ROWS[name], create=False) for name in ROWS}
     try:
-        m, layers = decompose_rows(loaded, image_set, files, start, stop, n_layers, batch_size, precision)
+        m, layers = decompose_rows(loaded, image_set, files, start, stop, n_layers, batch_size, precision,
+                                   norm=norm)
     finally:
         for f in files.values():
             f.close()
@@ -64,15 +66,17 @@ def run_shard(loaded, image_set, paths: dict, shapes: dict, start: int, stop: in
 
 
 def local_runner(loaded, image_set, n_shards: int, n_layers: int, batch_size: int = 64,
-                 precision: str = "fp32") -> Callable:
+                 precision: str = "fp32", norm: str = "own-mean") -> Callable:
     """Shards one after another in this process (what a Ray run does, without Ray)."""
     def run(paths: dict, shapes: dict) -> list[tuple[Moments, list[int]]]:
         out = []
         for a, b in ranges(len(image_set), n_shards):
-            arrays, layers = run_shard(loaded, image_set, paths, shapes, a, b, n_layers, batch_size, precision)
+            arrays, layers = run_shard(loaded, image_set, paths, shapes, a, b, n_layers, batch_size, precision,
+                                       norm)
             out.append((Moments.from_arrays(arrays), layers))
         return out
 
+    run.norm = norm  # decompose_image_set checks it against the entry's
     return run
 
 
@@ -90,7 +94,7 @@ def _ray_task(recipe: Recipe, paths: dict, shapes: dict, start: int, stop: int):
         raise DataError(f"A Ray worker found another model or other images than the driver ({recipe.model} on "
                         f"{recipe.images}): every node needs the same checkpoint and image files at the same paths.")
     return run_shard(loaded, images, paths, shapes, start, stop, recipe.n_layers, recipe.batch_size,
-                     recipe.precision)
+                     recipe.precision, recipe.norm)
 
 
 def reachable(address: str, timeout: float = 5.0) -> None:
@@ -181,4 +185,5 @@ def ray_runner(recipe: Recipe, n_images: int, address: str | None = None, n_shar
             if started:
                 ray.shutdown()
 
+    run.norm = recipe.norm  # decompose_image_set checks it against the entry's
     return run

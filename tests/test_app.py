@@ -153,6 +153,7 @@ def test_inspector_shows_verdicts_images_and_saves_human_answers(app):
     at = page(app, "app_pages/inspector.py", selected_head="L2.H1")
     assert_clean(at)
     assert at.selectbox(key="inspector_head").value == "L2.H1"
+    assert "Decomposition: own-mean centring (project default)" in texts(at)
     assert len(at.get("image")) == 5  # one row of top images per span
     assert at.expander  # one expander per judge with its rationales
     for i in range(5):
@@ -162,6 +163,24 @@ def test_inspector_shows_verdicts_images_and_saves_human_answers(app):
     assert "Saved." in [s.value for s in at.success]
     agreement = at.dataframe[-1].value
     assert set(agreement["judge"]) >= {"unanimous"} and (agreement["n"] == 5).all()
+
+
+def test_inspector_spans_follow_the_sessions_norm(app):
+    """Session key ``norm`` (no widget yet) chooses the decomposition's convention; the caption says which."""
+    from ccs_core import analysis
+    from ccs_core.models import load_model
+    from ccs_core.store import open_store
+    import os
+
+    at = page(app, "app_pages/inspector.py", selected_head="L3.H0", norm="gandelsman")
+    assert_clean(at)
+    shown = texts(at)
+    assert "Gandelsman's convention: shared mean and bias, divided by the embedding norm" in shown
+    assert "own-mean centring" not in shown
+    res = analysis.run_spans(load_model("toy"), analysis.resolve_images("toy", n=N_IMAGES),
+                             analysis.resolve_pool(None, "toy"), analysis.SpanParams(4, 5, norm="gandelsman"),
+                             store=open_store(os.environ["CCS_CACHE_DIR"]))
+    assert list(at.table[0].value["span"]) == res.by_head()["L3.H0"].texts != spans_of("L3.H0")  # its 5th differs
 
 
 def test_judges_rescoring_of_the_selected_head(app):

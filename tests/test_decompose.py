@@ -225,3 +225,116 @@ def test_bf16_decomposition_is_close_to_fp32_stored_as_float32_and_keyed_apart(v
     a = decompose_image_set(lm, images, n_layers=2, store=store)
     b = decompose_image_set(lm, images, n_layers=2, store=store, precision="bf16")
     assert images.served == 2 * 1 and not torch.equal(a.heads, b.heads)  # two entries, one per precision
+
+
+# ---- the two conventions (own-mean, gandelsman) ---------------------------------------------------
+
+def unit(e: torch.Tensor) -> torch.Tensor:
+    return e / e.norm(dim=-1, keepdim=True)
+
+
+def with_biases(lm):
+    """``lm`` (a fresh model of this test's own) with random out_proj biases and ln_post gamma, beta:
+    open_clip initialises them to 0, 0, 1, which would hide a misplaced bias share."""
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for blk in lm.model.visual.transformer.resblocks:
+            blk.attn.out_proj.bias.copy_(torch.randn(blk.attn.out_proj.bias.shape, generator=g))
+        ln = lm.model.visual.ln_post
+        ln.weight.copy_(1 + 0.3 * torch.randn(ln.weight.shape, generator=g))
+        ln.bias.copy_(torch.randn(ln.bias.shape, generator=g))
+    return lm
+
+
+@pytest.mark.parametrize("vision", [{}, {"ls_init_value": 0.3}, {"no_ln_pre": True}, {"layers": 5}])
+def test_both_conventions_sum_to_the_embedding_with_biases(vision):
+    """sum_i [gamma (c_i - mu w_i) / sigma + beta w_i] = ln_post(sum_i c_i) when the shares w_i sum to 1;
+    @ proj, / |embedding|: the terms add up to encode_image(x, normalize=True)."""
+    lm = with_biases(tiny(**vision))
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        ref = lm.model.encode_image(x, normalize=False)
+    for k in (1, 3):
+        own, g = decompose(lm, x, n_layers=k), decompose(lm, x, n_layers=k, norm="gandelsman")
+        assert own.norm == "own-mean" and g.norm == "gandelsman" and g.heads.shape == own.heads.shape
+        assert rel_err(own.total(), ref) < 1e-4                       # own-mean: the raw embedding
+        assert float((g.total() - unit(ref)).norm(dim=-1).max()) < 1e-5  # gandelsman: the unit one
+        assert rel_err(g.heads * ref.norm(dim=-1)[:, None, None, None], own.heads) > 1e-3  # not a rescaling
+
+
+def test_vitb32_both_conventions_sum_to_the_embedding(vitb32):
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ref = vitb32.model.encode_image(x, normalize=False)
+    own, g = decompose(vitb32, x, n_layers=4), decompose(vitb32, x, n_layers=4, norm="gandelsman")
+    assert rel_err(own.total(), ref) < 1e-4
+    assert float((g.total() - unit(ref)).norm(dim=-1).max()) < 1e-5
+    assert g.heads.shape == (2, 4, 12, 512) and not torch.allclose(g.heads, own.heads / ref.norm(dim=-1)[:, None, None, None])
+
+
+def test_gandelsman_head_terms_follow_the_shares_of_the_whole_tower():
+    """A head's term, from brute-force ablation: its raw write c plus 1/H of its layer's out_proj bias,
+    centred by mu / ((2L + 1) H), plus beta / ((2L + 1) H), @ proj, / |embedding| (TEXTSPAN's code: T =
+    2L + 1 terms for L blocks, an attention output split over its H heads), whatever K is."""
+    lm = with_biases(tiny(seed=4, ls_init_value=0.7))
+    x = torch.randn(4, 3, 32, 32)
+    vis, L, H = lm.model.visual, lm.spec.n_layers, lm.spec.n_heads
+    blk, ln = vis.transformer.resblocks[-1], vis.ln_post
+
+    def cls_attention_out(visual) -> torch.Tensor:  # [B, W]
+        got = []
+        hook = visual.transformer.resblocks[-1].attn.register_forward_hook(lambda m, i, o: got.append(o[0][:, 0]))
+        with torch.no_grad():
+            visual(x)
+        hook.remove()
+        return got[0]
+
+    with torch.no_grad():
+        emb = lm.model.encode_image(x, normalize=False)
+        r = copy.deepcopy(vis)
+        r.ln_post, r.proj = torch.nn.Identity(), None
+        resid = r(x)                                                             # [B, W]
+        mu = resid.mean(-1, keepdim=True)
+        sigma = torch.sqrt(resid.var(-1, unbiased=False, keepdim=True) + ln.eps)
+        w = 1 / ((2 * L + 1) * H)
+        full = cls_attention_out(vis)
+        for k in (1, 2):
+            d = decompose(lm, x, n_layers=k, norm="gandelsman")
+            for h in range(H):
+                ablated = copy.deepcopy(vis)
+                ablated.transformer.resblocks[-1].attn.out_proj.weight[:, h * 16:(h + 1) * 16] = 0
+                c = (full - cls_attention_out(ablated) + blk.attn.out_proj.bias / H) * blk.ls_1.gamma
+                expect = ((ln.weight * (c - mu * w) / sigma + ln.bias * w) @ vis.proj) / emb.norm(dim=-1, keepdim=True)
+                assert torch.allclose(d.heads[:, -1, h], expect, atol=1e-6, rtol=1e-4)
+
+
+def test_conventions_are_entries_of_their_own_and_the_default_key_is_unchanged(store):
+    from ccs_core.decompose import VERSION, entry
+    from ccs_core.errors import DataError
+    from ccs_core.store import cache_key
+
+    lm, images = tiny(), _Set(5)
+    key_own, _ = entry(lm, images, 2)
+    assert key_own == cache_key(model=lm.key, images=images.key, n_layers=2, version=VERSION)  # as before
+    assert entry(lm, images, 2, norm="gandelsman")[0] != key_own
+    a = decompose_image_set(lm, images, n_layers=2, store=store)
+    g = decompose_image_set(lm, images, n_layers=2, store=store, norm="gandelsman")
+    assert images.served == 2 and (a.norm, g.norm) == ("own-mean", "gandelsman")
+    again = decompose_image_set(lm, images, n_layers=2, store=store, norm="gandelsman")
+    assert images.served == 2 and again.norm == "gandelsman" and np.array_equal(again.by_head, g.by_head)
+    with torch.no_grad():
+        ref = lm.model.encode_image(images.x, normalize=False)
+    assert rel_err(a.total(), ref) < 1e-4 and float((g.total() - unit(ref)).norm(dim=-1).max()) < 1e-5
+    with pytest.raises(DataError, match="Unknown decomposition convention 'gandelsmann'"):
+        decompose(lm, images.x, norm="gandelsmann")
+
+
+def test_the_pruning_preview_reads_own_mean_terms_only(store):
+    from ccs_core.prune import DirectEffectPreview
+
+    lm, images = tiny(), _Set(4)
+    g = decompose_image_set(lm, images, n_layers=2, store=store, norm="gandelsman")
+    with pytest.raises(HeadSpecError, match="own-mean"):
+        DirectEffectPreview.from_decomposition(g)
+    own = DirectEffectPreview.from_decomposition(decompose_image_set(lm, images, n_layers=2, store=store))
+    assert own.features().shape == (4, 32)

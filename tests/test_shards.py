@@ -89,3 +89,20 @@ def test_a_sweep_runs_each_chain_once_and_resumes(tmp_path, monkeypatch, capsys)
     assert summary[0]["steps"][-1] == {"step": "prune__toy-nofactor.json", "status": "failed", "code": 2}
     assert main(["sweep", "--models", "toy,toy", "--out-dir", str(out)]) == 2
     assert "names 'toy' twice" in capsys.readouterr().err
+
+
+def test_shards_carry_the_convention(tiny, tmp_path):
+    """A gandelsman entry from shards is the single-process gandelsman entry; a runner built for another
+    convention than the entry's is refused (it would write own-mean terms under a gandelsman key)."""
+    from ccs_core.errors import DataError
+    from ccs_core.toyworld.tasks import toy_image_set
+
+    images = toy_image_set("test", n=11, seed=0)
+    whole = decompose_image_set(tiny, images, n_layers=2, batch_size=4, store=Store(tmp_path / "a"), norm="gandelsman")
+    parts = decompose_image_set(tiny, images, n_layers=2, batch_size=4, store=Store(tmp_path / "b"), norm="gandelsman",
+                                shards=local_runner(tiny, images, 2, n_layers=2, batch_size=4, norm="gandelsman"))
+    assert parts.norm == "gandelsman" and np.allclose(parts.by_head, whole.by_head, atol=1e-6)
+    assert np.allclose(np.linalg.norm(parts.full, axis=-1), 1.0, atol=1e-5)  # the normalised embedding
+    with pytest.raises(DataError, match="same norm"):
+        decompose_image_set(tiny, images, n_layers=2, store=Store(tmp_path / "c"), norm="gandelsman",
+                            shards=local_runner(tiny, images, 2, n_layers=2))
