@@ -116,7 +116,8 @@ def _prune_parser(sub, name: str, help_: str, func, dataset: str, dataset_help: 
     p.add_argument("--dataset", default=dataset, help=dataset_help)
     p.add_argument("--protocol", default="standard", choices=["standard", "paper"],
                    help="paper: the paper's templates (CLIP's 18 CIFAR / 80 ImageNet), 6 FairFace race groups, "
-                        "concept pruning of CCS-5 heads; standard (default): the common conventions")
+                        "concept pruning of CCS-5 heads, CLIP's Country-211 class names; standard (default): the "
+                        "common conventions")
     p.set_defaults(func=func)
     p.add_argument("--model", default="toy", help="open_clip architecture, or 'toy' (default)")
     p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint path")

@@ -21,7 +21,7 @@ from .bias_sets import csv_paths, load_fairface, load_social_counterfactuals
 from .data import ImageSet, cap_per_class, file_image_set, load_image_folder
 from .errors import DataError
 from .validate import read_lines
-from .zeroshot import CLIP_TEMPLATES, DATASET_TEMPLATES, ZeroShotTask
+from .zeroshot import CLIP_TEMPLATES, DATASET_TEMPLATES, ZeroShotTask, country211_names
 from .store import file_digest
 
 RES = Path(__file__).resolve().parent / "resources"
@@ -113,13 +113,6 @@ def is_toy_spec(spec: str) -> bool:
 
 def clean_name(name: str) -> str:
     return " ".join(str(name).replace("_", " ").split())
-
-
-def country211_names() -> dict[str, str]:
-    """Country-211 ISO 3166-1 alpha-2 code (its folder name) -> English country name."""
-    rows = [l.split("\t") for l in (RES / "country211_names.tsv").read_text(encoding="utf-8").splitlines()
-            if l.strip() and not l.startswith("#")]
-    return {code.strip(): name.strip() for code, name in rows}
 
 
 def load_torchvision(kind: str, root: "str | Path", max_per_class: int | None = None) -> tuple[ImageSet, ZeroShotTask]:

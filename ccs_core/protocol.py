@@ -11,6 +11,7 @@ Every result file records the protocol it was made under.
 | decomposition (spans)      | own-mean: each term centred by its    | gandelsman: the total's mean and       |
 |                            | own mean, biases to ``rest``          | ln_post's bias shared equally, each    |
 |                            |                                       | image divided by its embedding norm    |
+| Country-211 class names    | ISO 3166-1 short names (bundled)      | CLIP's published list (17 differ)      |
 
 (Food-101 and Country-211 use their per-dataset CLIP templates under both; the paper's other constants
 — last 4 layers, 5 spans, rank 80, 5 random seeds — are the defaults of both.)
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .errors import DataError
+from .zeroshot import country211_names
 
 # CLIP's 18 prompt templates for CIFAR-10/100 (Radford et al. 2021, the CLIP repository's prompts).
 CIFAR_TEMPLATES = [
@@ -40,13 +42,14 @@ class Protocol:
     merge_asian: bool            # FairFace race: East + Southeast Asian -> Asian
     concept_min_ccs: int | None  # concept:LABEL keeps heads with at least this CCS
     norm: str = "own-mean"       # the decomposition's convention (``NORMS``; decompose.py)
+    clip_names: bool = False     # Country-211: CLIP's published class names, not the ISO short names
 
 
 # The decomposition conventions (``decompose.py`` has the maths); here, torch-free, for the CLI's checks.
 NORMS = ("own-mean", "gandelsman")
 
 PROTOCOLS = {"standard": Protocol("standard", False, False, None, "own-mean"),
-             "paper": Protocol("paper", True, True, 5, "gandelsman")}
+             "paper": Protocol("paper", True, True, 5, "gandelsman", clip_names=True)}
 
 
 def get(name: str) -> Protocol:
@@ -71,14 +74,27 @@ def imagenet_templates() -> list[str]:
 
 
 def apply(kind: str, data, task, protocol: Protocol):
-    """The protocol's templates and groups on a loaded (image set, task) of dataset ``kind``."""
+    """The protocol's templates, groups and class names on a loaded (image set, task) of dataset ``kind``."""
     if protocol.paper_templates and task is not None:
         if kind in ("cifar10", "cifar100"):
             task = replace(task, templates=list(CIFAR_TEMPLATES))
         elif kind in ("imagenet-a", "imagenet-r"):
             task = replace(task, templates=imagenet_templates())
+    if protocol.clip_names and kind == "country211":
+        data, task = _clip_country_names(data, task)
     if protocol.merge_asian and kind == "fairface" and data.attributes and "race" in data.attributes:
         data.attributes = {**data.attributes, "race": [MERGED_RACES.get(r, r) for r in data.attributes["race"]]}
         if data.groups is not None and data.classes and set(data.classes) & set(MERGED_RACES):
             data.groups = [MERGED_RACES.get(g, g) for g in data.groups]
+    return data, task
+
+
+def _clip_country_names(data, task):
+    """Country-211's class names as CLIP's prompts.md words them (the loader gives the ISO short names)."""
+    iso, clip = country211_names(), country211_names(clip=True)
+    to_clip = {iso[code]: clip[code] for code in iso}
+    if task is not None:
+        task = replace(task, classnames=[to_clip.get(c, c) for c in task.classnames])
+    if data.classes:
+        data.classes = [to_clip.get(c, c) for c in data.classes]
     return data, task

@@ -6,6 +6,7 @@ evaluation (accuracy, pruned features, retrieval) is in ``evaluate``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .errors import DataError
 from .store import cache_key
@@ -24,6 +25,16 @@ DATASET_TEMPLATES = {
                    "a photo showing the country of {}."],
     "imagenet": CLIP_TEMPLATES,
 }
+RESOURCES = Path(__file__).resolve().parent / "resources"
+
+
+def country211_names(clip: bool = False) -> dict[str, str]:
+    """Country-211 ISO 3166-1 alpha-2 code (its folder name) -> English country name: the project's
+    ISO short names, or with ``clip`` the wording of CLIP's published Country-211 class list (the paper
+    protocol's; 17 of the 211 differ, e.g. 'DR Congo', "Cote d'Ivoire", 'Kyrgyz Republic')."""
+    rows = [l.split("\t") for l in (RESOURCES / "country211_names.tsv").read_text(encoding="utf-8").splitlines()
+            if l.strip() and not l.startswith("#")]
+    return {row[0].strip(): row[2 if clip else 1].strip() for row in rows}
 
 
 @dataclass

@@ -102,6 +102,24 @@ def test_country211_maps_iso_folders_to_names(tmp_path):
         load_dataset(f"country211:{tmp_path}")
 
 
+def test_country211_paper_protocol_uses_clips_class_names(tmp_path):
+    test = tmp_path / "country211" / "test"
+    for code in ("CD", "CI", "KG", "US"):  # three worded differently in CLIP's list, one the same
+        (test / code).mkdir(parents=True)
+        Image.new("RGB", (8, 8), (30, 90, 200)).save(test / code / "0.jpg", format="JPEG")
+    with pytest.warns(UserWarning, match="4 of 211"):
+        iset, task = load_dataset(f"country211:{tmp_path}")
+    with pytest.warns(UserWarning, match="4 of 211"):
+        p_iset, paper = load_dataset(f"country211:{tmp_path}", protocol="paper")
+    assert task.classnames == iset.classes == ["Democratic Republic of the Congo", "Ivory Coast", "Kyrgyzstan",
+                                               "United States"]
+    assert paper.classnames == p_iset.classes == ["DR Congo", "Cote d'Ivoire", "Kyrgyz Republic", "United States"]
+    assert paper.templates == task.templates and p_iset.labels == iset.labels and paper.key != task.key
+    clip = country211_names(clip=True)
+    differ = [c for c, n in country211_names().items() if clip[c] != n]
+    assert len(clip) == 211 and len(differ) == 17 and clip["BN"] == "Brunei Darussalam" and clip["VA"] == "Vatican"
+
+
 def test_imagenet_r_folder_uses_200_class_index(tmp_path):
     classes = dict(imagenet_classes())
     assert len(classes) == 1000 and classes["n01440764"] == "tench"
