@@ -22,20 +22,21 @@ from .jobs import JobBoard
 
 log = logging.getLogger("ccs_app")
 
-_LOADED: "OrderedDict[tuple[str, str], Any]" = OrderedDict()  # (name, pretrained) -> LoadedModel
+_LOADED: "OrderedDict[tuple[str, str, str], Any]" = OrderedDict()  # (name, pretrained, device) -> LoadedModel
 _LOAD_LOCK = threading.Lock()
 MAX_LOADED = 3
 
 
-def load_full(name: str, pretrained: str, store=None):
-    """The process's one LoadedModel per (name, pretrained), loaded on first use from any thread (a
-    page or a background job); its manifest goes to the store so the next start needs no load."""
+def load_full(name: str, pretrained: str, store=None, device: str = "auto"):
+    """The process's one LoadedModel per (name, pretrained, device), loaded on first use from any
+    thread (a page or a background job); its manifest goes to the store so the next start needs no
+    load (the manifest and the model's key do not depend on the device)."""
     from ccs_core.models import load_model  # torch and open_clip: only when weights are needed
 
-    req = (name, pretrained)
+    req = (name, pretrained, device)
     with _LOAD_LOCK:  # one load at a time; a second caller waits for it
         if req not in _LOADED:
-            loaded = load_model(name, pretrained or None)
+            loaded = load_model(name, pretrained or None, device=device)
             _LOADED[req] = loaded
             while len(_LOADED) > MAX_LOADED:
                 _LOADED.popitem(last=False)
@@ -52,7 +53,7 @@ class LazyModel:
     else (``.model``, ``.encode_texts``, ...): the grid, inspector and CCS views of a warm start draw
     from cached artifacts without importing torch. Never mutated; shared by sessions."""
 
-    def __init__(self, ref: ModelRef, request: tuple[str, str], store=None):
+    def __init__(self, ref: ModelRef, request: tuple[str, str, str], store=None):
         self.ref, self.request, self._store = ref, request, store
         self.name, self.pretrained, self.key, self.spec = ref.name, ref.pretrained, ref.key, ref.spec
         self.random_init = ref.random_init
@@ -62,7 +63,8 @@ class LazyModel:
         return self.request in _LOADED
 
     def full(self):
-        return load_full(*self.request, store=self._store)
+        name, pretrained, device = self.request
+        return load_full(name, pretrained, store=self._store, device=device)
 
     def __getattr__(self, attr: str):  # only for what the manifest does not hold
         if attr.startswith("__"):
@@ -70,9 +72,9 @@ class LazyModel:
         return getattr(self.full(), attr)
 
 
-def needs_load(name: str, pretrained: str) -> bool:
+def needs_load(name: str, pretrained: str, device: str = "auto") -> bool:
     """True when drawing this model needs its weights now: not loaded and no manifest in the store."""
-    return (name, pretrained) not in _LOADED and read_manifest(get_store(), name, pretrained) is None
+    return (name, pretrained, device) not in _LOADED and read_manifest(get_store(), name, pretrained) is None
 
 
 def import_backend() -> None:
@@ -81,19 +83,23 @@ def import_backend() -> None:
     import open_clip  # noqa: F401
 
 
-def get_model(name: str, pretrained: str) -> LazyModel:
-    """The session's model: from its manifest when it was loaded here before (no torch), else loaded
-    now (raises ModelLoadError with what to do)."""
+def get_model(name: str, pretrained: str, device: str = "auto") -> LazyModel:
+    """The session's model on ``device`` (the sidebar's Device: auto, cpu, cuda, mps): from its manifest
+    when it was loaded here before (no torch), else loaded now (raises ModelLoadError with what to do)."""
     from ccs_core.modelref import is_checkpoint_path
 
     if pretrained and is_checkpoint_path(pretrained):
         check_path(pretrained, "checkpoint")
+    if device not in ("auto", "cpu"):  # a named GPU: checked now (imports torch), not at the first job
+        from ccs_core.models import check_device
+
+        check_device(device)
     store = get_store()
     ref = read_manifest(store, name, pretrained)
     if ref is None:
-        full = load_full(name, pretrained, store)
+        full = load_full(name, pretrained, store, device)
         ref = ModelRef(full.name, full.pretrained, full.key, full.spec, full.random_init)
-    return LazyModel(ref, (name, pretrained), store)
+    return LazyModel(ref, (name, pretrained, device), store)
 
 
 @st.cache_data(show_spinner=False, ttl=3, max_entries=32)

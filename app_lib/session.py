@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "selected_head": None,    # "L5.H3", mirrored from the grid's click
     "images_kind": "toy",     # the sidebar's image-source choice: "toy" or "folder"
     "pool_kind": "",          # the sidebar's pool choice: "", "toy", "bundled" or "file"
+    "device": "auto",         # where the model runs: auto (first of cuda, mps, cpu), cpu, cuda, mps
 }
 
 
@@ -51,6 +52,7 @@ class Choices:
     n_spans: int = 5
     judges: tuple[str, ...] = field(default_factory=tuple)
     norm: str = "own-mean"
+    device: str = "auto"      # not part of any result's key: results do not depend on it
 
     def key_parts(self) -> dict:
         return asdict(self)
@@ -66,7 +68,8 @@ def choices() -> Choices:
                    n_layers=int(s.get("n_layers") or 4),
                    n_spans=int(s.get("n_spans") or 5),
                    judges=tuple(s.get("judges") or ()),
-                   norm=str(s.get("norm") or "own-mean").strip())
+                   norm=str(s.get("norm") or "own-mean").strip(),
+                   device=str(s.get("device") or "auto"))
 
 
 @dataclass
@@ -103,7 +106,7 @@ class Ctx:
 def current() -> Ctx:
     """The session's context; raises CCSError (shown by the page guard) if the model cannot load."""
     c = choices()
-    loaded = resources.get_model(c.model_name, c.pretrained)
+    loaded = resources.get_model(c.model_name, c.pretrained, c.device)
     return Ctx(choices=c, loaded=loaded, store=resources.get_store(), board=resources.get_board())
 
 

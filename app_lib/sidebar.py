@@ -8,7 +8,7 @@ from ccs_core.errors import CCSError
 
 from . import resources as rs
 from . import session as sn
-from . import pipeline, ui, views
+from . import devices, pipeline, ui, views
 
 
 def draw(boot):
@@ -22,17 +22,18 @@ def draw(boot):
                   placeholder="e.g. openai, laion2b_s34b_b79k, /path/model.pt",
                   help="Empty: the toy model's own weights, or random init for an open_clip name.")
     name, pretrained = s.model_name.strip() or "toy", s.pretrained.strip()
+    device = device_choice()
     try:
-        if rs.needs_load(name, pretrained):  # first start with this model: say what takes the time
+        if rs.needs_load(name, pretrained, device):  # first start with this model: say what takes the time
             with boot.status(f"Loading {name} (the first time on this server)", expanded=True) as status:
                 st.write("1/2 Importing torch and open_clip…")
                 rs.import_backend()
                 st.write("2/2 Building the model and reading its weights…")
-                loaded = rs.get_model(name, pretrained)
+                loaded = rs.get_model(name, pretrained, device)
                 status.update(label=f"{name} loaded", state="complete", expanded=False)
             boot.empty()
         else:
-            loaded = rs.get_model(name, pretrained)
+            loaded = rs.get_model(name, pretrained, device)
     except CCSError as err:
         boot.empty()
         st.error(str(err), icon=":material/error:")
@@ -112,6 +113,26 @@ def draw(boot):
         st.divider()
         ui.running_jobs_note(jobs)
     return loaded
+
+
+def device_choice() -> str:
+    """The Device setting: the devices this server has (the others named in a note); a device the
+    session asked for that is not here falls back to auto, said once."""
+    s = st.session_state
+    ok = devices.available()
+    options = [d for d in devices.DEVICES if ok[d] is None]
+    if s.get("device") not in options:
+        st.info(f"Device {s.get('device')!r} is not available here "
+                f"({ok.get(s.get('device')) or 'unknown device'}); using auto.")
+        s["device"] = "auto"
+    missing = [f"{d}: {why}" for d, why in ok.items() if why]
+    st.selectbox("Device", options, key="device", format_func=devices.TITLES.get,
+                 help="Where the model runs. Auto picks the first of cuda, mps, cpu this server has; results "
+                      "and the cache are the same on every device (up to float rounding)."
+                      + (f" Not offered: {'; '.join(missing)}." if missing else ""))
+    if s.device == "auto":
+        st.caption(f"Auto runs the model on {devices.resolved('auto')} here.")
+    return s.device
 
 
 def random_weights_banner(loaded) -> None:

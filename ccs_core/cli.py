@@ -33,7 +33,8 @@ def add_spans(sub) -> None:
     p.add_argument("--spans", type=int, default=5, help="descriptions per head")
     p.add_argument("--rank", type=int, default=80)
     p.add_argument("--pool", default=None, help="'bundled', 'toy' or a one-per-line .txt file")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps, or auto")
+    p.add_argument("--device", default="auto",
+                   help="auto (default: the first of cuda, mps, cpu available), cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="the decomposition's forward pass: fp32 (default) or bf16 autocast (~2x faster on "
                         "CPUs with bf16 units and on GPUs; stored as float32)")
@@ -75,8 +76,10 @@ def cmd_spans(args) -> int:
     norm = args.norm or protocol_of(args).norm
     params, store = SpanParams(args.layers, args.spans, args.rank, args.precision, norm), open_store()
     ref = read_manifest(store, args.model, args.pretrained)
-    # a warm start (no model load, no torch) only on the CPU: any other device is checked by the load
-    warm = ref is not None and (args.device or "cpu").strip().lower() in ("cpu", "auto")
+    # a warm start (no model load, no torch) only for cpu or auto, which always resolve: a named GPU is
+    # checked by the load (no silent cache read for --device cuda on a machine without one). The model's
+    # key and manifest never depend on the device, so a read keyed on a CPU load is right under auto too.
+    warm = ref is not None and (args.device or "auto").strip().lower() in ("cpu", "auto")
     hit = SpansResult.from_cache(store.get("spans", spans_key(ref, images, pool, params))) if warm else None
     if hit is not None:
         result = replace(hit, image_set=images.name, pool=pool.name,  # same content, maybe new names
@@ -121,8 +124,8 @@ def _prune_parser(sub, name: str, help_: str, func, dataset: str, dataset_help: 
     p.set_defaults(func=func)
     p.add_argument("--model", default="toy", help="open_clip architecture, or 'toy' (default)")
     p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or checkpoint path")
-    p.add_argument("--device", default="cpu",
-                   help="cpu (default), cuda, cuda:N, mps, or auto (the first of cuda, mps, cpu available)")
+    p.add_argument("--device", default="auto",
+                   help="auto (default: the first of cuda, mps, cpu available), cpu, cuda, cuda:N or mps")
     p.add_argument("--strategy", action="append", default=[], metavar="S",
                    help="high | low | random | concept:LABEL | heads:L3.H1,L4.H2 (repeatable; the "
                         "original model is always included)")

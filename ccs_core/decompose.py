@@ -59,10 +59,10 @@ def decompose(loaded, images: torch.Tensor, n_layers: int = 4, precision: str = 
     """Split encode_image(images) into per-head direct contributions of the last n_layers + rest,
     under the convention ``norm`` (own-mean or gandelsman: the module docstring).
     ``precision`` "bf16": the forward pass under bfloat16 autocast (about 2x faster on CPUs with bf16
-    units; terms returned in float32, with a relative error near 1%)."""
+    units; terms returned in float32, with a relative error near 1%). Autocast follows the device the
+    model runs on (the batch may still be on the CPU: ``tower.embed`` moves it)."""
     check_norm(norm)
-    device = images.device.type
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with torch.autocast(autocast_device(loaded, images), dtype=torch.bfloat16, enabled=precision == "bf16"):
         d = _decompose(loaded, images, n_layers, norm)
     return Decomposition(d.heads.float(), d.rest.float(), d.layers, norm)
 
@@ -99,6 +99,12 @@ def gandelsman(heads: torch.Tensor, biases: torch.Tensor, rest: torch.Tensor, re
 
 
 CONVENTIONS = {"own-mean": own_mean, "gandelsman": gandelsman}
+
+
+def autocast_device(loaded, images: torch.Tensor) -> str:
+    """The device type ("cpu", "cuda", "mps") the forward pass runs on: the model's, else the batch's."""
+    where = getattr(loaded, "device", None)
+    return torch.device(where).type if where is not None else images.device.type
 
 
 @torch.no_grad()

@@ -51,7 +51,10 @@ class LoadedModel:
 
 def from_model(model: torch.nn.Module, preprocess: Callable, tokenizer: Callable, name: str,
                key: str, pretrained: str | None = None, device: str = "cpu", **extras) -> LoadedModel:
-    """Wrap an already-built open_clip CLIP (eval mode) as a LoadedModel."""
+    """Wrap an already-built open_clip CLIP (eval mode) as a LoadedModel on ``device`` (any of
+    ``check_device``'s, "auto" included). The default stays "cpu": the caller built the model where it is,
+    and moving it is their choice (``load_model``, a load request, defaults to "auto")."""
+    device = check_device(device)
     model = model.to(device).eval()
     return LoadedModel(name=name, pretrained=pretrained, model=model, preprocess=preprocess,
                        tokenizer=tokenizer, spec=spec_of(model), device=device, key=key, extras=extras)
@@ -111,7 +114,8 @@ def _tag_cached(name: str, tag: str) -> bool:
 def check_device(device: str) -> str:
     """A torch device string that exists here ("cpu", "cuda", "cuda:1", "mps"), else ModelLoadError.
     "auto": the first of cuda, mps, cpu that this machine has."""
-    if (device or "").strip().lower() == "auto":
+    device = str(device).strip() if device is not None else ""  # a torch.device is welcome too
+    if device.lower() == "auto":
         if torch.cuda.is_available():
             return "cuda"
         mps = getattr(torch.backends, "mps", None)
@@ -131,9 +135,11 @@ def check_device(device: str) -> str:
     return str(dev)
 
 
-def load_model(name: str, pretrained: str | None = None, device: str = "cpu",
+def load_model(name: str, pretrained: str | None = None, device: str = "auto",
                quick_gelu: bool | None = None) -> LoadedModel:
-    """Load ``name`` (an open_clip architecture, or "toy") with ``pretrained`` (tag or local file)."""
+    """Load ``name`` (an open_clip architecture, or "toy") with ``pretrained`` (tag or local file) onto
+    ``device`` (default "auto": the first of cuda, mps, cpu available; ``check_device``). The model's key
+    never depends on the device: cached artifacts are shared between devices."""
     name = (name or "").strip()
     device = check_device(device)
     if name == TOY_MODEL_NAME:

@@ -88,6 +88,26 @@ def test_unknown_model_is_a_readable_error_not_a_traceback(app):
     assert at.error and "Unknown model architecture" in at.error[0].value
 
 
+def test_device_setting_defaults_to_auto_and_offers_only_this_servers_devices(app):
+    from app_lib import devices
+
+    here = [d for d, why in devices.available().items() if why is None]
+    missing = next((d for d in ("cuda", "mps") if d not in here), None)
+    if missing:  # asked for (before the widget exists: AppTest keeps a drawn widget's value) but not here
+        app.session_state["device"] = missing
+    at = app.run()
+    assert_clean(at)
+    if missing:  # said, and auto is used
+        assert any(f"{missing!r} is not available" in i.value for i in at.info)
+    box = at.selectbox(key="device")
+    assert box.value == "auto" and box.options == [devices.TITLES[d] for d in here]
+    assert any(f"Auto runs the model on {devices.resolved('auto')}" in c.value for c in at.sidebar.caption)
+    at.selectbox(key="device").set_value("cpu")
+    at.run()
+    assert_clean(at) and at.session_state["device"] == "cpu"
+    assert "Model: toy" in texts(at)
+
+
 def test_grid_follows_the_selected_head(app):
     at = page(app, "app_pages/grid.py", selected_head="L3.H2")
     assert_clean(at)

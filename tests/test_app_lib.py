@@ -279,3 +279,35 @@ def test_maxskew_frames_average_seeds_and_attributes_per_config():
     assert len(table) == 4 and str(table["seed"].dtype) == "Int64"
     assert dict(zip(skew["config"], skew["maxskew"])) == pytest.approx({"original": 0.5, "high": 0.2, "random": 0.5})
     assert list(trade.columns) == ["config", "accuracy", "maxskew"] and trade["maxskew"].tolist() == pytest.approx([0.5, 0.2, 0.5])
+
+
+def test_the_app_loads_one_model_per_device_and_offers_only_devices_it_has(monkeypatch):
+    import sys
+
+    import ccs_core.models as models
+    from app_lib import devices, resources
+
+    calls, spec = [], models.load_model("toy", device="cpu").spec
+    monkeypatch.setattr(models, "load_model", lambda name, pretrained=None, device="auto": _fake_loaded(device, calls,
+                                                                                                          spec))
+    monkeypatch.setattr(resources, "_LOADED", type(resources._LOADED)())
+    a = resources.load_full("toy", "", None, "cpu")
+    b = resources.load_full("toy", "", None, "auto")
+    assert resources.load_full("toy", "", None, "cpu") is a and a is not b and calls == ["cpu", "auto"]
+    lazy = resources.LazyModel(resources.ModelRef("toy", None, "k", spec, False), ("toy", "", "cpu"))
+    assert lazy.is_loaded and lazy.full() is a
+    ok = devices.available()
+    assert ok["auto"] is None and ok["cpu"] is None and set(ok) == set(devices.DEVICES)
+    if "torch" in sys.modules:  # once torch is imported its answer is used
+        import torch
+
+        assert (ok["cuda"] is None) == torch.cuda.is_available()
+        assert devices.resolved("auto") == models.check_device("auto")
+    assert devices.resolved("cpu") == "cpu"
+
+
+def _fake_loaded(device, calls, spec):
+    from types import SimpleNamespace
+
+    calls.append(device)
+    return SimpleNamespace(name="toy", pretrained=None, key="k", spec=spec, random_init=False, device=device)

@@ -141,3 +141,56 @@ def test_device_auto_picks_what_this_machine_has():
     assert check_device("auto") == want and check_device("cpu") == "cpu"
     with pytest.raises(ModelLoadError, match="Unknown device"):
         check_device("quantum")
+
+
+def test_device_defaults_to_auto_in_the_library_and_every_command():
+    import inspect
+
+    from ccs_core.cli import build_parser
+    from ccs_core.models import check_device, from_model
+
+    assert inspect.signature(load_model).parameters["device"].default == "auto"
+    parser = build_parser()
+    for argv in (["spans"], ["prune-eval"], ["bias"]):
+        assert parser.parse_args(argv + ["--out", "x.json"]).device == "auto"
+    toy = load_model("toy")  # auto: this machine's first device; the key is the same on every device
+    assert toy.device == check_device("auto") and toy.key == load_model("toy", device="cpu").key
+    assert check_device(torch.device("cpu")) == "cpu"
+    again = from_model(toy.model, toy.preprocess, toy.tokenizer, name="toy", key=toy.key, device="auto")
+    assert again.device == check_device("auto")
+
+
+def test_bf16_autocast_follows_the_models_device_not_the_batchs(monkeypatch):
+    """The batch comes from the CPU loader; on a GPU model autocast must be cuda's (checked here with a
+    stand-in model, as this machine may have no GPU), on the CPU the real forward runs under cpu's."""
+    from types import SimpleNamespace
+
+    import ccs_core.decompose as dec
+
+    seen = []
+
+    class Recorder:
+        def __init__(self, device_type, dtype=None, enabled=True):
+            seen.append((device_type, dtype, enabled))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(dec.torch, "autocast", Recorder)
+    monkeypatch.setattr(dec, "_decompose", lambda loaded, images, n: dec.Decomposition(
+        torch.zeros(1, 1, 1, 2), torch.zeros(1, 2), [0]))
+    cpu_batch = torch.zeros(1, 3, 8, 8)
+    for where in ("cuda", "cuda:1", torch.device("mps"), "cpu"):
+        dec.decompose(SimpleNamespace(device=where), cpu_batch, n_layers=1, precision="bf16")
+    dec.decompose(SimpleNamespace(device="cuda"), cpu_batch, n_layers=1)  # fp32: autocast off
+    assert seen == [("cuda", torch.bfloat16, True), ("cuda", torch.bfloat16, True), ("mps", torch.bfloat16, True),
+                    ("cpu", torch.bfloat16, True), ("cuda", torch.bfloat16, False)]
+    assert dec.autocast_device(SimpleNamespace(), cpu_batch) == "cpu"  # no device recorded: the batch's
+    monkeypatch.undo()
+    toy = load_model("toy", device="cpu")
+    x = torch.rand(2, 3, toy.spec.image_size, toy.spec.image_size)
+    half, full = dec.decompose(toy, x, n_layers=2, precision="bf16"), dec.decompose(toy, x, n_layers=2)
+    assert half.heads.dtype == torch.float32 and torch.allclose(half.total(), full.total(), rtol=0.05, atol=0.05)
