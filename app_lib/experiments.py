@@ -1,7 +1,8 @@
 """Prune-and-evaluate and bias runs for the app: which task, which head sets, preview vs exact.
 
 Plain functions over ccs_core (no Streamlit); bias goes through ``ccs_core.analysis`` (the same
-defaults as the CLI).
+defaults as the CLI). Every run takes the session's protocol (``ccs_core.protocol``: standard or paper),
+as the CLI's ``--protocol``.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class PruneRequest:
     concept: str = ""
     heads: tuple[str, ...] = ()    # custom heads, "L5.H3"
     mode: str = "zero"
+    protocol: str = "standard"     # ccs_core.protocol: concept pruning, templates, groups
 
 
 def task_names(images: str) -> list[str]:
@@ -37,9 +39,18 @@ def task_names(images: str) -> list[str]:
     return [f"folder classes ({images})"]
 
 
-def resolve_task(images: str, task: str, n_images: int, folder_set=None):
+def resolve_task(images: str, task: str, n_images: int, folder_set=None, protocol: str = "standard"):
     """(ZeroShotTask, labelled ImageSet) for a task of ``task_names`` (a toy task is its dataset spec,
-    ``toy:<factor>``)."""
+    ``toy:<factor>``), under ``protocol`` as ``load_dataset`` applies it (the toy world's and a folder's
+    tasks keep their templates under both protocols)."""
+    from ccs_core import protocol as protocols
+
+    task, data = _resolve_task(images, task, n_images, folder_set)
+    data, task = protocols.apply("toy" if images == "toy" else "folder", data, task, protocols.get(protocol))
+    return task, data
+
+
+def _resolve_task(images: str, task: str, n_images: int, folder_set=None):
     from ccs_core.zeroshot import ZeroShotTask
 
     if images == "toy":
@@ -76,7 +87,17 @@ def configs(req: PruneRequest, table: CCSTable | None, n_layers: int, n_heads: i
         spec = f"concept:{req.concept}"
     else:
         spec = req.strategy
-    chosen = strategy_configs(spec, table, n_layers, n_heads)
+    from ccs_core.protocol import get
+
+    min_ccs = get(req.protocol).concept_min_ccs if req.strategy == "concept" else None
+    try:
+        chosen = strategy_configs(spec, table, n_layers, n_heads, concept_min_ccs=min_ccs)
+    except HeadSpecError as err:
+        if min_ccs is None or "concept-min-ccs" not in str(err):
+            raise
+        raise HeadSpecError(f"{str(err).split(';')[0]}; the {req.protocol} protocol prunes only a concept's "
+                            f"CCS-{min_ccs} heads. Choose another concept, or set Protocol to standard in the "
+                            "sidebar to prune every head with this label.") from None
     if all(not c.heads for c in chosen):
         raise HeadSpecError(f"The {STRATEGIES.get(req.strategy, req.strategy).lower()} set is empty "
                             "for this model: no head falls in that category. Try another strategy.")
@@ -103,7 +124,7 @@ def exact(loaded, image_set, task, cfgs: Sequence[PruneConfig], store=None,
 
 
 def bias(loaded, cfgs: Sequence[PruneConfig], images: str, n: int = 400, store=None,
-         progress: Callable[..., None] | None = None) -> list[dict]:
+         progress: Callable[..., None] | None = None, protocol: str = "standard") -> list[dict]:
     """MaxSkew rows on the toy world's group-balanced set (groups = backgrounds, prompts = shapes)."""
     if images != "toy":
         raise DataError("The bias view needs images with group labels; for an image folder use the CLI "
@@ -111,7 +132,7 @@ def bias(loaded, cfgs: Sequence[PruneConfig], images: str, n: int = 400, store=N
                         "socialcounterfactuals:CSV). With the toy world it uses its balanced bias set.")
     from ccs_core.analysis import bias_setup, run_bias
 
-    return run_bias(loaded, bias_setup("toy-bias", n=n), cfgs, store=store, progress=progress)
+    return run_bias(loaded, bias_setup("toy-bias", n=n, protocol=protocol), cfgs, store=store, progress=progress)
 
 
 METRICS = {"accuracy": "accuracy", "mean_true_prob": "mean true-class probability"}
@@ -147,23 +168,27 @@ COMPARE_N = 512  # toy images per style in the default comparison (as toyworld.r
 
 
 def comparison(loaded, table: CCSTable, images: str, folder_set=None, store=None,
-               progress: Callable[..., None] | None = None, n: int = COMPARE_N) -> dict:
+               progress: Callable[..., None] | None = None, n: int = COMPARE_N,
+               protocol: str = "standard") -> dict:
     """Original vs high / low / random (5 seeds) and each concept's CCS-5 heads on every task at once.
 
     Toy world: every factor task in the normal, hard and outline styles, plus MaxSkew
-    (``ccs_core.toyworld.miniature.compare``). An image folder with classes: its one task, no bias."""
+    (``ccs_core.toyworld.miniature.compare``). An image folder with classes: its one task, no bias.
+    The concept matrix prunes CCS-5 (high) heads under both protocols, as the paper's section 4.4; the
+    result records ``protocol``."""
     if images == "toy":
         from ccs_core.toyworld.miniature import compare
 
-        return compare(loaded, table, store, n=n, progress=progress)
+        return {**compare(loaded, table, store, n=n, progress=progress), "protocol": protocol}
     from ccs_core.comparison import SuiteSet, concept_configs, evaluate_suite, paper_configs
 
-    task, iset = resolve_task(images, "", 0, folder_set)
+    task, iset = resolve_task(images, "", 0, folder_set, protocol)
     skipped: list[str] = []
     cfgs = paper_configs(table, loaded.spec.n_layers, loaded.spec.n_heads, skipped=skipped)
     suite = [SuiteSet("folder", iset, [task], {task.name: list(iset.labels)})]
     rows = evaluate_suite(loaded, suite, cfgs + concept_configs(table), store, progress=progress)
-    return {"rows": rows, "bias": [], "skipped": skipped, "n_images": len(iset), "styles": ["folder"]}
+    return {"rows": rows, "bias": [], "skipped": skipped, "n_images": len(iset), "styles": ["folder"],
+            "protocol": protocol}
 
 
 def comparison_frame(rows: list[dict], set_name: str, metric: str = "accuracy"):

@@ -47,3 +47,11 @@ def ccs_table(head_rows: list[dict]) -> pd.DataFrame:
     cols = [c for c in ("head", "layer", "index", "ccs", "category", "label", "explained", "top_span")
             if c in df]
     return df[cols].rename(columns={"index": "head_index"})
+
+
+def run_table(result: dict) -> pd.DataFrame:
+    """A Prune page run (``{"request": ..., "rows": [...]}``) as one row per result, each with the
+    protocol the run was made under (as the CLI's result files record it)."""
+    df = pd.DataFrame(result.get("rows") or [])
+    df.insert(0, "protocol", (result.get("request") or {}).get("protocol", "standard"))
+    return df

@@ -1,5 +1,5 @@
 """Deep links: ``?head=L11.H5&model=ViT-B-32&page=inspector`` (plus pretrained, images, n, layers, spans,
-high, low) opens the same view in a new session; the address bar is kept a link to the current one."""
+high, low, protocol) opens the same view in a new session; the address bar is kept a link to the current one."""
 from __future__ import annotations
 
 import streamlit as st
@@ -10,7 +10,8 @@ RANGES = {"n_images": (16, 4096), "n_layers": (1, 10_000), "n_spans": (1, 10), "
 # the sidebar widgets' ranges (sidebar.py caps the layers at the model's depth and high at the spans,
 # and says so for a linked value)
 LINK_KEYS = {"model": "model_name", "pretrained": "pretrained", "head": "selected_head",
-             "n": "n_images", "layers": "n_layers", "spans": "n_spans", "high": "th_high", "low": "th_low"}
+             "n": "n_images", "layers": "n_layers", "spans": "n_spans", "high": "th_high", "low": "th_low",
+             "protocol": "protocol"}
 # The app's pages, the one list: link name -> (file, title, icon, tooltip). The link name is the
 # page's url path (the overview is the default page, at "/").
 PAGES = {
@@ -82,6 +83,8 @@ def write() -> None:
         want["pretrained"] = s["pretrained"]
     if (s.get("images") or "toy") != "toy":
         want["images"] = s["images"]
+    if (s.get("protocol") or "standard") != "standard":
+        want["protocol"] = s["protocol"]
     for param, key in (("n", "n_images"), ("layers", "n_layers"), ("spans", "n_spans"), ("high", "th_high"),
                        ("low", "th_low")):
         if s.get(key) is not None and s.get(key) != DEFAULTS[key]:

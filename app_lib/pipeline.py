@@ -169,7 +169,8 @@ def agreement(ctx: Ctx, scores: "ScoreResult | None", notes) -> list[dict]:
 
 
 def experiment_job(ctx: Ctx, kind: str, request: Any, fn) -> Job:
-    """A prune/bias run in the background, keyed by everything its head sets depend on."""
+    """A prune/bias run in the background, keyed by everything its head sets depend on (the request
+    carries the protocol it runs under)."""
     from dataclasses import asdict as _asdict, is_dataclass
 
     req = _asdict(request) if is_dataclass(request) else request

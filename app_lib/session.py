@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "images_kind": "toy",     # the sidebar's image-source choice: "toy" or "folder"
     "pool_kind": "",          # the sidebar's pool choice: "", "toy", "bundled" or "file"
     "device": "auto",         # where the model runs: auto (first of cuda, mps, cpu), cpu, cuda, mps
+    "protocol": "standard",   # ccs_core.protocol: "standard" or "paper" (templates, groups, concept heads, ...)
 }
 
 
@@ -53,6 +54,7 @@ class Choices:
     judges: tuple[str, ...] = field(default_factory=tuple)
     norm: str = "own-mean"
     device: str = "auto"      # not part of any result's key: results do not depend on it
+    protocol: str = "standard"
 
     def key_parts(self) -> dict:
         return asdict(self)
@@ -69,7 +71,8 @@ def choices() -> Choices:
                    n_spans=int(s.get("n_spans") or 5),
                    judges=tuple(s.get("judges") or ()),
                    norm=str(s.get("norm") or "own-mean").strip(),
-                   device=str(s.get("device") or "auto"))
+                   device=str(s.get("device") or "auto"),
+                   protocol=str(s.get("protocol") or "standard"))
 
 
 @dataclass

@@ -8,13 +8,14 @@ from ccs_core.errors import CCSError
 
 from . import resources as rs
 from . import session as sn
-from . import devices, pipeline, ui, views
+from . import devices, pipeline, protocols, ui, views
 
 
 def draw(boot):
     """Draw the session's choices; return the loaded model (None if it cannot load). ``boot``: a slot
     in the main area for the staged progress of a first load (the page shell is already drawn)."""
     s = st.session_state
+    follow_protocol()  # before any widget: the protocol's decomposition convention into "norm"
     st.header("Session")
     st.text_input("Model", key="model_name",
                   help="'toy' (the bundled offline model) or an open_clip architecture, e.g. ViT-B-32.")
@@ -89,6 +90,7 @@ def draw(boot):
         st.caption(views.bands_legend(pipeline.thresholds()) + ". Shared by the grid, inspector and "
                    "Prune & evaluate; changing them asks no judge again.")
 
+    protocol_choice()
     sn.follow_model(loaded.name)
     options = sn.judge_options()  # each LLM judge's availability, checked once per run
     labeller, defaults, why = sn.default_scoring(loaded.name, options)
@@ -133,6 +135,29 @@ def device_choice() -> str:
     if s.device == "auto":
         st.caption(f"Auto runs the model on {devices.resolved('auto')} here.")
     return s.device
+
+
+def follow_protocol() -> None:
+    """When the session's protocol changes (the selectbox, or a link), the span pipeline's decomposition
+    convention (session key ``norm``) follows it: Gandelsman's under paper, the project's own otherwise.
+    A norm chosen by hand is kept until the protocol changes again."""
+    s = st.session_state
+    name = str(s.get("protocol") or "standard").strip().lower()
+    if name in protocols.NAMES:
+        s["protocol"] = name  # a link's "Paper" is paper
+    if name in protocols.NAMES and s.get("_protocol_seen", "standard") != name:
+        s["norm"] = protocols.norm_for(name)
+    s["_protocol_seen"] = name
+
+
+def protocol_choice() -> None:
+    """The Protocol setting (standard, paper); an unknown one (an old link) falls back to standard."""
+    s = st.session_state
+    if s.get("protocol") not in protocols.NAMES:
+        st.info(f"Protocol {s.get('protocol')!r} is unknown; use standard or paper. Standard is used.")
+        s["protocol"] = s["_protocol_seen"] = "standard"
+    st.selectbox("Protocol", protocols.NAMES, key="protocol", format_func=protocols.TITLES.get,
+                 help=protocols.HELP)
 
 
 def random_weights_banner(loaded) -> None:

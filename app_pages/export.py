@@ -29,9 +29,9 @@ else:
 prune_result = st.session_state.get("prune_result")
 bias_result = st.session_state.get("bias_result")
 if prune_result:
-    ui.download_table(pd.DataFrame(prune_result["rows"]), f"{stem}_pruning", "dl_prune", "Pruning results")
+    ui.download_table(exports.run_table(prune_result), f"{stem}_pruning", "dl_prune", "Pruning results")
 if bias_result:
-    ui.download_table(pd.DataFrame(bias_result["rows"]), f"{stem}_bias", "dl_bias", "Bias results")
+    ui.download_table(exports.run_table(bias_result), f"{stem}_bias", "dl_bias", "Bias results")
 if not (prune_result or bias_result):
     st.caption("Pruning and bias results appear here after a run on the Prune & evaluate page.")
 

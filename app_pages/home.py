@@ -32,7 +32,8 @@ st.markdown(
     f"**Analysis:** the last **{ctx.n_layers}** layers ({ctx.n_layers * spec.n_heads} heads), "
     f"**{c.n_spans}** spans per head, images **{c.images}**"
     + (f" ({c.n_images})" if c.images == "toy" else "")
-    + f", text pool **{c.pool or 'default'}**, judges **{', '.join(c.judges) or 'default'}**.")
+    + f", text pool **{c.pool or 'default'}**, judges **{', '.join(c.judges) or 'default'}**, "
+    f"protocol **{c.protocol}**, device **{c.device}**.")
 st.markdown("""
 1. **Head grid** — every analysed head coloured by CCS, category or variance explained; click a cell.
 2. **Span & label inspector** — the selected head's spans, label, verdicts, top images, your own yes/no.

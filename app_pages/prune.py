@@ -3,7 +3,7 @@ concept matrix, accuracy vs bias) by default; single runs (a strategy, a task, p
 import pandas as pd
 import streamlit as st
 
-from app_lib import charts, page, pipeline, ui, views
+from app_lib import charts, page, pipeline, protocols, ui, views
 from app_lib import experiments as ex
 
 ctx, spans, scores = page.start("Prune & evaluate")
@@ -11,6 +11,8 @@ table = scores.ccs_table(spans.layers) if scores is not None else None
 st.caption("Soft pruning zeroes a head's output in the image tower (the shared model is never "
            "changed). The preview subtracts the heads' direct effects (approximate, instant); the "
            "exact result re-runs the affected layers.")
+protocol = protocols.checked(ctx.choices.protocol)
+st.caption(protocols.caption(protocol))
 
 
 @st.fragment
@@ -22,8 +24,9 @@ def comparison_panel() -> None:
         return
     folder = ctx.image_set if ctx.choices.images != "toy" else None
     n = int(st.session_state.get("compare_n") or ex.COMPARE_N)
-    job = pipeline.experiment_job(ctx, "compare", {"kind": "paper-comparison", "n": n}, lambda p: ex.comparison(
-        ctx.loaded, table, ctx.choices.images, folder, ctx.store, p, n=n))
+    job = pipeline.experiment_job(ctx, "compare", {"kind": "paper-comparison", "n": n, "protocol": protocol},
+                                  lambda p: ex.comparison(ctx.loaded, table, ctx.choices.images, folder, ctx.store,
+                                                          p, n=n, protocol=protocol))
     res = ui.await_job(job, wait_s=90, key="prune_compare")
     if res is None:
         return
@@ -85,7 +88,7 @@ def prune_panel() -> None:
         custom = tuple(st.multiselect("Heads to prune", views.head_names(spans), key="prune_heads",
                                       help="Defaults to the head selected in the grid."))
     if st.button("Run", type="primary", key="prune_run"):
-        s.prune_request = ex.PruneRequest(strategy, task, int(n_eval), concept or "", custom)
+        s.prune_request = ex.PruneRequest(strategy, task, int(n_eval), concept or "", custom, protocol=protocol)
     req = s.get("prune_request")
     if req is None:
         return
@@ -97,8 +100,9 @@ def prune_panel() -> None:
 def single_run(req) -> None:
     s = st.session_state
     folder = ctx.image_set if ctx.choices.images != "toy" else None
-    zs_task, eval_set = ex.resolve_task(ctx.choices.images, req.task, req.n_images, folder)
-    st.markdown(f"**{ex.STRATEGIES[req.strategy]}** on **{req.task}** ({len(eval_set)} images)")
+    zs_task, eval_set = ex.resolve_task(ctx.choices.images, req.task, req.n_images, folder, req.protocol)
+    st.markdown(f"**{ex.STRATEGIES[req.strategy]}** on **{req.task}** ({len(eval_set)} images, "
+                f"protocol {req.protocol})")
     cfgs = ex.configs(req, table, ctx.loaded.spec.n_layers, ctx.loaded.spec.n_heads)
 
     exact_job = pipeline.experiment_job(ctx, "exact", req, lambda p: ex.exact(
@@ -122,7 +126,7 @@ def single_run(req) -> None:
 
     st.subheader("Bias: MaxSkew before and after")
     bias_job = pipeline.experiment_job(ctx, "bias", req, lambda p: ex.bias(
-        ctx.loaded, cfgs, ctx.choices.images, store=ctx.store, progress=p))
+        ctx.loaded, cfgs, ctx.choices.images, store=ctx.store, progress=p, protocol=req.protocol))
     brows = ui.await_job(bias_job, wait_s=60, key="prune_bias")
     if brows is None:
         return

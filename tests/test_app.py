@@ -234,6 +234,75 @@ def test_prune_custom_heads_exact_and_bias(app):
     assert set(bias["strategy"]) == {"original", "custom"} and (bias["maxskew_mean"] >= 0).all()
 
 
+def concept_heads_of(label: str) -> dict[str, int]:
+    """head -> CCS of every head labelled ``label``, as the app scores the toy model (same store)."""
+    import os
+
+    from ccs_core import analysis
+    from ccs_core.judges import make_judges
+    from ccs_core.judges.config import load_settings
+    from ccs_core.judges.labels import make_labeller
+    from ccs_core.models import load_model
+    from ccs_core.store import open_store
+
+    store = open_store(os.environ["CCS_CACHE_DIR"])
+    spans = analysis.run_spans(load_model("toy"), analysis.resolve_images("toy", n=N_IMAGES),
+                               analysis.resolve_pool(None, "toy"), analysis.SpanParams(4, 5), store=store)
+    settings = load_settings({})
+    res = analysis.run_scores(spans, make_labeller("toy", settings), make_judges(["toy"], settings)[0], store=store)
+    table = res.ccs_table(spans.layers)
+    return {str(h): r.get("ccs") for h, r in zip(table.heads, table.rows) if r.get("label") == label}
+
+
+def test_protocol_paper_prunes_only_a_concepts_ccs5_heads_and_is_recorded(app):
+    from app_lib import exports
+
+    at = page(app, "app_pages/prune.py")
+    assert_clean(at)
+    assert at.selectbox(key="protocol").value == "standard"
+    assert "norm" not in at.session_state or at.session_state["norm"] == "own-mean"  # (a default elsewhere)
+    assert any("Protocol: **standard**" in c.value for c in at.caption)
+    labelled = concept_heads_of("colour")
+    top = sorted(h for h, ccs in labelled.items() if ccs == 5)
+    assert 0 < len(top) < len(labelled)  # the toy model has colour heads of CCS 5 and below
+
+    def run_concept(label: str) -> AppTest:
+        at.selectbox(key="prune_strategy").set_value("concept").run()
+        at.selectbox(key="prune_concept").set_value(label)
+        at.number_input(key="prune_n").set_value(64)
+        return at.button(key="prune_run").click().run()
+
+    at.selectbox(key="protocol").set_value("paper").run()
+    assert at.session_state["norm"] == "gandelsman"  # the span pipeline's convention follows the protocol
+    assert any("Protocol: **paper**" in c.value and "CCS-5" in c.value for c in at.caption)
+    run_concept("colour")
+    assert_clean(at)
+    exact = [d.value for d in at.dataframe if "config" in d.value][-1]
+    row = exact[exact["config"] == "concept:colour"].iloc[0]
+    assert row["n_heads"] == len(top) and row["detail"] == ", ".join(top[:8]) + (" …" if len(top) > 8 else "")
+    result = at.session_state["prune_result"]
+    assert result["request"]["protocol"] == "paper" and set(exports.run_table(result)["protocol"]) == {"paper"}
+    assert set(exports.run_table(at.session_state["bias_result"])["protocol"]) == {"paper"}
+
+    at.session_state["protocol"] = "standard"
+    at.run()
+    assert at.session_state["norm"] == "own-mean"
+    run_concept("colour")
+    assert_clean(at)
+    exact = [d.value for d in at.dataframe if "config" in d.value][-1]
+    assert exact[exact["config"] == "concept:colour"].iloc[0]["n_heads"] == len(labelled)
+    assert at.session_state["prune_result"]["request"]["protocol"] == "standard"
+
+    low = next((label for label in ("size", "count", "position")
+                if concept_heads_of(label) and max(concept_heads_of(label).values()) < 5), None)
+    if low:  # a concept with no CCS-5 head: under paper, a message says why and what to do
+        at.session_state["protocol"] = "paper"
+        at.run()
+        run_concept(low)
+        assert not at.exception
+        assert any("paper protocol prunes only" in e.value and "Protocol to standard" in e.value for e in at.error)
+
+
 def test_export_offers_tables_and_chart_images(app):
     at = page(app, "app_pages/export.py")
     assert_clean(at)
@@ -386,3 +455,20 @@ def test_a_link_capped_by_the_model_or_the_spans_says_so(app):
     notes = " ".join(i.value for i in app.info)
     assert "has 4 layers, so the last 4 are analysed (the link asked for 999)" in notes, notes
     assert "High CCS at least 10 is more than the 5 spans allow; 5 is used" in notes, notes
+
+
+def test_a_link_carries_the_protocol_and_an_unknown_one_falls_back_to_standard(app):
+    app.query_params["protocol"] = "Paper"
+    app.run()
+    assert_clean(app)
+    assert app.session_state["protocol"] == "paper" and app.session_state["norm"] == "gandelsman"
+    assert app.query_params["protocol"] in ("paper", ["paper"])
+    assert "protocol **paper**" in texts(app)
+
+
+def test_an_unknown_protocol_in_a_link_is_said_and_standard_is_used(app):
+    app.query_params["protocol"] = "nature"
+    app.run()
+    assert not app.exception
+    assert any("Protocol 'nature' is unknown" in i.value for i in app.info)
+    assert app.session_state["protocol"] == "standard" and "protocol" not in app.query_params

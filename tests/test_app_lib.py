@@ -311,3 +311,25 @@ def _fake_loaded(device, calls, spec):
 
     calls.append(device)
     return SimpleNamespace(name="toy", pretrained=None, key="k", spec=spec, random_init=False, device=device)
+
+
+def test_the_app_protocol_drives_concept_heads_and_is_recorded_in_exports():
+    from app_lib import experiments as ex
+    from app_lib import protocols
+    from ccs_core.errors import HeadSpecError
+    from ccs_core.strategies import CCSTable
+
+    table = CCSTable([{"head": "L5.H0", "ccs": 5, "label": "colour"}, {"head": "L5.H1", "ccs": 3, "label": "colour"},
+                      {"head": "L5.H2", "ccs": 4, "label": "size"}], layers=[5])
+    heads = {p: [str(h) for h in ex.configs(ex.PruneRequest("concept", "toy:colour", concept="colour", protocol=p),
+                                            table, 6, 4)[1].heads] for p in protocols.NAMES}
+    assert heads == {"standard": ["L5.H0", "L5.H1"], "paper": ["L5.H0"]}
+    with pytest.raises(HeadSpecError, match=r"none has CCS >= 5 \(the highest is 4\); the paper protocol prunes "
+                                            r"only a concept's CCS-5 heads.*Protocol to standard"):
+        ex.configs(ex.PruneRequest("concept", "toy:colour", concept="size", protocol="paper"), table, 6, 4)
+    assert [c.strategy for c in ex.configs(ex.PruneRequest("high", "t", protocol="paper"), table, 6, 4)] == ["original", "high"]
+    table_ = exports.run_table({"request": {"protocol": "paper"}, "rows": [{"strategy": "original", "accuracy": 1.0}]})
+    assert list(table_.columns) == ["protocol", "strategy", "accuracy"] and list(table_["protocol"]) == ["paper"]
+    assert list(exports.run_table({"rows": [{"a": 1}]})["protocol"]) == ["standard"]  # a run from before the setting
+    assert protocols.norm_for("paper") == "gandelsman" and protocols.norm_for("standard") == "own-mean"
+    assert all(w in protocols.HELP for w in ("templates", "6 race groups", "CCS-5", "Gandelsman", "Country-211"))
