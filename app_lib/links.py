@@ -27,6 +27,8 @@ PAGES = {
               "The paper's comparison: high, low and random heads pruned; accuracy and MaxSkew"),
     "export": ("app_pages/export.py", "Export", "download",
                "Spans, labels, verdicts, CCS, pruning and bias results; charts as PNG/SVG"),
+    "reproduce": ("app_pages/reproduce.py", "Reproduce report", "table_chart",
+                  "A 'reproduce' run's report: our numbers beside the paper's tables"),
 }
 PAGE_PATHS = {name: page[0] for name, page in PAGES.items()}
 PAGE_URLS = {name: ("" if name == "overview" else name) for name in PAGES}  # st.Page url_path

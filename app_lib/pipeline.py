@@ -22,11 +22,12 @@ def spans_job(ctx: Ctx) -> Job:
     if len(images) < 2:
         raise CCSError(f"The image set {images.name!r} has {len(images)} usable image(s); "
                        "TEXTSPAN needs at least 2 (ideally hundreds). Choose another folder.")
-    key = "spans/" + analysis.spans_key(ctx.loaded, images, pool, params)
+    protocol = ctx.choices.protocol  # recorded in the result (the spans depend on it through params.norm)
+    key = f"spans/{protocol}/" + analysis.spans_key(ctx.loaded, images, pool, params)
     loaded, store = ctx.loaded, ctx.store
     return ctx.board.submit(key, "Finding each head's spans (TEXTSPAN)",
                             lambda p: analysis.run_spans(loaded, images, pool, params, store=store,
-                                                         progress=p))
+                                                         progress=p, protocol=protocol))
 
 
 def spans(ctx: Ctx, wait_s: float = 30.0):

@@ -309,9 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
                      "(the message says what to fix); 3 'score' (or a step of 'sweep') left heads incomplete or a judge unavailable; "
                      "130 interrupted")
     sub = parser.add_subparsers(dest="command", required=True)
+    from .reproduce import add_reproduce
     from .sweep import add_sweep
 
-    for add in (add_spans, add_score, add_prune_eval, add_bias, add_sweep):  # in pipeline order, then the grid
+    # in pipeline order, then the grid and the paper's whole protocol
+    for add in (add_spans, add_score, add_prune_eval, add_bias, add_sweep, add_reproduce):
         add(sub)
     for p in sub.choices.values():  # '-q' also after the command (default: the one before it)
         p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines")
@@ -322,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if isinstance(getattr(args, "model", None), str):
         args.model = args.model.strip()  # ' toy ' is the toy model (and its pool)
-    args.main = main  # 'sweep' runs the other commands through it (sweep.py does not import the CLI)
+    args.main = main  # 'sweep' and 'reproduce' run the other commands through it (they do not import the CLI)
     try:
         return int(args.func(args) or 0)
     except CCSError as err:

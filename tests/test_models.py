@@ -180,7 +180,7 @@ def test_bf16_autocast_follows_the_models_device_not_the_batchs(monkeypatch):
             return False
 
     monkeypatch.setattr(dec.torch, "autocast", Recorder)
-    monkeypatch.setattr(dec, "_decompose", lambda loaded, images, n: dec.Decomposition(
+    monkeypatch.setattr(dec, "_decompose", lambda loaded, images, n, norm="own-mean": dec.Decomposition(
         torch.zeros(1, 1, 1, 2), torch.zeros(1, 2), [0]))
     cpu_batch = torch.zeros(1, 3, 8, 8)
     for where in ("cuda", "cuda:1", torch.device("mps"), "cpu"):
