@@ -14,7 +14,10 @@ Every result file records the protocol it was made under.
 | Country-211 class names    | ISO 3166-1 short names (bundled)      | CLIP's published list (17 differ)      |
 
 (Food-101 and Country-211 use their per-dataset CLIP templates under both; the paper's other constants
-— last 4 layers, 5 spans, rank 80, 5 random seeds — are the defaults of both.)
+— last 4 layers, 5 spans, rank 80, 5 random seeds — are the defaults of both. Oxford-IIIT Pets keeps
+the standard protocol under both: its 37 breeds, CLIP's pet template, the test split. The authors'
+script differs there — CIFAR templates, all images, each class's first word — which we do not copy,
+so Pets numbers compare with Table 4 as drops, not values.)
 """
 from __future__ import annotations
 
