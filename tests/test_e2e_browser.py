@@ -336,3 +336,32 @@ def test_llm_judge_settings_panel_and_reask_in_the_browser(server, browser, tmp_
     finally:
         page.close()
         fake.stop()
+
+
+def test_a_reproduce_report_opens_in_the_browser(server, browser, tmp_path):
+    """The README's offline reproduce (smaller), then its folder on the Reproduce report page: every
+    section's heading, table and chart, the paper's numbers beside ours."""
+    out = tmp_path / "repro"
+    env = {**os.environ, "CCS_CACHE_DIR": os.environ["CCS_E2E_CACHE"]}
+    done = subprocess.run([sys.executable, "-m", "ccs_core", "-q", "reproduce", "--model", "toy", "--n-images", "60",
+                           "--out-dir", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{server}/reproduce")
+        page.get_by_role("heading", name="Reproduce report").wait_for(timeout=120_000)
+        set_text(page, "reproduce_dir", str(out))
+        for title in ("CCS@K (Table 9)", "Zero-shot accuracy, in-domain (Table 3)", "MaxSkew on FairFace (Table 7)",
+                      "MaxSkew on SocialCounterfactuals (Table 8)", "Video retrieval (Figure 5)"):
+            page.get_by_role("heading", name=title).wait_for(timeout=60_000)
+        page.get_by_text("ViT-B-32-OpenAI").first.wait_for()
+        page.locator('[data-testid="stImage"] img').first.wait_for()
+        assert page.locator('[data-testid="stDataFrame"]').count() >= 7
+        assert not page.locator('[data-testid="stException"]').count()
+        settle(page)
+        page.screenshot(path=str(out_dir(tmp_path) / "reproduce.png"), full_page=True)
+    finally:
+        page.close()
+    assert not errors, errors
