@@ -120,7 +120,7 @@ def head_summary(spans, scores: "ScoreResult | None", head: str) -> None:
     st.caption(f"The {len(hs.texts)} spans explain {hs.explained_share:.0%} of this head's variance "
                "over the image set.")
     df = spans_frame(spans, head, scores)
-    df["variance"] = df["variance"].map("{:.4f}".format)
+    df["variance"] = df["variance"].map("{:.3g}".format)  # gandelsman terms are /|embedding|: tiny
     df["share of spans' variance"] = df["share of spans' variance"].map("{:.0%}".format)
     st.table(df.set_index("#"))  # a real HTML table: readable by screen readers and browser tests
 
