@@ -16,6 +16,7 @@ import numpy as np
 from .ccs import Thresholds
 from .errors import DataError, HeadSpecError
 from .heads import HeadId
+from .precision import PRECISIONS, check_precision  # noqa: F401  (PRECISIONS re-exported; no torch import)
 from .protocol import NORMS, PROTOCOLS, check_norm
 from .protocol import get as get_protocol
 from .scores import ScoreResult
@@ -32,15 +33,12 @@ def _quiet(done: int, total: int, message: str = "") -> None:
     pass
 
 
-PRECISIONS = ("fp32", "bf16")
-
-
 @dataclass(frozen=True)
 class SpanParams:
     n_layers: int = 4   # analyse the last n_layers blocks of the image tower
     n_spans: int = 5    # TEXTSPAN descriptions per head
     rank: int = 80      # top right-singular directions the texts are projected onto
-    precision: str = "fp32"  # the decomposition's forward pass: fp32, or bf16 autocast (stored as float32)
+    precision: str = "fp32"  # the decomposition's forward pass: fp32, or bf16 / fp16 autocast (stored as float32)
     norm: str = "own-mean"   # the decomposition's convention: own-mean, or gandelsman (decompose.py)
 
 
@@ -184,8 +182,7 @@ def check_span_params(params: SpanParams, n_model_layers: int, n_images: int, n_
                 or not isinstance(getattr(params, k), int)), None)
     if odd is not None:
         raise DataError(f"{odd} must be a whole number (got {getattr(params, odd)!r}).")
-    if params.precision not in PRECISIONS:
-        raise DataError(f"Unknown precision {params.precision!r}; use one of {', '.join(PRECISIONS)}.")
+    check_precision(params.precision)
     check_norm(params.norm)
     if params.n_spans < 1 or params.rank < params.n_spans:
         raise DataError(f"Ask for at least 1 span and a rank of at least the number of spans (got "
@@ -436,12 +433,12 @@ def bias_setup(dataset: str, n: int = 400, attributes: list[str] | None = None, 
 
 
 def run_bias(loaded, setup: BiasSetup, configs, mode: str = "zero", store: Store | None = None,
-             progress=None, batch_size: int = 64) -> list[dict]:
-    """MaxSkew rows (one per configuration x attribute) for ``setup``."""
+             progress=None, batch_size: int = 64, precision: str = "fp32") -> list[dict]:
+    """MaxSkew rows (one per configuration x attribute) for ``setup``, both towers under ``precision``."""
     from .bias import bias_eval
 
     return bias_eval(loaded, setup.image_set, configs, setup.attributes, setup.k, setup.prompts,
-                     setup.templates, mode, batch_size, store, progress, pools=setup.pools)
+                     setup.templates, mode, batch_size, store, progress, pools=setup.pools, precision=precision)
 
 
 # ---- where inputs come from (shared by the sidebar and the CLI) --------------------------------

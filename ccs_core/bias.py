@@ -25,6 +25,7 @@ import torch
 
 from .errors import DataError
 from .evaluate import config_row, pruned_features, summarize
+from .precision import DEFAULT, check_precision, key_part
 from .prune import PruneConfig
 from .store import Store, cache_key
 
@@ -50,15 +51,17 @@ def bias_templates() -> list[str]:
 
 
 def prompt_embeddings(loaded, prompts: Sequence[str], templates: Sequence[str],
-                      store: Store | None = None) -> torch.Tensor:
-    """Per prompt: mean of its templates' normalised text embeddings, renormalised. # [P, d]"""
+                      store: Store | None = None, precision: str = DEFAULT) -> torch.Tensor:
+    """Per prompt: mean of its templates' normalised text embeddings, renormalised (the text tower
+    under ``precision``; float32). # [P, d]"""
     if not prompts or not templates:
         raise DataError("MaxSkew needs at least one prompt and one template.")
-    key = cache_key(kind="bias_prompts", model=loaded.key, prompts=list(prompts), templates=list(templates))
+    key = cache_key(kind="bias_prompts", model=loaded.key, prompts=list(prompts), templates=list(templates),
+                    **key_part(precision))
     if store is not None and (hit := store.get_arrays("bias_prompts", key, {"emb": (len(prompts), None)})) is not None:
         return torch.from_numpy(hit["emb"])
     texts = [t.replace("{}", p) for p in prompts for t in templates]
-    emb = loaded.encode_texts(texts).view(len(prompts), len(templates), -1).mean(1)  # [P, d]
+    emb = loaded.encode_texts(texts, precision=precision).view(len(prompts), len(templates), -1).mean(1)  # [P, d]
     emb = emb / emb.norm(dim=-1, keepdim=True)
     if store is not None:
         store.set_arrays("bias_prompts", key, {"emb": emb.numpy()})
@@ -179,10 +182,12 @@ def bias_eval(loaded, image_set, configs: Sequence[PruneConfig], attributes: "di
               templates: Sequence[str] | None = None, mode: str = "zero", batch_size: int = 64,
               store: Store | None = None, progress: "Callable[[int, int], None] | None" = None,
               first_layer: int | None = None, keep_residual: bool = False,
-              pools: "Sequence[Sequence[int]] | None" = None) -> list[dict]:
+              pools: "Sequence[Sequence[int]] | None" = None, precision: str = DEFAULT) -> list[dict]:
     """MaxSkew rows (one per configuration x attribute). Defaults: the paper's occupations and templates,
     the image set's ``groups`` as the one attribute "group". ``k``: one K, or one per attribute;
-    ``pools``: per prompt the images it ranks (``max_skew``; default all)."""
+    ``pools``: per prompt the images it ranks (``max_skew``; default all); ``precision``: both towers'
+    autocast (``precision.py``)."""
+    check_precision(precision, loaded)
     if attributes is None:
         if image_set.groups is None:
             raise DataError(f"Image set {image_set.name!r} has no group labels: MaxSkew needs a group "
@@ -190,9 +195,9 @@ def bias_eval(loaded, image_set, configs: Sequence[PruneConfig], attributes: "di
         attributes = {"group": image_set.groups}
     prompts = list(prompts) if prompts is not None else occupations()
     templates = list(templates) if templates is not None else bias_templates()
-    text = prompt_embeddings(loaded, prompts, templates, store)  # [P, d]
+    text = prompt_embeddings(loaded, prompts, templates, store, precision)  # [P, d]
     feats = pruned_features(loaded, image_set, configs, mode, batch_size, store, progress, first_layer,
-                            keep_residual)
+                            keep_residual, precision)
     rows = []
     for c, f in zip(configs, feats):
         for attr, groups in attributes.items():

@@ -13,7 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from .cli_score import INCOMPLETE, add_score  # noqa: F401  (the score command: its own module; INCOMPLETE: exit 3)
-from .cliutil import dataset_paths, add_workers, progress_printer, toy_count, workers, write_json
+from .cliutil import (add_precision, add_workers, check_precision_device, dataset_paths, progress_printer,
+                      toy_count, workers, write_json)
 from .datasets import is_toy_spec
 from .store import open_store
 from .validate import output_path, positive, read_lines
@@ -35,9 +36,7 @@ def add_spans(sub) -> None:
     p.add_argument("--pool", default=None, help="'bundled', 'toy' or a one-per-line .txt file")
     p.add_argument("--device", default="auto",
                    help="auto (default: the first of cuda, mps, cpu available), cpu, cuda, cuda:N or mps")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
-                   help="the decomposition's forward pass: fp32 (default) or bf16 autocast (~2x faster on "
-                        "CPUs with bf16 units and on GPUs; stored as float32)")
+    add_precision(p, "the decomposition's forward pass")
     p.add_argument("--protocol", default="standard", choices=["standard", "paper"],
                    help="recorded in the JSON; paper also decomposes under Gandelsman's convention (--norm "
                         "gandelsman), standard (default) under the project's (own-mean)")
@@ -64,6 +63,7 @@ def cmd_spans(args) -> int:
     n = toy_count(args, args.images, 256)
     images = resolve_images(args.images, n=n)  # cheap checks first, then the model
     images.workers = workers(args)
+    check_precision_device(args)
     if args.shards is not None and (args.ray is None or args.shards < 1):
         raise DataError("--shards N (at least 1) goes with --ray: it splits the images into N Ray tasks.")
     if args.ray is not None:
@@ -103,6 +103,7 @@ def cmd_spans(args) -> int:
                            protocol=args.protocol)
     out = result.to_json()
     out["skipped_images"] = [{"path": p, "reason": r} for p, r in images.skipped]
+    out["precision"] = params.precision  # also in params (as the cache key has it)
     write_json(args.out, out)
     print(f"wrote {len(result.heads)} heads to {args.out} (protocol {result.protocol}, decomposition "
           f"{result.norm})", file=sys.stderr)
@@ -144,6 +145,7 @@ def _prune_parser(sub, name: str, help_: str, func, dataset: str, dataset_help: 
     p.add_argument("--n-images", type=int, default=None, help="images drawn from the toy world (default 500)")
     p.add_argument("--batch-size", type=int, default=64)
     add_workers(p)
+    add_precision(p, "the image tower's forward pass (pruned and original) and the text tower's")
     p.add_argument("--out", required=True, help="output JSON file")
     return p
 
@@ -178,6 +180,7 @@ def _prune_setup(args, default_strategies: list[str], load_data):
                 + dataset_paths(args.dataset), folders=dataset_paths(args.dataset))
     positive("--batch-size", args.batch_size)
     positive("--seeds", args.seeds)
+    check_precision_device(args)
     from .strategies import MAX_SEEDS
 
     if args.seeds > MAX_SEEDS:
@@ -234,18 +237,20 @@ def cmd_prune_eval(args) -> int:
         print(f"skipped {path}: {why}", file=sys.stderr)
     bar = progress_printer(f"prune-eval ({len(configs)} configurations)", args.quiet)
     if isinstance(data, VideoSet):
-        rows = retrieval_eval(loaded, data, configs, args.mode, args.batch_size, open_store(), bar)
+        rows = retrieval_eval(loaded, data, configs, args.mode, args.batch_size, open_store(), bar, args.precision)
         metrics = ["R@1", "R@5", "R@10", "median_rank"]
     else:
         if task is None:
             raise DataError(f"Dataset {args.dataset!r} has no classes: zero-shot evaluation needs a folder "
                             "with one subfolder per class, or a known dataset.")
-        rows = prune_eval(loaded, data, task, configs, args.mode, args.batch_size, open_store(), bar)
+        rows = prune_eval(loaded, data, task, configs, args.mode, args.batch_size, open_store(), bar,
+                          precision=args.precision)
         metrics = ["accuracy", "mean_true_prob"]
     summary = summarize(rows, metrics)
     write_json(args.out, {"command": "prune-eval", "protocol": args.protocol, "model": loaded.name, "model_key": loaded.key,
                           "dataset": args.dataset, "task": task.name if task else data.name, "mode": args.mode,
-                          "metrics": metrics, "rows": rows, "summary": summary, "skipped_strategies": skipped,
+                          "precision": args.precision, "metrics": metrics, "rows": rows, "summary": summary,
+                          "skipped_strategies": skipped,
                           "skipped_images": [{"path": p, "reason": r} for p, r in data.skipped]})
     _print_table(summary, ["strategy", "runs", "n_heads"] + metrics)
     print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)
@@ -285,10 +290,10 @@ def cmd_bias(args) -> int:
         print(f"note: {len(setup.skipped_prompts)} of {len(setup.prompts)} prompts have no image of their "
               f"occupation in {args.dataset} and are skipped ({shown})", file=sys.stderr)
     bar = progress_printer(f"bias ({len(configs)} configurations)", args.quiet)
-    rows = run_bias(loaded, setup, configs, args.mode, open_store(), bar, args.batch_size)
+    rows = run_bias(loaded, setup, configs, args.mode, open_store(), bar, args.batch_size, args.precision)
     summary = summarize_bias(rows)
     write_json(args.out, {"command": "bias", "protocol": args.protocol, "model": loaded.name, "model_key": loaded.key,
-                          "dataset": args.dataset, "mode": args.mode, "k": setup.k,
+                          "dataset": args.dataset, "mode": args.mode, "precision": args.precision, "k": setup.k,
                           "per_occupation": setup.pools is not None, "skipped_prompts": setup.skipped_prompts,
                           "rows": rows, "summary": summary, "skipped_strategies": skipped,
                           "skipped_images": [{"path": p, "reason": r} for p, r in data.skipped]})

@@ -50,8 +50,10 @@ def concept_configs(table: CCSTable) -> list[PruneConfig]:
 
 def evaluate_suite(loaded, suite: Sequence[SuiteSet], configs: Sequence[PruneConfig], store=None,
                    mode: str = "zero", batch_size: int = 64,
-                   progress: "Callable[[str, float], None] | None" = None) -> list[dict]:
-    """One row per (set, task, configuration): accuracy and mean true-class probability."""
+                   progress: "Callable[[str, float], None] | None" = None,
+                   precision: str = "fp32") -> list[dict]:
+    """One row per (set, task, configuration): accuracy and mean true-class probability (both towers
+    under ``precision``: ``precision.py``)."""
     for s in suite:
         missing = [t.name for t in s.tasks if t.name not in s.labels]
         if missing:
@@ -63,9 +65,10 @@ def evaluate_suite(loaded, suite: Sequence[SuiteSet], configs: Sequence[PruneCon
             progress(i, len(suite), f"Evaluating {len(configs)} configurations on '{s.name}' "
                                     f"({len(s.image_set)} images)")
         first = min([h.layer for c in configs for h in c.heads] + [loaded.spec.n_layers])
-        feats = pruned_features(loaded, s.image_set, configs, mode, batch_size, store, first_layer=first)
+        feats = pruned_features(loaded, s.image_set, configs, mode, batch_size, store, first_layer=first,
+                                precision=precision)
         for task in s.tasks:
-            clf = text_classifier(loaded, task, store)
+            clf = text_classifier(loaded, task, store, precision)
             for c, f in zip(configs, feats):
                 m = zero_shot_metrics(f, clf, s.labels[task.name], scale)
                 rows.append({"set": s.name, "task": task.name, "strategy": c.strategy, "seed": c.seed,

@@ -33,6 +33,7 @@ import torch
 
 from . import tower
 from .errors import DataError, HeadSpecError
+from .precision import autocast, check_precision, device_type, key_part
 from .protocol import NORMS, check_norm  # noqa: F401  (NORMS re-exported: the conventions)
 from .store import Store, cache_key
 from .textspan import Moments
@@ -58,11 +59,12 @@ def decompose(loaded, images: torch.Tensor, n_layers: int = 4, precision: str = 
               norm: str = "own-mean") -> Decomposition:
     """Split encode_image(images) into per-head direct contributions of the last n_layers + rest,
     under the convention ``norm`` (own-mean or gandelsman: the module docstring).
-    ``precision`` "bf16": the forward pass under bfloat16 autocast (about 2x faster on CPUs with bf16
-    units; terms returned in float32, with a relative error near 1%). Autocast follows the device the
-    model runs on (the batch may still be on the CPU: ``tower.embed`` moves it)."""
+    ``precision`` "bf16" / "fp16": the forward pass under that autocast (``precision.py``; bf16 about 2x
+    faster on CPUs with bf16 units, fp16 GPUs only; terms returned in float32, with a relative error near
+    1%). Autocast follows the device the model runs on (the batch may still be on the CPU: ``tower.embed``
+    moves it)."""
     check_norm(norm)
-    with torch.autocast(autocast_device(loaded, images), dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with autocast(loaded, precision, images):
         d = _decompose(loaded, images, n_layers, norm)
     return Decomposition(d.heads.float(), d.rest.float(), d.layers, norm)
 
@@ -103,8 +105,7 @@ CONVENTIONS = {"own-mean": own_mean, "gandelsman": gandelsman}
 
 def autocast_device(loaded, images: torch.Tensor) -> str:
     """The device type ("cpu", "cuda", "mps") the forward pass runs on: the model's, else the batch's."""
-    where = getattr(loaded, "device", None)
-    return torch.device(where).type if where is not None else images.device.type
+    return device_type(loaded, images)
 
 
 @torch.no_grad()
@@ -187,7 +188,7 @@ def entry(loaded, image_set, n_layers: int, precision: str = "fp32", norm: str =
     n, spec = len(image_set), loaded.spec
     K, E = n_layers * spec.n_heads, spec.embed_dim
     key = cache_key(model=loaded.key, images=image_set.key, n_layers=n_layers, version=VERSION,
-                    **({} if precision == "fp32" else {"precision": precision}),
+                    **key_part(precision),
                     **({} if check_norm(norm) == "own-mean" else {"norm": norm}))
     return key, {"by_head": (K, n, E), "rest": (n, E), "full": (n, E), "layers": (n_layers,),
                  "n": (1,), "shift": (K, E), "s1": (K, E), "s2": (K, E, E)}
@@ -254,6 +255,7 @@ def decompose_image_set(loaded, image_set, n_layers: int = 4, batch_size: int = 
     if getattr(shards, "norm", norm) != norm:
         raise DataError(f"The shards decompose under {shards.norm!r}, this entry is {norm!r}: build the runner "
                         "with the same norm.")
+    check_precision(precision, loaded)  # fp16 on the CPU: refused before anything is read or written
     n_total = len(image_set)
     store = store if store is not None else Store(None)
     hit = open_decomposition(loaded, image_set, n_layers, store, precision, norm)

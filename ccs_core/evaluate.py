@@ -5,6 +5,10 @@ embeddings per class, renormalised) is computed once per (model, task) and cache
 every pruning configuration come from ``prune.configs_features`` (residual-cache fast path) and are
 cached per (model, image set, heads, mode) in the Store.
 
+Precision (``precision.py``): the image forward (residual stream, recomputed layers, head means) and
+the text classifier run under the chosen autocast on the model's device; features and classifiers are
+float32, and every cache of them is keyed by the precision (the fp32 keys as before the option).
+
 Result rows: {strategy, seed, n_heads, heads, accuracy, mean_true_prob, n_images, task, mode, model}.
 """
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 import torch
 
 from .errors import DataError
+from .precision import DEFAULT, autocast, check_precision, key_part
 from .threads import one_thread
 from .prune import (DirectEffectPreview, PruneConfig, ResidualCache, build_residual_cache,
                     configs_features, features_from_cache, head_means)
@@ -27,21 +32,23 @@ from .zeroshot import ZeroShotTask
 
 FEATURES_VERSION = "pruned-features-v1"
 
-_CLASSIFIERS: dict[tuple[str, str], torch.Tensor] = {}
+_CLASSIFIERS: dict[tuple[str, str, str], torch.Tensor] = {}
 
 
-def text_classifier(loaded, task: ZeroShotTask, store: Store | None = None) -> torch.Tensor:
-    """Per class: mean of normalised template embeddings, renormalised. # [C, embed_dim]"""
+def text_classifier(loaded, task: ZeroShotTask, store: Store | None = None,
+                    precision: str = DEFAULT) -> torch.Tensor:
+    """Per class: mean of normalised template embeddings, renormalised (the text tower under
+    ``precision``; float32). # [C, embed_dim]"""
     task.check()
-    mem = (loaded.key, task.key)
+    mem = (loaded.key, task.key, precision)
     if mem in _CLASSIFIERS:
         return _CLASSIFIERS[mem]
-    key = cache_key(kind="classifier", model=loaded.key, task=task.key)
+    key = cache_key(kind="classifier", model=loaded.key, task=task.key, **key_part(precision))
     hit = store.get_arrays("classifier", key, {"w": (len(task.classnames), None)}) if store is not None else None
     if hit is not None:
         clf = torch.from_numpy(hit["w"])
     else:
-        emb = loaded.encode_texts(task.prompts())  # [C * T, d]
+        emb = loaded.encode_texts(task.prompts(), precision=precision)  # [C * T, d]
         emb = emb.view(len(task.classnames), len(task.templates), -1).mean(1)  # [C, d]
         clf = emb / emb.norm(dim=-1, keepdim=True)
         if store is not None:
@@ -73,23 +80,25 @@ def zero_shot_metrics(features: torch.Tensor, classifier: torch.Tensor, labels: 
             "mean_true_prob": float(true_p.mean())}
 
 
-def features_key(loaded, image_set, config: PruneConfig, mode: str) -> str:
+def features_key(loaded, image_set, config: PruneConfig, mode: str, precision: str = DEFAULT) -> str:
     return cache_key(v=FEATURES_VERSION, model=loaded.key, images=image_set.key,
-                     heads=config.names, mode=mode)
+                     heads=config.names, mode=mode, **key_part(precision))
 
 
-_RESIDUALS: "OrderedDict[tuple[str, str], ResidualCache]" = OrderedDict()
+_RESIDUALS: "OrderedDict[tuple[str, str, str], ResidualCache]" = OrderedDict()
 _RESIDUAL_LOCK = threading.Lock()
 RESIDUAL_BUDGET = int(os.environ.get("CCS_RESIDUAL_CACHE_MB", "2048")) * 2**20  # bytes kept in memory
 
 
 def residual_cache(loaded, image_set, first_layer: int, batch_size: int = 64,
-                   progress: "Callable[[int, int], None] | None" = None) -> ResidualCache | None:
+                   progress: "Callable[[int, int], None] | None" = None,
+                   precision: str = DEFAULT) -> ResidualCache | None:
     """The residual stream entering ``first_layer`` for the image set, kept in memory per (model, image
-    set) and reused by later calls that prune at or after it. None if it would exceed RESIDUAL_BUDGET."""
+    set, precision) and reused by later calls that prune at or after it. None if it would exceed
+    RESIDUAL_BUDGET."""
     if not loaded.key or not image_set.key:
         return None
-    key = (loaded.key, image_set.key)
+    key = (loaded.key, image_set.key, precision)
     with _RESIDUAL_LOCK:
         hit = _RESIDUALS.get(key)
         if hit is not None and hit.first_layer <= first_layer:
@@ -101,7 +110,7 @@ def residual_cache(loaded, image_set, first_layer: int, batch_size: int = 64,
     if need > RESIDUAL_BUDGET:
         return None
     cache = build_residual_cache(loaded, image_set.batches(loaded.preprocess, batch_size), first_layer,
-                                 progress=progress, total=len(image_set))
+                                 progress=progress, total=len(image_set), precision=precision)
     with _RESIDUAL_LOCK:
         _RESIDUALS[key] = cache
         while sum(c.nbytes for c in _RESIDUALS.values()) > RESIDUAL_BUDGET and len(_RESIDUALS) > 1:
@@ -112,15 +121,18 @@ def residual_cache(loaded, image_set, first_layer: int, batch_size: int = 64,
 def pruned_features(loaded, image_set, configs: Sequence[PruneConfig], mode: str = "zero",
                     batch_size: int = 64, store: Store | None = None,
                     progress: "Callable[[int, int], None] | None" = None,
-                    first_layer: int | None = None, keep_residual: bool = False) -> list[torch.Tensor]:
-    """Image embeddings of every configuration over the image set (Store-cached). -> list of [N, d]
+                    first_layer: int | None = None, keep_residual: bool = False,
+                    precision: str = DEFAULT) -> list[torch.Tensor]:
+    """Image embeddings (float32) of every configuration over the image set (Store-cached). -> list of [N, d]
 
     The residual stream entering the first pruned layer (or ``first_layer``, e.g. the first analysed
     layer) is computed once: per batch for all configurations, or, with ``keep_residual`` (the app),
-    once per (model, image set) in memory for later calls. Mean-ablation uses each head's mean over
-    this same image set (per token position)."""
+    once per (model, image set, precision) in memory for later calls. Mean-ablation uses each head's mean
+    over this same image set (per token position). All of it runs under ``precision``'s autocast on the
+    model's device (``precision.py``)."""
+    check_precision(precision, loaded)  # fp16 on the CPU: refused before any work
     out: list[torch.Tensor | None] = [None] * len(configs)
-    keys = [features_key(loaded, image_set, c, mode) for c in configs]
+    keys = [features_key(loaded, image_set, c, mode, precision) for c in configs]
     if store is not None:
         for i, k in enumerate(keys):
             if (hit := store.get_arrays("pruned_features", k, {"f": (len(image_set), None)})) is not None:
@@ -128,20 +140,21 @@ def pruned_features(loaded, image_set, configs: Sequence[PruneConfig], mode: str
     todo = [i for i, o in enumerate(out) if o is None]
     if not todo:
         return out  # type: ignore[return-value]
-    means = None
-    if mode == "mean":
-        layers = sorted({h.layer for i in todo for h in configs[i].heads})
-        means = head_means(loaded, image_set.batches(loaded.preprocess, batch_size), layers)
-    first = min([h.layer for i in todo for h in configs[i].heads] + [loaded.spec.n_layers] +
-                ([first_layer] if first_layer is not None else []))
-    cache = residual_cache(loaded, image_set, first, batch_size, progress) if keep_residual else None
-    if cache is not None:
-        feats = [features_from_cache(loaded, cache, configs[i].heads, mode, means, batch_size) for i in todo]
-    else:
-        feats = configs_features(loaded, image_set.batches(loaded.preprocess, batch_size),
-                                 [configs[i].heads for i in todo], mode, means, progress,
-                                 total=len(image_set))
-    for i, f in zip(todo, feats):
+    with autocast(loaded, precision):
+        means = None
+        if mode == "mean":
+            layers = sorted({h.layer for i in todo for h in configs[i].heads})
+            means = head_means(loaded, image_set.batches(loaded.preprocess, batch_size), layers)
+        first = min([h.layer for i in todo for h in configs[i].heads] + [loaded.spec.n_layers] +
+                    ([first_layer] if first_layer is not None else []))
+        cache = residual_cache(loaded, image_set, first, batch_size, progress, precision) if keep_residual else None
+        if cache is not None:
+            feats = [features_from_cache(loaded, cache, configs[i].heads, mode, means, batch_size) for i in todo]
+        else:
+            feats = configs_features(loaded, image_set.batches(loaded.preprocess, batch_size),
+                                     [configs[i].heads for i in todo], mode, means, progress,
+                                     total=len(image_set))
+    for i, f in zip(todo, (f.float() for f in feats)):  # [N, d] float32 whatever the autocast
         if f.shape[0] != len(image_set) or not bool(torch.isfinite(f).all()):
             raise DataError(f"Pruned features for {configs[i].strategy!r}: {f.shape[0]} rows for {len(image_set)} "
                             "images, or non-finite values; nothing was cached (check --batch-size and the "
@@ -160,17 +173,19 @@ def config_row(config: PruneConfig, **metrics) -> dict:
 def prune_eval(loaded, image_set, task: ZeroShotTask, configs: Sequence[PruneConfig],
                mode: str = "zero", batch_size: int = 64, store: Store | None = None,
                progress: "Callable[[int, int], None] | None" = None, first_layer: int | None = None,
-               keep_residual: bool = False) -> list[dict]:
-    """Zero-shot accuracy and mean true-class probability for every configuration. -> table rows"""
+               keep_residual: bool = False, precision: str = DEFAULT) -> list[dict]:
+    """Zero-shot accuracy and mean true-class probability for every configuration (image and text
+    towers under ``precision``). -> table rows"""
     if image_set.labels is None:
         raise DataError(f"Image set {image_set.name!r} has no class labels; zero-shot evaluation needs "
                         "a labelled dataset (an ImageFolder with one folder per class, or a known dataset).")
     if len(image_set) == 0:
         raise DataError(f"Image set {image_set.name!r} is empty.")
-    clf = text_classifier(loaded, task, store)
+    check_precision(precision, loaded)
+    clf = text_classifier(loaded, task, store, precision)
     scale = logit_scale(loaded)
     feats = pruned_features(loaded, image_set, configs, mode, batch_size, store, progress, first_layer,
-                            keep_residual)
+                            keep_residual, precision)
     return [config_row(c, **zero_shot_metrics(f, clf, image_set.labels, scale), n_images=len(f),
                        task=task.name, mode=mode, model=loaded.name)
             for c, f in zip(configs, feats)]
@@ -243,14 +258,16 @@ def retrieval_metrics(text: torch.Tensor, videos: torch.Tensor, target: Sequence
 
 
 def retrieval_eval(loaded, videos, configs: Sequence[PruneConfig], mode: str = "zero", batch_size: int = 64,
-                   store: Store | None = None, progress: "Callable[[int, int], None] | None" = None
-                   ) -> list[dict]:
-    """R@1/5/10 and median rank of caption -> video retrieval for every configuration. -> table rows"""
+                   store: Store | None = None, progress: "Callable[[int, int], None] | None" = None,
+                   precision: str = DEFAULT) -> list[dict]:
+    """R@1/5/10 and median rank of caption -> video retrieval for every configuration (both towers
+    under ``precision``). -> table rows"""
     if not videos.captions or not videos.frames:
         raise DataError(f"Video set {videos.name!r} has no captioned videos.")
+    check_precision(precision, loaded)
     frames = _Frames(videos)
-    text = loaded.encode_texts(list(videos.captions))  # [M, d]
-    feats = pruned_features(loaded, frames, configs, mode, batch_size, store, progress)
+    text = loaded.encode_texts(list(videos.captions), precision=precision)  # [M, d]
+    feats = pruned_features(loaded, frames, configs, mode, batch_size, store, progress, precision=precision)
     return [config_row(c, **retrieval_metrics(text, video_embeddings(f, frames.owner, len(videos.frames)),
                                               videos.caption_video),
                        n_videos=len(videos.frames), n_captions=len(videos.captions), task=videos.name,

@@ -36,12 +36,14 @@ class LoadedModel:
         """An open_clip architecture with random weights (no tag, no checkpoint): its heads mean nothing."""
         return bool(self.extras.get("random_init"))
 
-    def encode_texts(self, texts: list[str], batch_size: int = 256, progress=None) -> torch.Tensor:
-        """L2-normalised text embeddings, each batch cut to its longest text (``textenc``). # [M, embed_dim]"""
+    def encode_texts(self, texts: list[str], batch_size: int = 256, progress=None,
+                     precision: str = "fp32") -> torch.Tensor:
+        """L2-normalised text embeddings (float32; the tower under ``precision``'s autocast), each batch
+        cut to its longest text (``textenc``). # [M, embed_dim]"""
         from .textenc import encode_texts
 
         return encode_texts(self.model, self.tokenizer, list(texts), self.spec.embed_dim, self.device,
-                            batch_size=batch_size, progress=progress)
+                            batch_size=batch_size, progress=progress, precision=precision)
 
     @torch.no_grad()
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:

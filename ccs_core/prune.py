@@ -7,6 +7,9 @@ modules unchanged.
 
 Fast path: the residual stream entering the first prunable layer is computed once per image batch
 (``residual_stream``) and every configuration reruns only the later layers (``features_from_residual``).
+
+Precision: these functions run under whatever autocast their caller opens (``evaluate.pruned_features``
+opens ``precision.autocast`` around all of them); embeddings come back float32 (``tower.pool_project``).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import torch
 from . import tower
 from .errors import HeadSpecError
 from .heads import HeadId, parse_heads
+from .precision import autocast, key_part
 from .store import cache_key
 from .strategies import (CCSTable, PruneConfig, as_heads, build_configs,  # noqa: F401 (re-export)
                          random_heads, strategy_configs)
@@ -130,16 +134,19 @@ class ResidualCache:
 
 def build_residual_cache(loaded, batches: Iterable[torch.Tensor], first_layer: int, key: str = "",
                          store=None, progress: "Callable[[int, int], None] | None" = None,
-                         total: int | None = None) -> ResidualCache:
-    """Run the tower up to ``first_layer`` once over all batches (persisted in ``store`` when given)."""
-    skey = cache_key(kind="residual", model=loaded.key, data=key, first_layer=first_layer) if key else ""
+                         total: int | None = None, precision: str = "fp32") -> ResidualCache:
+    """Run the tower up to ``first_layer`` once over all batches (persisted in ``store`` when given),
+    under ``precision``'s autocast on the model's device (``precision.py``)."""
+    skey = cache_key(kind="residual", model=loaded.key, data=key, first_layer=first_layer,
+                     **key_part(precision)) if key else ""
     if store is not None and skey:
         hit = store.get_arrays("residual", skey)
         if hit is not None:
             return ResidualCache(first_layer, torch.from_numpy(hit["resid"]), key)
     parts, done = [], 0
     for images in batches:
-        parts.append(residual_stream(loaded, images, first_layer).cpu())
+        with autocast(loaded, precision):
+            parts.append(residual_stream(loaded, images, first_layer).cpu())  # [B, T, W]
         done += images.shape[0]
         if progress:
             progress(done, total or done)

@@ -205,6 +205,7 @@ def build_report(folder: Path, chain: dict, records: list[dict], args) -> dict:
             "pretrained": args.pretrained, "model_key": (scores or spans or {}).get("model_key"),
             "paper_model": ref, "paper_match": match, "judges": judges,
             "pool": (spans or {}).get("pool"), "norm": (spans or {}).get("norm"),
+            "precision": getattr(args, "precision", None) or "fp32",
             "image_set": (spans or {}).get("image_set"), "notes": notes,
             "steps": [{"step": r["step"], "status": r["status"], "code": r["code"]} for r in records],
             "sections": sections, "titles": {k: TITLES[k] for k in sections}}

@@ -91,7 +91,8 @@ def markdown(report: dict) -> str:
     lines = [f"# Reproduce: {report['model']}" + (f" ({report['pretrained']})" if report.get("pretrained") else ""),
              "", f"Protocol **{report['protocol']}**; compared with the paper's **{report['paper_model']}** row "
              f"({report['paper_match']}). Judges: {', '.join(report['judges']) or DASH}. Pool: "
-             f"{report.get('pool') or DASH}. Decomposition: {report.get('norm') or 'own-mean'}. Spans from: "
+             f"{report.get('pool') or DASH}. Decomposition: {report.get('norm') or 'own-mean'}. Precision: "
+             f"{report.get('precision') or 'fp32'}. Spans from: "
              f"{report.get('image_set') or DASH}. Accuracy in %, MaxSkew summed over prompts.", ""]
     lines += [f"- {n}" for n in report["notes"]] + ([""] if report["notes"] else [])
     render = {"table9": lambda rows: _ccs(rows[0]), "table3": _accuracy, "table4": _accuracy,

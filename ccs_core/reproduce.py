@@ -11,8 +11,9 @@ each writing its JSON into ``--out-dir``; then ``report.py`` gathers them into `
 ``report.md`` and PNG charts, beside the paper's Tables 3, 4, 7, 8, 9 and Figure 5. A step that
 finished with exit 0 under the same command line is skipped on the next run (``steps.json``) and every
 step reads the cache, so an interrupted run resumes. A dataset the user did not give is marked
-skipped in the report (the toy model uses the toy world's analogues by default). The exit status is the
-worst step's (0 only when every step that ran finished).
+skipped in the report (the toy model uses the toy world's analogues by default). ``--precision`` goes to
+every step that runs the model (spans, prune-eval, bias) and is recorded in the report. The exit status
+is the worst step's (0 only when every step that ran finished).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import contextlib
 import sys
 from pathlib import Path
 
+from .cliutil import add_precision, check_precision_device
 from .errors import DataError
 from .sweep import run_chain, slug
 from .validate import output_path
@@ -70,7 +72,7 @@ def add_reproduce(sub) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default: each command's)")
     p.add_argument("--batch-size", type=int, default=None, help="prune-eval / bias batch size")
     p.add_argument("--workers", type=int, default=None, help="image decoding processes (each command's --workers)")
-    p.add_argument("--precision", default=None, choices=["fp32", "bf16"], help="spans --precision")
+    add_precision(p, "every step's --precision (spans, prune-eval, bias; default: theirs, fp32)", default=None)
     p.add_argument("--max-per-class", type=int, default=None, help="cap images per class (quick runs)")
     p.add_argument("--n-images", type=int, default=None, help="toy world sets' size (quick runs)")
     p.add_argument("--out-dir", required=True, help="the run's folder: each step's JSON, steps.json, the report")
@@ -114,7 +116,8 @@ def plan(args) -> dict:
     score = ["score", "--spans", str(folder / "spans.json"), "--out", str(folder / "scores.json")]
     score += (["--judges", args.judges] if args.judges else []) + (["--labeller", args.labeller] if args.labeller else [])
     steps = [("spans.json", spans), ("scores.json", score)]
-    extra = (["--batch-size", str(args.batch_size)] if args.batch_size else []) + \
+    extra = (["--precision", args.precision] if args.precision else []) + \
+        (["--batch-size", str(args.batch_size)] if args.batch_size else []) + \
         (["--workers", str(args.workers)] if args.workers is not None else []) + \
         (["--max-per-class", str(args.max_per_class)] if args.max_per_class else [])
     datasets = []
@@ -145,6 +148,7 @@ def cmd_reproduce(args) -> int:
         if getattr(args, flag) is not None:
             positive("--" + flag.replace("_", "-"), getattr(args, flag))
     paper_reference(args.model, args.pretrained, args.paper_model)  # a wrong --paper-model before any step
+    check_precision_device(args)  # fp16 on the CPU: refused here, not by each step in turn
     chain = plan(args)
     folder = Path(chain["folder"])
     output_path(folder / "report.json", "reproduce report")

@@ -16,7 +16,10 @@ from typing import Callable
 
 import torch
 
+import torch.nn.functional as F
+
 from . import tower
+from .precision import autocast
 
 BatchProgress = Callable[[int, int], None]  # (texts done, total)
 
@@ -24,8 +27,9 @@ BatchProgress = Callable[[int, int], None]  # (texts done, total)
 @torch.no_grad()
 def encode_texts(model: torch.nn.Module, tokenizer: Callable, texts: list[str], embed_dim: int,
                  device: str = "cpu", batch_size: int = 256, cut: bool = True,
-                 progress: BatchProgress | None = None) -> torch.Tensor:
-    """L2-normalised text embeddings in the order of ``texts``. # [M, embed_dim]"""
+                 progress: BatchProgress | None = None, precision: str = "fp32") -> torch.Tensor:
+    """L2-normalised text embeddings in the order of ``texts``, float32 whatever ``precision`` the
+    tower runs under (autocast on ``device``: ``precision.py``). # [M, embed_dim]"""
     if not texts:
         return torch.zeros(0, embed_dim)
     tokens = tokenizer(list(texts))                                 # [M, context]
@@ -35,12 +39,14 @@ def encode_texts(model: torch.nn.Module, tokenizer: Callable, texts: list[str], 
     for i in range(0, len(texts), batch_size):
         idx = order[i:i + batch_size]
         batch = tokens[idx]
-        if pos is not None:
-            batch = batch[:, : int(pos[idx].max()) + 1]
-            emb = tower.encode_text_cut(model, batch.to(device))
-        else:
-            emb = model.encode_text(batch.to(device), normalize=True)
-        out[idx] = emb.float().cpu()
+        with autocast(device, precision):
+            if pos is not None:
+                batch = batch[:, : int(pos[idx].max()) + 1]
+                emb = tower.encode_text_cut(model, batch.to(device))
+            else:
+                emb = model.encode_text(batch.to(device), normalize=True)
+        emb = emb.float() if precision == "fp32" else F.normalize(emb.float(), dim=-1)  # unit norm in float32
+        out[idx] = emb.cpu()
         if progress is not None:
             progress(min(i + batch_size, len(texts)), len(texts))
     return out

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from ccs_core.errors import ModelLoadError
+from ccs_core.errors import DataError, ModelLoadError
 from ccs_core.models import ModelSpec, _resolve_quickgelu, load_model
 
 TINY_CFG = {"embed_dim": 32,
@@ -186,8 +186,12 @@ def test_bf16_autocast_follows_the_models_device_not_the_batchs(monkeypatch):
     for where in ("cuda", "cuda:1", torch.device("mps"), "cpu"):
         dec.decompose(SimpleNamespace(device=where), cpu_batch, n_layers=1, precision="bf16")
     dec.decompose(SimpleNamespace(device="cuda"), cpu_batch, n_layers=1)  # fp32: autocast off
+    dec.decompose(SimpleNamespace(device="cuda"), cpu_batch, n_layers=1, precision="fp16")
     assert seen == [("cuda", torch.bfloat16, True), ("cuda", torch.bfloat16, True), ("mps", torch.bfloat16, True),
-                    ("cpu", torch.bfloat16, True), ("cuda", torch.bfloat16, False)]
+                    ("cpu", torch.bfloat16, True), ("cuda", torch.bfloat16, False), ("cuda", torch.float16, True)]
+    with pytest.raises(DataError, match="fp16 autocast needs a GPU"):  # refused before autocast on the CPU
+        dec.decompose(SimpleNamespace(device="cpu"), cpu_batch, n_layers=1, precision="fp16")
+    assert len(seen) == 6
     assert dec.autocast_device(SimpleNamespace(), cpu_batch) == "cpu"  # no device recorded: the batch's
     monkeypatch.undo()
     toy = load_model("toy", device="cpu")
