@@ -128,7 +128,7 @@ def _prune_parser(sub, name: str, help_: str, func, dataset: str, dataset_help: 
     p.add_argument("--device", default="auto",
                    help="auto (default: the first of cuda, mps, cpu available), cpu, cuda, cuda:N or mps")
     p.add_argument("--strategy", action="append", default=[], metavar="S",
-                   help="high | low | random | concept:LABEL | heads:L3.H1,L4.H2 (repeatable; the "
+                   help="high | low | random | concept:LABEL | concepts (every label) | heads:L3.H1,L4.H2 (repeatable; the "
                         "original model is always included)")
     p.add_argument("--skip-empty", action="store_true",
                    help="a --strategy that selects no head is skipped with a note (as the defaults are) "

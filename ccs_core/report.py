@@ -76,6 +76,8 @@ def _strategies(summary: list[dict], metric: str, scale: float = 1.0) -> dict:
         if s == "random":
             out["random_std"] = (r.get(f"{metric}_std") or 0.0) * scale
             out["random_runs"] = r.get("runs")
+            if r["strategy"] != "random":  # "random (all layers)": the analysed layers had too few heads
+                out["random_name"] = r["strategy"]
     return out
 
 
@@ -149,9 +151,15 @@ def _bias_rows(folder: Path, datasets: list[dict], recs: dict, section: str, ref
         summary = (obj or {}).get("summary", []) if status == "ok" else []
         attributes = sorted({r["attribute"] for r in summary}) or ["—"]
         k = (obj or {}).get("k")
+        skipped = len((obj or {}).get("skipped_prompts") or []) if status == "ok" else 0
+        n_prompts = next((r.get("n_prompts") for r in (obj or {}).get("rows", [])), None) if status == "ok" else None
+        if skipped:  # a sum over fewer prompts than the paper's 104 is smaller for that reason alone
+            why = (f"summed over {n_prompts} prompts: {skipped} have no image of their occupation "
+                   "(the paper sums over 104)")
         for a in attributes:
             p = prow.get(a)
             rows.append({"dataset": d["name"], "spec": d["spec"], "attribute": a, "status": status, "note": why,
+                         "n_prompts": n_prompts, "skipped_prompts": skipped,
                          "k": k.get(a) if isinstance(k, dict) else k,
                          "ours": _strategies([r for r in summary if r["attribute"] == a], "maxskew_sum"),
                          "skipped_strategies": (obj or {}).get("skipped_strategies", []),
@@ -169,7 +177,9 @@ def build_report(folder: Path, chain: dict, records: list[dict], args) -> dict:
     folder = Path(folder)
     recs = {r["step"]: r for r in records}
     ref, match = paper_reference(args.model, args.pretrained, getattr(args, "paper_model", None))
-    spans, scores = _read(folder, "spans.json"), _read(folder, "scores.json")
+    # only what this run's steps finished: a failed step's file may be an earlier run's
+    spans = _read(folder, "spans.json") if _status(recs.get("spans.json"), {})[0] == "ok" else None
+    scores = _read(folder, "scores.json") if _status(recs.get("scores.json"), {})[0] == "ok" else None
     datasets = chain["datasets"]
     judges = (scores or {}).get("used_judges") or []
     pk = paper.ccs_at_k(ref)
@@ -181,7 +191,8 @@ def build_report(folder: Path, chain: dict, records: list[dict], args) -> dict:
                     "paper": {str(k): float(pk[f"ccs_at_{k}"].iloc[0]) for k in range(6)} if len(pk) else {}}],
         "table3": _accuracy_rows(folder, datasets, recs, "table3", ref),
         "table4": _accuracy_rows(folder, datasets, recs, "table4", ref),
-        "concepts": _concept_rows(folder, datasets, ref),
+        "concepts": _concept_rows(folder, [d for d in datasets if _status(recs.get(d["file"]), {})[0] == "ok"],
+                                  ref),
         "figure5": _video_rows(folder, datasets, recs),
         "table7": _bias_rows(folder, datasets, recs, "table7", ref),
         "table8": _bias_rows(folder, datasets, recs, "table8", ref),
@@ -218,7 +229,12 @@ def write_report(folder: Path, chain: dict, records: list[dict], args) -> dict:
     from .report_md import markdown, summary_lines
 
     report = build_report(folder, chain, records, args)
-    report["charts"] = write_charts(report, Path(folder) / "charts")
+    try:
+        report["charts"] = write_charts(report, Path(folder) / "charts")
+    except Exception as err:  # the tables matter more than the pictures: write them whatever happens
+        report["charts"] = []
+        report["notes"].append(f"The charts could not be drawn ({err.__class__.__name__}: {err}); the tables "
+                               "are complete. Run reproduce again to retry (nothing is recomputed).")
     write_json(Path(folder) / "report.json", report)
     write_text(Path(folder) / "report.md", markdown(report))
     report["summary_lines"] = summary_lines(report)

@@ -13,7 +13,8 @@ def _pm(ours: dict, key: str, digits: int = 2) -> str:
     if key not in ours:
         return DASH
     std = ours.get(f"{key}_std")
-    return f"{ours[key]:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{ours[key]:.{digits}f}"
+    text = f"{ours[key]:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{ours[key]:.{digits}f}"
+    return text + (" (all layers)" if key == "random" and ours.get("random_name") else "")
 
 
 def _change(d: dict, key: str) -> str:

@@ -8,9 +8,10 @@ as ``sweep`` does), under ``--protocol paper``:
     CCS-5 heads) -> prune-eval on videos (retrieval) -> bias per bias set (original, high, low, random)
 
 each writing its JSON into ``--out-dir``; then ``report.py`` gathers them into ``report.json``,
-``report.md`` and PNG charts, beside the paper's Tables 3, 4, 7, 8, 9 and Figure 5. A step that
-finished with exit 0 under the same command line is skipped on the next run (``steps.json``) and every
-step reads the cache, so an interrupted run resumes. A dataset the user did not give is marked
+``report.md`` and PNG charts, beside the paper's Tables 3, 4, 7, 8, 9 and Figure 5. Every path is
+checked before the first step. Every step runs each time and reads the cache, so an interrupted run
+resumes, a finished one costs reads, and an edited input is seen; a dataset that fails does not stop
+the others (a failed spans or score step stops all; ``steps.json`` records each step's exit). A dataset the user did not give is marked
 skipped in the report (the toy model uses the toy world's analogues by default). ``--precision`` goes to
 every step that runs the model (spans, prune-eval, bias) and is recorded in the report. The exit status
 is the worst step's (0 only when every step that ran finished).
@@ -140,6 +141,21 @@ def plan(args) -> dict:
     return {"name": folder.name, "folder": str(folder), "steps": steps, "datasets": datasets}
 
 
+def check_inputs(args, chain: dict) -> None:
+    """Every path the steps will read exists (datasets, images, pool), before the first step."""
+    from .cliutil import dataset_paths
+
+    paths = [(d["spec"], p) for d in chain["datasets"] for p in dataset_paths(d["spec"])]
+    if args.images and not args.images.startswith("toy"):
+        paths.append(("--images", args.images))
+    if args.pool and args.pool not in ("bundled", "toy"):
+        paths.append(("--pool", args.pool))
+    missing = [(what, p) for what, p in paths if not Path(p).expanduser().exists()]
+    if missing:
+        raise DataError("Not found: " + "; ".join(f"{p} ({what})" for what, p in missing) + ". Fix the path(s); "
+                        "nothing has run yet.")
+
+
 def cmd_reproduce(args) -> int:
     from .report import paper_reference, write_report
     from .validate import positive
@@ -152,15 +168,19 @@ def cmd_reproduce(args) -> int:
     chain = plan(args)
     folder = Path(chain["folder"])
     output_path(folder / "report.json", "reproduce report")
+    check_inputs(args, chain)  # a typo in a path is said now, not after the spans and the judges
     if not args.quiet:
         print(f"reproduce: {len(chain['steps'])} steps into {folder} (spans, score, "
-              f"{len(chain['datasets'])} dataset(s)); a finished step is not run again", file=sys.stderr)
+              f"{len(chain['datasets'])} dataset(s)); each reads the cache, so what finished before is "
+              "not recomputed", file=sys.stderr)
     progress = None if args.quiet else (lambda i, n, name: print(f"reproduce: step {i}/{n}: {name}", file=sys.stderr))
     def step(argv: list[str]) -> int:  # each step's tables go to stderr: stdout is the report's summary
         with contextlib.redirect_stdout(sys.stderr):
             return args.main(argv)
 
-    records = run_chain(chain, step, quiet=args.quiet, progress=progress)
+    # every step runs (from the cache: only what changed or never finished is computed); a dataset
+    # that fails does not stop the others, a failed spans or score step stops all
+    records = run_chain(chain, step, quiet=args.quiet, progress=progress, rerun=True, independent_after=2)
     report = write_report(folder, chain, records, args)
     for line in report["summary_lines"]:
         print(line)

@@ -95,13 +95,16 @@ def _valid(step: str, path: Path) -> bool:
 
 
 def run_chain(chain: dict, main: Callable[[list[str]], int], quiet: bool = True,
-              progress: "Callable[[int, int, str], None] | None" = None) -> list[dict]:
+              progress: "Callable[[int, int, str], None] | None" = None, rerun: bool = False,
+              independent_after: "int | None" = None) -> list[dict]:
     """The chain's steps in order through ``main`` (the CLI's, given by it: this module does not
     import the CLI). A step is skipped only when it finished with exit 0 under the same command line
     (``steps.json``) and its output still reads as its result; once a step runs, the later ones run
     too (their inputs changed). A step that exits 3 (incomplete) runs again next time; one that fails
     (exit 1, 2 or 130) stops the chain, the rest marked not run. ``progress(i, n, step)`` is told of
-    each step that runs. -> one record per step."""
+    each step that runs. ``rerun``: run every step (each reads the cache, so only what changed is
+    computed: an edited input file is seen). ``independent_after`` N: a step after the first N that
+    fails (exit 1 or 2) does not stop the others (an interrupt still does). -> one record per step."""
     folder = Path(chain["folder"])
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -115,7 +118,7 @@ def run_chain(chain: dict, main: Callable[[list[str]], int], quiet: bool = True,
             records.append({"step": name, "status": "not run", "code": None})
             continue
         before = state.get(name) or {}
-        if not ran and before.get("argv") == argv and before.get("code") == 0 and _valid(name, folder / name):
+        if not ran and not rerun and before.get("argv") == argv and before.get("code") == 0 and _valid(name, folder / name):
             records.append({"step": name, "status": "done before", "code": 0})
             continue
         if progress:
@@ -124,7 +127,8 @@ def run_chain(chain: dict, main: Callable[[list[str]], int], quiet: bool = True,
             code = main((["-q"] if quiet else []) + argv)
         except SystemExit as exit_:  # argparse refused the step's command line (it has said why)
             code = exit_.code if isinstance(exit_.code, int) else 2
-        ran, failed = True, code in (1, 2, 130)
+        ran = True
+        failed = code == 130 or (code in (1, 2) and (independent_after is None or i <= independent_after))
         state[name] = {"argv": argv, "code": code}
         write_json(folder / STATE, state)
         records.append({"step": name, "status": {0: "ok", 3: "incomplete"}.get(code, "failed"), "code": code})

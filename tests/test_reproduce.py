@@ -64,12 +64,40 @@ def test_reproduce_toy_every_section_beside_the_paper(toy_run, capsys):
     assert {"charts/table3.png", "charts/table9.png"} <= set(report["charts"])
     for name, obj in _outputs(out).items():  # every result file records its protocol
         assert obj.get("protocol") == "paper", name
-    # a second run finds every step done and rewrites the same report
+    # a second run reads every step from the cache and rewrites the same report
     assert main([*TOY, "--out-dir", str(out)]) == 0
     assert "toy-hard:background: original" in capsys.readouterr().out
     again = read_report(out)
-    assert {s["status"] for s in again["steps"]} == {"done before"}
+    assert {s["status"] for s in again["steps"]} == {"ok"}
     assert again["sections"] == report["sections"]
+
+
+def test_reproduce_checks_paths_first_and_reports_only_this_runs_results(toy_run, tmp_path, capsys):
+    import shutil
+
+    # a typo in a dataset path: said before any step, nothing written
+    fresh = tmp_path / "fresh"
+    assert main([*TOY, "--cifar10", str(tmp_path / "nope"), "--out-dir", str(fresh)]) == 2
+    assert "nope" in capsys.readouterr().err and not (fresh / "spans.json").exists()
+    # a folder holding an earlier run: this run's failed score must not show the old CCS@K or concepts
+    out = tmp_path / "again"
+    shutil.copytree(toy_run, out)
+    assert main([*TOY, "--judges", "bogus", "--out-dir", str(out)]) == 2
+    report = read_report(out)
+    assert report["sections"]["table9"][0]["status"] == "failed" and not report["sections"]["table9"][0]["ours"]
+    assert not report["sections"]["concepts"][0]["ours"] and report["judges"] == []
+    assert all(r["status"] != "ok" for r in report["sections"]["table3"])
+
+
+def test_a_failing_dataset_does_not_stop_the_others(tmp_path, cifar_integrity, capsys):
+    bad = tmp_path / "cifar"
+    (bad / "cifar-10-batches-py").mkdir(parents=True)  # the folder is there, its files are not
+    out = tmp_path / "run"
+    code = main([*TOY, "--cifar10", str(bad), "--dataset", "toy-hard:colour", "--out-dir", str(out)])
+    assert code == 2
+    report = read_report(out)
+    rows = {r["dataset"]: r for key in ("table3", "other") for r in report["sections"][key]}
+    assert rows["CIFAR-10"]["status"] == "failed" and rows["toy-hard:colour"]["status"] == "ok"
 
 
 def _cifar10(root):
