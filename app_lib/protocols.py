@@ -13,7 +13,6 @@ PAPER_CHANGES = ("CLIP's 18 CIFAR and 80 ImageNet prompt templates", "FairFace's
 HELP = ("How results are made, so they can be compared with the paper's tables. **paper** changes: "
         + "; ".join(PAPER_CHANGES) + ". **standard** (default) keeps the common conventions. Every run and "
         "export records its protocol; the toy world's tasks use their own templates under both.")
-NORMS = {"standard": "own-mean", "paper": "gandelsman"}  # session key "norm": the span pipeline's convention
 
 
 def checked(name: str | None) -> str:
@@ -24,7 +23,7 @@ def checked(name: str | None) -> str:
 def norm_for(name: str) -> str:
     """The decomposition convention of ``name`` for the session key ``norm`` (read by the span pipeline
     where it has the setting; harmless where it does not), in the app's words for it."""
-    return NORMS[checked(name)]
+    return get(name).norm
 
 
 def caption(name: str) -> str:
@@ -34,7 +33,3 @@ def caption(name: str) -> str:
         return "Protocol: **standard** (common conventions; set Protocol in the sidebar for the paper's)."
     return "Protocol: **paper** — " + "; ".join(PAPER_CHANGES) + "."
 
-
-def concept_min_ccs(name: str) -> int | None:
-    """concept:LABEL keeps heads with at least this CCS (paper: 5), or every head with the label (None)."""
-    return get(name).concept_min_ccs

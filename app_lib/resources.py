@@ -31,19 +31,22 @@ def load_full(name: str, pretrained: str, store=None, device: str = "auto"):
     """The process's one LoadedModel per (name, pretrained, device), loaded on first use from any
     thread (a page or a background job); its manifest goes to the store so the next start needs no
     load (the manifest and the model's key do not depend on the device)."""
-    from ccs_core.models import load_model  # torch and open_clip: only when weights are needed
+    from ccs_core.models import check_device, load_model  # torch and open_clip: only when weights are needed
 
     req = (name, pretrained, device)
     with _LOAD_LOCK:  # one load at a time; a second caller waits for it
         if req not in _LOADED:
-            loaded = load_model(name, pretrained or None, device=device)
-            _LOADED[req] = loaded
+            same = (name, pretrained, str(check_device(device)))  # "auto" and "cuda" on a GPU: one copy
+            loaded = _LOADED.get(same)
+            if loaded is None:
+                loaded = load_model(name, pretrained or None, device=device)
+                try:
+                    write_manifest(store, name, pretrained, loaded)
+                except CacheError as err:
+                    log.warning("model manifest not saved: %s", err)
+            _LOADED[same] = _LOADED[req] = loaded
             while len(_LOADED) > MAX_LOADED:
                 _LOADED.popitem(last=False)
-            try:
-                write_manifest(store, name, pretrained, loaded)
-            except CacheError as err:
-                log.warning("model manifest not saved: %s", err)
         _LOADED.move_to_end(req)
         return _LOADED[req]
 

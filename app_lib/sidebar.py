@@ -2,6 +2,8 @@
 every page by the entry point. Returns the loaded model, or None with the reason shown."""
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
 
 from ccs_core.errors import CCSError
@@ -133,7 +135,10 @@ def device_choice() -> str:
                       "and the cache are the same on every device (up to float rounding)."
                       + (f" Not offered: {'; '.join(missing)}." if missing else ""))
     if s.device == "auto":
-        st.caption(f"Auto runs the model on {devices.resolved('auto')} here.")
+        where = devices.resolved("auto")
+        sure = "torch" in sys.modules  # before torch loads, a GPU is inferred from its driver
+        st.caption(f"Auto runs the model on {where} here." if sure or where == "cpu" else
+                   f"Auto should run the model on {where} here (the load checks that torch can use it).")
     return s.device
 
 

@@ -72,7 +72,8 @@ def _concepts(block: dict) -> list[str]:
                  [[r["dataset"], r["concept"], str(r["n_heads"]), _f(r["original"]), _f(r["pruned"]),
                    _f(r["drop"])] for r in block["ours"]] or [[DASH] * 6])
     if block["paper"]:
-        out += ["", "The paper's text (its Figures 3-4 give no table):", ""]
+        out += ["", "The paper's text (its Figures 3-4 give no table; it names the architecture only, so the "
+                "weights' row, and CIFAR-10 for the objects passage, are our reading):", ""]
         out += _table(["dataset", "concept pruned", "original", "pruned", "drop"],
                       [[r["dataset"], r["concept"], _f(r["original"]), _f(r["pruned"]), _f(r["drop"])]
                        for r in block["paper"]])
