@@ -24,6 +24,9 @@ def read_label_csv(csv_path: "str | Path", what: str, example: str) -> tuple[lis
     """(rows with stripped values, header) of a UTF-8 label CSV. ``what`` names the file in messages
     ("FairFace label file"); ``example`` says what the CSV should be when it is missing."""
     csv_path = Path(csv_path).expanduser()
+    if csv_path.is_dir():
+        raise DataError(f"{what} {csv_path} is a folder, not a CSV: give {example}, then ':' and the image folder "
+                        "if its 'file' paths are relative to another folder than the CSV's.")
     if not csv_path.is_file():
         raise DataError(f"{what} {csv_path} not found: give {example} and the folder its 'file' paths are "
                         "relative to.")

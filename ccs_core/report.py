@@ -83,11 +83,26 @@ def _strategies(summary: list[dict], metric: str, scale: float = 1.0) -> dict:
     return out
 
 
+def _usable(record: dict | None) -> bool:
+    """The step's file is this run's result: it finished (now or before), or it was incomplete (exit 3)
+    but wrote its output. Otherwise a file there is an older run's (another model's, other options')."""
+    return record is not None and (record["code"] == 0 or (record["code"] == 3 and bool(record.get("fresh"))))
+
+
+def _result(folder: Path, file: str, recs: dict) -> dict | None:
+    return _read(folder, file) if _usable(recs.get(file)) else None
+
+
 def _status(record: dict | None, obj: dict | None) -> tuple[str, str]:
     if record is None or record["code"] is None:
         return "failed", "not run (an earlier step failed)"
+    if record["code"] == 130:
+        return "failed", "interrupted (exit 130); run the same reproduce command again to resume"
+    said = f": {record['message']}" if record.get("message") else "; rerun it alone to see why"
+    if record["code"] == 3 and _usable(record) and obj is not None:
+        return "incomplete", f"the step exited 3{said}"
     if record["code"] != 0:
-        return "failed", f"the step exited {record['code']}; see its message above or rerun it alone"
+        return "failed", f"the step exited {record['code']}{said}"
     return ("ok", "") if obj is not None else ("failed", "its output file is missing or unreadable")
 
 
@@ -95,7 +110,7 @@ def _accuracy_rows(folder: Path, datasets: list[dict], recs: dict, section: str,
     prow = {r.dataset: r for r in paper.pruning_accuracy(ref).itertuples(index=False)}
     rows = []
     for d in [d for d in datasets if d["section"] == section]:
-        obj = _read(folder, d["file"])
+        obj = _result(folder, d["file"], recs)
         status, why = _status(recs.get(d["file"]), obj)
         ours = _strategies(obj.get("summary", []), "accuracy", 100.0) if status == "ok" else {}
         rows.append({"dataset": d["name"], "spec": d["spec"], "status": status, "note": why, "ours": ours,
@@ -113,10 +128,10 @@ def _paper_acc(row) -> dict:
     return {} if row is None else {"original": row.original, "high": row.high_ccs_pruned, "low": row.low_ccs_pruned}
 
 
-def _concept_rows(folder: Path, datasets: list[dict], ref: str) -> list[dict]:
+def _concept_rows(folder: Path, datasets: list[dict], recs: dict, ref: str) -> list[dict]:
     rows = []
     for d in datasets:
-        obj = _read(folder, d["file"]) if d["section"] in ("table3", "table4", "other") else None
+        obj = _result(folder, d["file"], recs) if d["section"] in ("table3", "table4", "other") else None
         summary = (obj or {}).get("summary", [])
         base = next((r["accuracy"] for r in summary if r["strategy"] == "original"), None)
         for r in summary:
@@ -133,7 +148,7 @@ def _concept_rows(folder: Path, datasets: list[dict], ref: str) -> list[dict]:
 def _video_rows(folder: Path, datasets: list[dict], recs: dict) -> list[dict]:
     rows = []
     for d in [d for d in datasets if d["section"] == "figure5"]:
-        obj = _read(folder, d["file"])
+        obj = _result(folder, d["file"], recs)
         status, why = _status(recs.get(d["file"]), obj)
         ours = {m: _strategies(obj.get("summary", []), m) for m in ("R@1", "R@5", "R@10")} if status == "ok" else {}
         rows.append({"dataset": d["name"], "spec": d["spec"], "status": status, "note": why, "ours": ours,
@@ -149,7 +164,7 @@ def _bias_rows(folder: Path, datasets: list[dict], recs: dict, section: str, ref
     prow = {r.attribute: r for r in paper.bias_maxskew(ref).itertuples(index=False) if r.dataset == pname}
     rows = []
     for d in [d for d in datasets if d["section"] == section]:
-        obj = _read(folder, d["file"])
+        obj = _result(folder, d["file"], recs)
         status, why = _status(recs.get(d["file"]), obj)
         summary = (obj or {}).get("summary", []) if status == "ok" else []
         attributes = sorted({r["attribute"] for r in summary}) or ["—"]
@@ -180,9 +195,8 @@ def build_report(folder: Path, chain: dict, records: list[dict], args) -> dict:
     folder = Path(folder)
     recs = {r["step"]: r for r in records}
     ref, match = paper_reference(args.model, args.pretrained, getattr(args, "paper_model", None))
-    # only what this run's steps finished: a failed step's file may be an earlier run's
-    spans = _read(folder, "spans.json") if _status(recs.get("spans.json"), {})[0] == "ok" else None
-    scores = _read(folder, "scores.json") if _status(recs.get("scores.json"), {})[0] == "ok" else None
+    # only this run's files: one a failed step left from an older run (another model's) is not reported
+    spans, scores = _result(folder, "spans.json", recs), _result(folder, "scores.json", recs)
     datasets = chain["datasets"]
     judges = (scores or {}).get("used_judges") or []
     pk = paper.ccs_at_k(ref)
@@ -194,8 +208,7 @@ def build_report(folder: Path, chain: dict, records: list[dict], args) -> dict:
                     "paper": {str(k): float(pk[f"ccs_at_{k}"].iloc[0]) for k in range(6)} if len(pk) else {}}],
         "table3": _accuracy_rows(folder, datasets, recs, "table3", ref),
         "table4": _accuracy_rows(folder, datasets, recs, "table4", ref),
-        "concepts": _concept_rows(folder, [d for d in datasets if _status(recs.get(d["file"]), {})[0] == "ok"],
-                                  ref),
+        "concepts": _concept_rows(folder, datasets, recs, ref),
         "figure5": _video_rows(folder, datasets, recs),
         "table7": _bias_rows(folder, datasets, recs, "table7", ref),
         "table8": _bias_rows(folder, datasets, recs, "table8", ref),
@@ -203,6 +216,12 @@ def build_report(folder: Path, chain: dict, records: list[dict], args) -> dict:
     if any(d["section"] == "other" for d in datasets):
         sections["other"] = _accuracy_rows(folder, datasets, recs, "other", ref)
     notes = []
+    score = recs.get("scores.json")
+    if scores is None and score is not None and score["code"] not in (0, None):
+        notes.append(f"No CCS: the score step exited {score['code']}"
+                     + (f" ({score['message']})" if score.get("message") else "")
+                     + "; the steps after it need its scores and were not run. Fix that, then run the same "
+                       "reproduce command again (finished steps are not recomputed).")
     if match != "exact":
         notes.append({"given": f"Compared with the paper's {ref} row, as asked (--paper-model).",
                       "architecture": f"Not one of the paper's models: the paper's {ref} row is the same "
@@ -221,7 +240,8 @@ def build_report(folder: Path, chain: dict, records: list[dict], args) -> dict:
             "pool": (spans or {}).get("pool"), "norm": (spans or {}).get("norm"),
             "precision": getattr(args, "precision", None) or "fp32",
             "image_set": (spans or {}).get("image_set"), "notes": notes,
-            "steps": [{"step": r["step"], "status": r["status"], "code": r["code"]} for r in records],
+            "steps": [{"step": r["step"], "status": r["status"], "code": r["code"],
+                       **({"message": r["message"]} if r.get("message") else {})} for r in records],
             "sections": sections, "titles": {k: TITLES[k] for k in sections}}
 
 
@@ -244,12 +264,59 @@ def write_report(folder: Path, chain: dict, records: list[dict], args) -> dict:
     return report
 
 
+def report_folder(folder: "str | Path") -> Path:
+    """The report folder a typed path names: the folder itself, or the folder of its report.json."""
+    path = Path(folder).expanduser()
+    return path.parent if path.name == "report.json" and path.is_file() else path
+
+
+def _check_report(obj: dict, path: Path) -> dict:
+    """What the app and ``flat_rows`` read is there with its type, or a DataError saying what is not."""
+    def damaged(what: str):
+        raise DataError(f"{path} is damaged or was not written by reproduce: {what}. Run reproduce again to "
+                        "rewrite it (finished steps are not recomputed).")
+
+    words = {str: "text", list: "a list", dict: "a mapping"}
+    for key, kind in (("model", str), ("protocol", str), ("paper_model", str), ("paper_match", str),
+                      ("judges", list), ("notes", list), ("steps", list), ("titles", dict), ("charts", list)):
+        if not isinstance(obj.get(key, [] if key == "charts" else None), kind):
+            damaged(f"{key!r} is missing or not {words[kind]}")
+    if not all(isinstance(x, str) for x in obj["judges"] + obj["notes"] + obj.get("charts", [])):
+        damaged("'judges', 'notes' and 'charts' hold text only")
+    if not all(isinstance(s, dict) and {"step", "status", "code"} <= s.keys() for s in obj["steps"]):
+        damaged("every step needs 'step', 'status' and 'code'")
+    sections, titles = obj["sections"], obj["titles"]
+    if set(titles) != set(sections) or not all(isinstance(v, str) for v in titles.values()):
+        damaged("'titles' must name every section, and only those")
+    for key, rows in sections.items():
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows) or (key == "concepts" and not rows):
+            damaged(f"the section {key!r} is not a list of rows")
+        for r in rows:
+            if key == "concepts":
+                fine = all(isinstance(r.get(k), list) and all(isinstance(x, dict) for x in r[k])
+                           for k in ("ours", "paper"))
+            else:
+                fine = (isinstance(r.get("ours"), dict) and isinstance(r.get("paper"), dict)
+                        and isinstance(r.get("status"), str) and isinstance(r.get("skipped_strategies", []), list)
+                        and (key != "figure5" or all(isinstance(v, dict) for v in r["ours"].values())))
+            if not fine:
+                damaged(f"a row of the section {key!r} lacks its 'ours', 'paper' or 'status'")
+    return obj
+
+
 def read_report(folder: "str | Path") -> dict:
-    """A reproduce report folder's report.json, checked (what the app opens)."""
-    path = Path(folder).expanduser() / "report.json"
+    """A reproduce report folder's report.json (or that file, named), checked (what the app opens)."""
+    given = Path(folder).expanduser()
+    root = report_folder(folder)
+    path = root / "report.json"
+    if not given.exists():
+        raise DataError(f"{given} does not exist: give the --out-dir of a finished 'python -m ccs_core reproduce' run.")
+    if not root.is_dir():
+        raise DataError(f"{given} is a file, not a folder: give the --out-dir of a finished 'python -m ccs_core "
+                        "reproduce' run (the folder that holds its report.json).")
     if not path.is_file():
-        raise DataError(f"{Path(folder).expanduser()} has no report.json: give the --out-dir of a finished "
-                        "'python -m ccs_core reproduce' run.")
+        raise DataError(f"{root} has no report.json: give the --out-dir of a finished 'python -m ccs_core reproduce' "
+                        "run.")
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
@@ -259,7 +326,7 @@ def read_report(folder: "str | Path") -> dict:
     if obj.get("version") != VERSION:
         raise DataError(f"{path} is a version {obj.get('version')!r} report; this CCS Explorer reads version "
                         f"{VERSION}: run reproduce again (finished steps are not recomputed).")
-    return obj
+    return _check_report(obj, path)
 
 
 def flat_rows(report: dict, key: str) -> list[dict]:

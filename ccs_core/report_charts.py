@@ -2,10 +2,13 @@
 has numbers. Altair specs rendered by vl-convert (offline); each PNG is written whole or not at all."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import altair as alt
 import pandas as pd
+
+from .errors import DataError
 
 STRATEGIES = ["original", "high", "low", "random"]
 SOURCES = ["ours", "paper"]
@@ -79,15 +82,23 @@ def write_charts(report: dict, folder: Path) -> list[str]:
     import vl_convert as vlc
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for key, chart in charts(report).items():
-        png = vlc.vegalite_to_png(chart.to_json(), scale=2)
-        tmp = folder / f".{key}.png.tmp"
-        tmp.write_bytes(png)
-        tmp.replace(folder / f"{key}.png")
-        written.append(f"charts/{key}.png")
-    for stale in folder.glob("*.png"):  # a section without numbers this time keeps no old chart
-        if f"charts/{stale.name}" not in written:
-            stale.unlink()
+    tmp = folder / ".chart.png.tmp"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for key, chart in charts(report).items():
+            png = vlc.vegalite_to_png(chart.to_json(), scale=2)
+            tmp = folder / f".{key}.png.tmp"
+            tmp.write_bytes(png)
+            tmp.replace(folder / f"{key}.png")
+            written.append(f"charts/{key}.png")
+        for stale in folder.glob("*.png"):  # a section without numbers this time keeps no old chart
+            if f"charts/{stale.name}" not in written:
+                stale.unlink()
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise DataError(f"Cannot write the report's charts in {folder}: {err.strerror or err} "
+                        f"({err.filename or folder}). Make it a writable folder of PNG files, or choose another "
+                        "--out-dir; the steps' results are kept, and the next run only redraws the report.") from err
     return written

@@ -105,8 +105,9 @@ def markdown(report: dict) -> str:
         chart = next((c for c in report.get("charts", []) if c.startswith(f"charts/{key}")), None)
         if chart:
             lines += [f"![{report['titles'][key]}]({chart})", ""]
-    lines += ["## Steps", ""] + _table(["step", "status", "exit"], [[s["step"], s["status"], str(s["code"])]
-                                                                    for s in report["steps"]])
+    lines += ["## Steps", ""] + _table(["step", "status", "exit", "why"], [
+        [s["step"], s["status"], str(s["code"]), (s.get("message") or "").replace("|", "\\|")]
+        for s in report["steps"]])
     return "\n".join(lines) + "\n"
 
 

@@ -141,19 +141,91 @@ def plan(args) -> dict:
     return {"name": folder.name, "folder": str(folder), "steps": steps, "datasets": datasets}
 
 
-def check_inputs(args, chain: dict) -> None:
-    """Every path the steps will read exists (datasets, images, pool), before the first step."""
-    from .cliutil import dataset_paths
+# what each kind of dataset flag takes, for the messages of ``check_inputs``
+WHAT = {"torchvision": "the root torchvision's dataset class reads (README: Reproduce the paper, layouts)",
+        "imagenet-a": "the folder with one sub-folder of images per WordNet id",
+        "videos": "the folder with one sub-folder of frames per video and a captions file",
+        "folder": "a folder with one sub-folder of images per class", "csv": "the label CSV (CSV[:IMAGE_ROOT])"}
+WHAT["imagenet-r"] = WHAT["imagenet-a"]
 
-    paths = [(d["spec"], p) for d in chain["datasets"] for p in dataset_paths(d["spec"])]
-    if args.images and not args.images.startswith("toy"):
-        paths.append(("--images", args.images))
-    if args.pool and args.pool not in ("bundled", "toy"):
-        paths.append(("--pool", args.pool))
-    missing = [(what, p) for what, p in paths if not Path(p).expanduser().exists()]
-    if missing:
-        raise DataError("Not found: " + "; ".join(f"{p} ({what})" for what, p in missing) + ". Fix the path(s); "
-                        "nothing has run yet.")
+
+def check_inputs(args) -> list[str]:
+    """Every option checked before the first step (a typo found after the spans and the scoring would
+    cost them): no blank value, every dataset spec parsed and its folders and files there, the toy's
+    --n-images and --workers in range. -> the folders the run reads (--out-dir must lie outside them)."""
+    from .datasets import CSV_LOADERS, TORCHVISION, csv_paths, is_toy_spec, parse_spec
+    from .toyworld.tasks import check_count
+
+    if not str(args.out_dir).strip():
+        raise DataError("--out-dir is empty; give the run's folder (e.g. runs/repro-toy): an empty path would "
+                        "write every step's JSON and the report into the current folder.")
+    for flag in ("images", "pool", "pretrained", "judges", "labeller", "device", "paper_model"):
+        value = getattr(args, flag, None)
+        if value is not None and not str(value).strip():
+            raise DataError(f"--{flag.replace('_', '-')} is empty; give a value or leave the option out (its "
+                            "default is used then).")
+    if args.n_images is not None:
+        check_count(args.n_images)
+    if args.workers is not None and args.workers < 0:
+        raise DataError(f"--workers must be 0 (decode in this process) or more (got {args.workers}).")
+    given = [(f"--{flag.replace('_', '-')}", getattr(args, flag), f"{kind}:") for flag, kind, _, _ in
+             (*CLASSIFICATION, *BIAS) if getattr(args, flag) is not None]
+    given += [("--videos", d, "videos:") for d in args.videos] + [("--dataset", s, "") for s in args.dataset]
+    read = [args.images] if args.images and not is_toy_spec(args.images) else []
+    for flag, value, kind in given:
+        if not value.strip():
+            raise DataError(f"{flag} is empty; give {'a dataset spec' if flag == '--dataset' else 'its path'}, or "
+                            f"leave {flag} out (the report then lists the dataset as skipped).")
+        spec = parse_spec(kind + value)
+        if spec.is_toy:
+            continue
+        what = WHAT["csv" if spec.kind in CSV_LOADERS else "torchvision" if spec.kind in TORCHVISION else spec.kind]
+        if spec.kind in CSV_LOADERS:
+            csv_file, root = csv_paths(spec.arg)
+            wanted = [(csv_file, "file")] + ([(root, "folder")] if root else [])
+        else:
+            wanted = [(spec.arg, "folder")]
+        for path, kind_of in wanted:
+            p = Path(path).expanduser()
+            if not p.exists() and flag == "--dataset" and spec.kind == "folder":
+                raise DataError(f"--dataset {value!r} is neither a dataset spec nor an existing folder; 'python -m "
+                                "ccs_core prune-eval --help' lists the specs (toy[:FACTOR], cifar10:ROOT, ...).")
+            if not p.exists():
+                problem = "does not exist"
+            elif kind_of == "folder" and not p.is_dir():
+                problem = "is a file, not a folder"
+            elif kind_of == "file" and not p.is_file():
+                problem = "is a folder, not a CSV file"
+            else:
+                if kind_of == "folder":
+                    read.append(str(p))
+                continue
+            raise DataError(f"{flag} {value}: {p} {problem}. Give {what}. (reproduce checks every dataset before "
+                            "its first step, so that a wrong path costs no spans or scoring.)")
+    return read
+
+
+def check_out_dir(folder: Path, args, read: list[str]) -> None:
+    """--out-dir can hold the run: a folder (or one to make), writable, outside every folder the run
+    reads, and none of the report's own names taken by something of the wrong kind."""
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"--out-dir {folder} is a file; give a folder (reproduce writes each step's JSON, "
+                        "steps.json and the report there).")
+    for name, what in (("report.json", "report"), ("report.md", "Markdown report"),
+                       ("steps.json", "record of the finished steps")):
+        if (folder / name).exists() and not (folder / name).is_file():
+            raise DataError(f"{folder / name} is a folder (or not a regular file), but reproduce writes its {what} "
+                            "there; remove it or choose another --out-dir.")
+    output_path(folder / "report.json", "reproduce report", inputs=[args.pool, args.images], folders=read,
+                flag="--out-dir")
+    charts = folder / "charts"
+    if charts.exists() and not charts.is_dir():
+        raise DataError(f"{charts} is a file, but reproduce writes its charts in that folder; remove it or choose "
+                        "another --out-dir.")
+    odd = sorted(c.name for c in charts.glob("*.png") if not c.is_file()) if charts.is_dir() else []
+    if odd:
+        raise DataError(f"{charts / odd[0]} is not a regular file, but reproduce writes a chart there; remove it or "
+                        "choose another --out-dir.")
 
 
 def cmd_reproduce(args) -> int:
@@ -163,12 +235,12 @@ def cmd_reproduce(args) -> int:
     for flag in ("batch_size", "max_per_class", "n_images"):
         if getattr(args, flag) is not None:
             positive("--" + flag.replace("_", "-"), getattr(args, flag))
+    read = check_inputs(args)
     paper_reference(args.model, args.pretrained, args.paper_model)  # a wrong --paper-model before any step
     check_precision_device(args)  # fp16 on the CPU: refused here, not by each step in turn
     chain = plan(args)
     folder = Path(chain["folder"])
-    output_path(folder / "report.json", "reproduce report")
-    check_inputs(args, chain)  # a typo in a path is said now, not after the spans and the judges
+    check_out_dir(folder, args, read)
     if not args.quiet:
         print(f"reproduce: {len(chain['steps'])} steps into {folder} (spans, score, "
               f"{len(chain['datasets'])} dataset(s)); each reads the cache, so what finished before is "

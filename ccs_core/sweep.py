@@ -11,6 +11,8 @@ whose nodes share the cache directory); without it, one after another in this pr
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import sys
@@ -87,11 +89,50 @@ def _valid(step: str, path: Path) -> bool:
             SpansResult.from_json(obj)
         elif step == "scores.json":
             ScoreResult.from_json(obj)
-        elif not (isinstance(obj, dict) and isinstance(obj.get("rows"), list) and obj["rows"]):
-            return False
+        else:  # prune-eval / bias: rows, and a summary whose rows name their strategy (the report reads them)
+            summary = obj.get("summary") if isinstance(obj, dict) else None
+            keys = ("strategy", "attribute") if step.startswith("bias__") else ("strategy",)
+            return bool(isinstance(obj.get("rows"), list) and obj["rows"] and isinstance(summary, list) and summary
+                        and all(isinstance(r, dict) and all(isinstance(r.get(k), str) for k in keys) for r in summary))
         return True
     except Exception:
         return False
+
+
+SAID = re.compile(r"^(error: |\S+: exit \d+: |python -m \S+ \S+: error: )")  # a step's own "why it stopped"
+
+
+class _Said(io.TextIOBase):
+    """stderr as it is, remembering the lines that say why a step stopped ("error: ...", "score: exit
+    3: ...", argparse's "prog: error: ...")."""
+
+    def __init__(self, stream):
+        self.stream, self.lines, self._line = stream, [], ""
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        *done, self._line = (self._line + text).split("\n")
+        self._line = self._line.rsplit("\r", 1)[-1]  # a progress bar's redraws
+        self.lines += [s.strip() for s in done if SAID.match(s)]
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def why(self) -> str | None:
+        first = next((s for s in self.lines if s.startswith("error: ")), self.lines[-1] if self.lines else None)
+        return re.sub(r"^(error: |\S+: exit \d+: )", "", first) if first else None
+
+
+def _stamp(path: Path):
+    try:
+        st = path.stat()
+        return st.st_ino, st.st_mtime_ns, st.st_size
+    except OSError:
+        return None
 
 
 def run_chain(chain: dict, main: Callable[[list[str]], int], quiet: bool = True,
@@ -100,11 +141,15 @@ def run_chain(chain: dict, main: Callable[[list[str]], int], quiet: bool = True,
     """The chain's steps in order through ``main`` (the CLI's, given by it: this module does not
     import the CLI). A step is skipped only when it finished with exit 0 under the same command line
     (``steps.json``) and its output still reads as its result; once a step runs, the later ones run
-    too (their inputs changed). A step that exits 3 (incomplete) runs again next time; one that fails
-    (exit 1, 2 or 130) stops the chain, the rest marked not run. ``progress(i, n, step)`` is told of
-    each step that runs. ``rerun``: run every step (each reads the cache, so only what changed is
-    computed: an edited input file is seen). ``independent_after`` N: a step after the first N that
-    fails (exit 1 or 2) does not stop the others (an interrupt still does). -> one record per step."""
+    too (their inputs changed). A step that exits 3 (incomplete) runs again next time, and the chain
+    goes on only if it wrote its output (a score with no judge available writes none: the later
+    steps would read nothing, or an older run's file); one that fails (exit 1, 2 or 130) stops the
+    chain, the rest marked not run. ``progress(i, n, step)`` is told of each step that runs.
+    ``rerun``: run every step (each reads the cache, so only what changed is computed: an edited
+    input file is seen). ``independent_after`` N: a step after the first N that fails (exit 1 or 2)
+    does not stop the others (an interrupt still does). -> one record per step: step, status, code,
+    and for a step that ran ``fresh`` (it wrote its output) and ``message`` (why it stopped, in its
+    own words) when it did not finish."""
     folder = Path(chain["folder"])
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -117,21 +162,28 @@ def run_chain(chain: dict, main: Callable[[list[str]], int], quiet: bool = True,
         if failed:
             records.append({"step": name, "status": "not run", "code": None})
             continue
-        before = state.get(name) or {}
+        before = state.get(name) if isinstance(state.get(name), dict) else {}  # a hand-edited steps.json
         if not ran and not rerun and before.get("argv") == argv and before.get("code") == 0 and _valid(name, folder / name):
             records.append({"step": name, "status": "done before", "code": 0})
             continue
         if progress:
             progress(i, len(chain["steps"]), name)
+        stamp, said = _stamp(folder / name), _Said(sys.stderr)
         try:
-            code = main((["-q"] if quiet else []) + argv)
+            with contextlib.redirect_stderr(said):
+                code = main((["-q"] if quiet else []) + argv)
         except SystemExit as exit_:  # argparse refused the step's command line (it has said why)
             code = exit_.code if isinstance(exit_.code, int) else 2
+        fresh = _stamp(folder / name) not in (None, stamp) and _valid(name, folder / name)
         ran = True
-        failed = code == 130 or (code in (1, 2) and (independent_after is None or i <= independent_after))
+        failed = code == 130 or (code == 3 and not fresh) or (
+            code in (1, 2) and (independent_after is None or i <= independent_after))
         state[name] = {"argv": argv, "code": code}
         write_json(folder / STATE, state)
-        records.append({"step": name, "status": {0: "ok", 3: "incomplete"}.get(code, "failed"), "code": code})
+        record = {"step": name, "status": {0: "ok", 3: "incomplete"}.get(code, "failed"), "code": code, "fresh": fresh}
+        if code != 0 and said.why():
+            record["message"] = said.why()
+        records.append(record)
     return records
 
 

@@ -21,15 +21,15 @@ def positive(name: str, value: int) -> int:
 
 
 def output_path(path: "str | Path", what: str = "output", inputs: "tuple | list" = (),
-                folders: "tuple | list" = ()) -> Path:
+                folders: "tuple | list" = (), flag: str = "--out") -> Path:
     """A file that can be written: not a directory or a special file, its folder creatable and
     writable, none of the command's ``inputs`` (writing there would destroy the input) and outside the
-    ``folders`` it reads (image folders, dataset roots)."""
+    ``folders`` it reads (image folders, dataset roots). ``flag``: the option the messages name."""
     p = Path(path).expanduser()
     same = [str(i) for i in inputs if i and Path(str(i)).expanduser().resolve() == p.resolve()]
     if same:
         raise DataError(f"The {what} path {p} is also an input of this command ({same[0]}); writing it "
-                        "would overwrite that input. Choose another --out.")
+                        f"would overwrite that input. Choose another {flag}.")
     if p.is_dir():
         raise DataError(f"The {what} path {p} is a directory; give a file name, e.g. {p / 'result.json'}.")
     if p.exists() and not p.resolve().is_file():
@@ -39,7 +39,7 @@ def output_path(path: "str | Path", what: str = "output", inputs: "tuple | list"
               and Path(str(i)).expanduser().resolve() in p.resolve().parents]
     if inside:
         raise DataError(f"The {what} path {p} is inside {inside[0]}, a folder this command reads; writing there "
-                        "would change (or replace a file of) its input. Choose a --out outside it.")
+                        f"would change (or replace a file of) its input. Choose a {flag} outside it.")
     parent = p.parent
     for up in [parent, *parent.parents]:
         if up.exists():

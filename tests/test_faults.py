@@ -104,6 +104,10 @@ def files(tmp_path, monkeypatch):
     (tmp_path / "scf_nogroups.csv").write_text("file,occupation\na.jpg,doctor\nb.jpg,doctor\n")
     (tmp_path / "scf_wizard.csv").write_text("file,race,gender,occupation\na.jpg,White,Male,wizard\nb.jpg,Black,Female,wizard\n")
     (tmp_path / "scf_small.csv").write_text("file,race,gender,occupation\na.jpg,White,Male,doctor\nb.jpg,Black,Female,Doctor\n")
+    # reproduce (issue 13's bad-input sweep): out-dirs whose report names are taken by the wrong kind of thing
+    (tmp_path / "r_charts").mkdir()
+    (tmp_path / "r_charts" / "charts").write_text("not a folder")
+    (tmp_path / "r_json" / "report.json").mkdir(parents=True)
     return tmp_path
 
 
@@ -313,6 +317,30 @@ CASES = [
      "the 'occupation' values must match the prompts (case-insensitive"),
     ("scf-k-above-an-occupations-images", ["bias", "--dataset", "socialcounterfactuals:{tmp}/scf_small.csv",
                                            "--out", "{tmp}/b.json"], "K = 12 for race, but the occupation 'doctor' has 2 images"),
+    ("scf-csv-is-a-folder", ["bias", "--dataset", "scf:{tmp}/emptydir", "--out", "{tmp}/b.json"],
+     "emptydir is a folder, not a CSV"),
+    # reproduce (issue 13's bad-input sweep): every input checked before the first step
+    ("reproduce-root-missing", ["reproduce", "--cifar10", "{tmp}/missing", "--out-dir", "{tmp}/r"],
+     "missing does not exist. Give the root torchvision's dataset class reads"),
+    ("reproduce-root-is-a-file", ["reproduce", "--pets", "{tmp}/a_file", "--out-dir", "{tmp}/r"],
+     "a_file is a file, not a folder"),
+    ("reproduce-csv-is-a-folder", ["reproduce", "--fairface", "{tmp}/emptydir", "--out-dir", "{tmp}/r"],
+     "emptydir is a folder, not a CSV file"),
+    ("reproduce-flag-empty", ["reproduce", "--cifar10", "", "--out-dir", "{tmp}/r"], "--cifar10 is empty"),
+    ("reproduce-dataset-neither-spec-nor-folder", ["reproduce", "--dataset", "nope:x", "--out-dir", "{tmp}/r"],
+     "is neither a dataset spec nor an existing folder"),
+    ("reproduce-out-dir-empty", ["reproduce", "--out-dir", ""], "would write every step's JSON and the report into "
+                                                                 "the current folder"),
+    ("reproduce-out-dir-a-file", ["reproduce", "--out-dir", "{tmp}/a_file"], "a_file is a file; give a folder"),
+    ("reproduce-out-dir-a-dataset", ["reproduce", "--videos", "{tmp}/vjson", "--out-dir", "{tmp}/vjson"],
+     "a folder this command reads; writing there would change (or replace a file of) its input. Choose a --out-dir"),
+    ("reproduce-out-dir-in-the-images", ["reproduce", "--images", "{tmp}/same", "--out-dir", "{tmp}/same/run"],
+     "Choose a --out-dir outside it"),
+    ("reproduce-charts-a-file", ["reproduce", "--out-dir", "{tmp}/r_charts"], "reproduce writes its charts in that folder"),
+    ("reproduce-report-json-a-folder", ["reproduce", "--out-dir", "{tmp}/r_json"],
+     "is a folder (or not a regular file), but reproduce writes its report there"),
+    ("reproduce-n-images-huge", ["reproduce", "--n-images", "1000000000", "--out-dir", "{tmp}/r"], "between 1 and 100,000"),
+    ("reproduce-workers-negative", ["reproduce", "--workers", "-1", "--out-dir", "{tmp}/r"], "--workers must be 0"),
 ]
 
 
@@ -322,6 +350,8 @@ def test_bad_input_is_one_clear_line_and_caches_nothing(files, capsys, name, arg
     err = capsys.readouterr().err
     assert code == 2, (code, err[-500:])
     assert message in err and "Traceback" not in err, err[-500:]
+    # reproduce refused before its first step: no run folder made, nothing written beside a dataset
+    assert not [p for p in (files / "r", files / "same" / "run", files / "vjson" / "steps.json") if p.exists()]
     cache = files / "cache"
     assert not cache.exists() or not [p for p in cache.rglob("*") if p.is_file() and p.suffix in (".npz", ".json")
                                       and "model" not in str(p)], list(cache.rglob("*"))

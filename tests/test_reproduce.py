@@ -274,3 +274,118 @@ def test_skip_empty_notes_an_empty_strategy_instead_of_refusing(tmp_path, capsys
     out = json.loads((tmp_path / "p.json").read_text())
     assert [r["strategy"] for r in out["summary"]] == ["original", "low"]
     assert len(out["skipped_strategies"]) == 1 and "CCS >= 5" in out["skipped_strategies"][0]
+
+
+# ---- the bad-input sweep of issue 13 (reproduce, its report, the page) ----------------------------
+
+QUICK = ["-q", "reproduce", "--model", "toy", "--n-images", "40"]
+
+
+def test_damaged_step_files_and_steps_json_are_rerun_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    assert main([*QUICK, "--out-dir", str(out)]) == 0
+    (out / "steps.json").write_text(json.dumps({"spans.json": 5, "scores.json": "x"}))  # edited by hand
+    assert main([*QUICK, "--out-dir", str(out)]) == 0
+    assert {s["status"] for s in read_report(out)["steps"]} == {"ok"}  # all rerun (from the cache)
+    good = json.loads((out / "prune__toy-hard-colour.json").read_text())
+    for summary in ("x", [{"x": 1}]):  # JSON of the right outline whose summary the report cannot read
+        (out / "prune__toy-hard-colour.json").write_text(json.dumps(dict(good, summary=summary)))
+        assert main([*QUICK, "--out-dir", str(out)]) == 0
+        steps = {s["step"]: s["status"] for s in read_report(out)["steps"]}
+        assert steps["scores.json"] == "done before" and steps["prune__toy-hard-colour.json"] == "ok"
+        assert json.loads((out / "prune__toy-hard-colour.json").read_text())["summary"] == good["summary"]
+
+
+def test_no_judge_available_stops_the_chain_exits_3_and_the_report_says_why(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    out = tmp_path / "run"
+    assert main([*QUICK, "--judges", "openai", "--out-dir", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "OPENAI_API_KEY" in err and "Cannot read the CCS file" not in err  # no step ran on a missing file
+    report = read_report(out)
+    assert [s["status"] for s in report["steps"]][:3] == ["ok", "incomplete", "not run"]
+    assert report["notes"][0].startswith("No CCS: the score step exited 3 (no requested judge is available")
+    assert "OPENAI_API_KEY" in report["sections"]["table9"][0]["note"] and not report["sections"]["table9"][0]["ours"]
+    assert "| scores.json | incomplete | 3 | no requested judge is available" in (out / "report.md").read_text()
+    # one judge of two missing: scored with the other, the chain goes on, still not exit 0
+    assert main([*QUICK, "--judges", "toy,openai", "--out-dir", str(out)]) == 3
+    row = read_report(out)["sections"]["table9"][0]
+    assert row["status"] == "incomplete" and "openai unavailable" in row["note"] and row["ours"]
+
+
+def test_a_failed_run_does_not_report_another_models_files_left_in_the_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    assert main([*QUICK, "--out-dir", str(out)]) == 0
+    assert main(["-q", "reproduce", "--model", "ViT-B-32", "--images", str(tmp_path / "missing"), "--dataset",
+                 "toy:colour", "--out-dir", str(out)]) == 2
+    report = read_report(out)
+    assert report["model"] == "ViT-B-32" and report["model_key"] is None and report["judges"] == []
+    assert report["sections"]["table9"][0]["ours"] == {} and report["charts"] == []  # not the toy's CCS
+    assert "does not exist" in report["steps"][0]["message"]
+
+
+def test_an_interrupted_step_exits_130_and_the_next_run_resumes(tmp_path, monkeypatch):
+    import ccs_core.cli as cli
+
+    monkeypatch.setenv("CCS_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    real = cli.cmd_bias
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_bias", interrupted)
+    assert main([*QUICK, "--out-dir", str(out)]) == 130
+    row = read_report(out)["sections"]["table7"][0]
+    assert row["status"] == "failed" and "interrupted" in row["note"] and "resume" in row["note"]
+    monkeypatch.setattr(cli, "cmd_bias", real)
+    assert main([*QUICK, "--out-dir", str(out)]) == 0
+    steps = read_report(out)["steps"]
+    assert {s["status"] for s in steps[:-1]} == {"done before"} and steps[-1]["status"] == "ok"
+
+
+def test_the_reproduce_page_says_what_is_wrong_with_a_folder_or_its_report(toy_run, tmp_path):
+    import shutil
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    good = json.loads((toy_run / "report.json").read_text())
+    folders = {}
+    for name, report in {"no_titles": {k: v for k, v in good.items() if k != "titles"},
+                         "rows_not_rows": dict(good, sections=dict(good["sections"], table3="x")),
+                         "row_without_ours": dict(good, sections=dict(good["sections"], table3=[{"dataset": "x"}]))
+                         }.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps(report))
+        folders[name] = tmp_path / name
+    charts = tmp_path / "charts_damaged"
+    shutil.copytree(toy_run, charts)
+    (charts / "charts" / "table3.png").unlink()
+    (charts / "charts" / "table9.png").write_bytes(b"not a png")
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.session_state["n_images"] = 64
+    at.run()
+    at.switch_page("app_pages/reproduce.py")
+    for folder, message in ((tmp_path / "nope", "does not exist"), (toy_run / "report.md", "is a file, not a folder"),
+                            (folders["no_titles"], "'titles' is missing or not a mapping"),
+                            (folders["rows_not_rows"], "the section 'table3' is not a list of rows"),
+                            (folders["row_without_ours"], "lacks its 'ours', 'paper' or 'status'")):
+        at.session_state["reproduce_dir"] = str(folder)
+        at.run()
+        assert not at.exception and at.error and message in at.error[0].value, [e.value for e in at.error]
+    at.session_state["reproduce_dir"] = str(charts)  # the tables stand; each chart that cannot be shown is said
+    at.run()
+    assert not at.exception and not at.error and len(at.subheader) == len(SECTIONS)
+    said = [c.value for c in at.caption if "cannot be shown" in c.value]
+    assert len(said) == 2 and any("table3.png" in c and "FileNotFoundError" in c for c in said)
+    at.session_state["reproduce_dir"] = str(toy_run / "report.json")  # the file itself opens its folder
+    at.run()
+    assert not at.exception and not at.error and len(at.get("image")) == len(good["charts"])

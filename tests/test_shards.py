@@ -86,7 +86,9 @@ def test_a_sweep_runs_each_chain_once_and_resumes(tmp_path, monkeypatch, capsys)
     assert "spans.json done before, scores.json ok, prune__toy-colour.json ok" in capsys.readouterr().out
     assert main(["-q", "sweep", "--datasets", "toy:colour,toy:nofactor", "--out-dir", str(out)]) == 2
     summary = json.loads((out / "sweep.json").read_text())
-    assert summary[0]["steps"][-1] == {"step": "prune__toy-nofactor.json", "status": "failed", "code": 2}
+    last = summary[0]["steps"][-1]  # with the step's own message, and whether it wrote its output
+    assert last == {"step": "prune__toy-nofactor.json", "status": "failed", "code": 2, "fresh": False,
+                    "message": last["message"]} and "nofactor" in last["message"]
     assert main(["sweep", "--models", "toy,toy", "--out-dir", str(out)]) == 2
     assert "names 'toy' twice" in capsys.readouterr().err
 
