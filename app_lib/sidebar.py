@@ -125,9 +125,16 @@ def device_choice() -> str:
     s = st.session_state
     ok = devices.available()
     options = [d for d in devices.DEVICES if ok[d] is None]
-    if s.get("device") not in options:
-        st.info(f"Device {s.get('device')!r} is not available here "
-                f"({ok.get(s.get('device')) or 'unknown device'}); using auto.")
+    asked = s.get("device")
+    name = asked.strip().lower() if isinstance(asked, str) else asked  # "CPU" is cpu
+    if isinstance(name, str) and name in options:
+        if asked != name:
+            s["device"] = name
+    else:
+        kind = name.split(":")[0] if isinstance(name, str) else None  # cuda:1 is a cuda device
+        why = (ok[kind] if kind in ok and ok[kind] else f"the setting offers {kind}, the first one" if kind in ok
+               else "unknown device: " + ", ".join(devices.DEVICES))
+        st.info(f"Device {asked!r} is not available here ({why}); using auto.")
         s["device"] = "auto"
     missing = [f"{d}: {why}" for d, why in ok.items() if why]
     st.selectbox("Device", options, key="device", format_func=devices.TITLES.get,

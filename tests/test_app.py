@@ -82,6 +82,19 @@ def test_home_shows_loaded_toy_model(app):
     assert metrics["Layers"] == str(spec.n_layers) and metrics["Heads / layer"] == str(spec.n_heads)
 
 
+@pytest.mark.parametrize("asked,chosen,said", [("CPU", "cpu", None), (" auto ", "auto", None),
+                                               (["cpu"], "auto", "unknown device: auto, cpu, cuda, mps"),
+                                               ("tpu", "auto", "unknown device")])
+def test_a_device_in_the_session_is_read_as_the_sidebar_offers_it(app, asked, chosen, said):
+    """A device set in session_state (a script, an old session): case and spaces do not count, and a
+    value that is not a device name is said and auto used, never a traceback."""
+    app.session_state["device"] = asked
+    at = app.run()
+    assert_clean(at)
+    assert at.selectbox(key="device").value == chosen
+    notes = [i.value for i in at.info if "Device" in i.value]
+    assert (any(said in n for n in notes) if said else not notes), notes
+
 def test_unknown_model_is_a_readable_error_not_a_traceback(app):
     at = page(app, model_name="ViT-Nonsense-99")
     assert not at.exception
