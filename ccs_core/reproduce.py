@@ -11,10 +11,11 @@ each writing its JSON into ``--out-dir``; then ``report.py`` gathers them into `
 ``report.md`` and PNG charts, beside the paper's Tables 3, 4, 7, 8, 9 and Figure 5. Every path is
 checked before the first step. Every step runs each time and reads the cache, so an interrupted run
 resumes, a finished one costs reads, and an edited input is seen; a dataset that fails does not stop
-the others (a failed spans or score step stops all; ``steps.json`` records each step's exit). A dataset the user did not give is marked
-skipped in the report (the toy model uses the toy world's analogues by default). ``--precision`` goes to
-every step that runs the model (spans, prune-eval, bias) and is recorded in the report. The exit status
-is the worst step's (0 only when every step that ran finished).
+the others (a failed spans or score step stops all, as does a score that wrote nothing: no judge
+available; ``steps.json`` records each step's exit). A dataset the user did not give is marked skipped
+in the report (the toy model uses the toy world's analogues by default). ``--precision`` goes to every
+step that runs the model (spans, prune-eval, bias) and is recorded in the report. The exit status is the
+worst step's (0 only when every step that ran finished).
 """
 from __future__ import annotations
 
@@ -172,6 +173,10 @@ def check_inputs(args) -> list[str]:
              (*CLASSIFICATION, *BIAS) if getattr(args, flag) is not None]
     given += [("--videos", d, "videos:") for d in args.videos] + [("--dataset", s, "") for s in args.dataset]
     read = [args.images] if args.images and not is_toy_spec(args.images) else []
+    for flag, path in (("--images", read[0] if read else None),
+                       ("--pool", args.pool if args.pool and args.pool not in ("bundled", "toy") else None)):
+        if path and not Path(path).expanduser().exists():
+            raise DataError(f"{flag} {path} does not exist; fix the path (nothing has run yet).")
     for flag, value, kind in given:
         if not value.strip():
             raise DataError(f"{flag} is empty; give {'a dataset spec' if flag == '--dataset' else 'its path'}, or "

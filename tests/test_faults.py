@@ -341,6 +341,10 @@ CASES = [
      "is a folder (or not a regular file), but reproduce writes its report there"),
     ("reproduce-n-images-huge", ["reproduce", "--n-images", "1000000000", "--out-dir", "{tmp}/r"], "between 1 and 100,000"),
     ("reproduce-workers-negative", ["reproduce", "--workers", "-1", "--out-dir", "{tmp}/r"], "--workers must be 0"),
+    ("reproduce-images-missing", ["reproduce", "--images", "{tmp}/missing", "--out-dir", "{tmp}/r"],
+     "/missing does not exist; fix the path (nothing has run yet)"),
+    ("reproduce-pool-missing", ["reproduce", "--pool", "{tmp}/missing.txt", "--out-dir", "{tmp}/r"],
+     "/missing.txt does not exist; fix the path"),
 ]
 
 
