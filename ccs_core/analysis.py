@@ -16,7 +16,7 @@ import numpy as np
 from .ccs import Thresholds
 from .errors import DataError, HeadSpecError
 from .heads import HeadId
-from .precision import PRECISIONS, check_precision  # noqa: F401  (PRECISIONS re-exported; no torch import)
+from .precision import check_precision
 from .protocol import NORMS, PROTOCOLS, check_norm
 from .protocol import get as get_protocol
 from .scores import ScoreResult

@@ -34,7 +34,7 @@ import torch
 from . import tower
 from .errors import DataError, HeadSpecError
 from .precision import autocast, check_precision, device_type, key_part
-from .protocol import NORMS, check_norm  # noqa: F401  (NORMS re-exported: the conventions)
+from .protocol import check_norm
 from .store import Store, cache_key
 from .textspan import Moments
 from .tower import UnsupportedModelError  # noqa: F401  (re-exported: raised by decompose)
