@@ -147,6 +147,36 @@ def test_training_runs_end_to_end(tmp_path):
     assert model.encode_image(x).shape == (1, 64) and key.startswith("toy-")
 
 
+def test_class_spread_loss_pushes_collapsed_prompts_apart():
+    """The bias control's background prompts once collapsed to one point (cosine 1.00), which left the
+    image tower no zero-shot gradient for background: the class-spread loss is higher for nearly
+    collapsed prompts, and a gradient step on the word embeddings spreads them again."""
+    import torch
+
+    from ccs_core.toyworld.losses import class_spread_loss
+    from ccs_core.toyworld.train import class_embeddings
+
+    torch.manual_seed(0)
+    model, _, tok, _ = load_toy(TOY_CHECKPOINT)
+    spread = class_spread_loss(model, tok).item()
+    ids = [tok([v])[0, 1].item() for v in VALUES["background"]]
+    emb = model.token_embedding.weight
+    with torch.no_grad():  # nearly collapsed: one word's embedding plus a little noise
+        emb[ids] = emb[ids[0]] + 0.01 * torch.randn(len(ids), emb.shape[1])
+
+    def mean_cos() -> float:
+        e = class_embeddings(model, tok, "background")  # [6, d], normalised
+        return float(((e @ e.T).sum() - len(ids)) / (len(ids) * (len(ids) - 1)))
+
+    before = mean_cos()
+    loss = class_spread_loss(model, tok)
+    assert loss.item() > spread
+    loss.backward()
+    with torch.no_grad():
+        emb -= 1.0 * emb.grad
+    assert before > 0.99 and mean_cos() < before - 0.001  # measured: 0.9989 -> 0.9967
+
+
 def test_missing_or_corrupt_checkpoint_raises(tmp_path):
     with pytest.raises(ModelLoadError, match="missing"):
         load_toy(tmp_path / "nope.pt")
