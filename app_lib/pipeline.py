@@ -74,13 +74,17 @@ def with_thresholds(result: "ScoreResult | None", th=None) -> "ScoreResult | Non
 
 
 def coverage(scores: "ScoreResult | None", spans) -> str:
-    """"over 45 of 48 heads; 3 incomplete": what a CCS@K share is computed over."""
+    """"over 45 of 48 heads; 2 silent ...; 1 incomplete ...": what a CCS@K share is computed over."""
     n_all = len(spans.heads)
     heads = scores.heads if scores is not None else {}
     done = sum(1 for h in spans.heads if h.head in heads and heads[h.head].ccs is not None)
-    missing = n_all - done
-    return (f"over all {n_all} analysed heads" if not missing else
-            f"over {done} of {n_all} heads; {missing} incomplete (no CCS: a label or verdict is missing)")
+    silent = sum(1 for h in spans.heads if h.silent)
+    missing = n_all - done - silent
+    if not missing and not silent:
+        return f"over all {n_all} analysed heads"
+    parts = ([f"{silent} silent (the output does not vary: nothing to label)"] if silent else []) + (
+        [f"{missing} incomplete (no CCS: a label or verdict is missing)"] if missing else [])
+    return f"over {done} of {n_all} heads; " + "; ".join(parts)
 
 
 def reask(ctx: Ctx, spans) -> Job:

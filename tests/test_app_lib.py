@@ -199,9 +199,13 @@ def test_bands_recategorise_a_copy_and_coverage_counts_incomplete_heads():
     assert wide.categories["high"] == ["L0.H0", "L0.H1"] and wide.to_json()["thresholds"]["high_min"] == 4
     assert res.heads["L0.H1"].category == "other"  # the shared result is untouched
     assert pipeline.with_thresholds(res, Thresholds()) is res
-    spans = SimpleNamespace(heads=[SimpleNamespace(head=h) for h in ["L0.H0", "L0.H1", "L0.H2", "L0.H3"]])
+    spans = SimpleNamespace(heads=[SimpleNamespace(head=h, silent=False) for h in ["L0.H0", "L0.H1", "L0.H2", "L0.H3"]])
     assert pipeline.coverage(res, spans) == "over 3 of 4 heads; 1 incomplete (no CCS: a label or verdict is missing)"
     assert pipeline.coverage(scored({"L0.H0": 5}), SimpleNamespace(heads=spans.heads[:1])) == "over all 1 analysed heads"
+    # a silent head (the toy recipe's lasso switches a few off) is never scored, and said so
+    with_silent = SimpleNamespace(heads=spans.heads + [SimpleNamespace(head="L0.H4", silent=True)])
+    assert pipeline.coverage(res, with_silent) == ("over 3 of 5 heads; 1 silent (the output does not vary: nothing "
+                                                   "to label); 1 incomplete (no CCS: a label or verdict is missing)")
 
 
 def test_unknown_ccs_cells_are_drawn_grey_with_the_reason_in_the_tooltip():

@@ -42,10 +42,12 @@ PERF_SET = "hard"  # the fine-grained analogue carries the performance and conce
 
 
 def ccs_at_k(scores: ScoreResult) -> dict[int, float]:
-    """Share of *every* scored head (incomplete ones count against the target) with CCS = K."""
+    """Share of *every* analysed head with CCS = K: incomplete and silent heads (the group lasso
+    switches a few off) have no CCS and count against the target."""
     ccs = list(scores.ccs.values())
     known = [c for c in ccs if c is not None]
-    return {k: (sum(c == k for c in known) / len(ccs) if ccs else 0.0) for k in range(6)}
+    n = len(ccs) + len(scores.silent)
+    return {k: (sum(c == k for c in known) / n if n else 0.0) for k in range(6)}
 
 
 def targets(heldout: dict[str, float], scores: ScoreResult, result: dict,
@@ -151,8 +153,9 @@ def measure(loaded, control=None, heldout_n: int = 2000, eval_n: int = 512, stor
 
 def print_report(name: str, m: dict, log=print) -> None:
     log(f"\n== {name}")
-    log("CCS@K (share of heads with CCS = K): " + ", ".join(f"{k}: {v:.3f}" for k, v in ccs_at_k(m["scores"]).items())
-        + f"; high-CCS labels {m['high_labels']}")
+    log("CCS@K (share of the analysed heads with CCS = K): " + ", ".join(
+        f"{k}: {v:.3f}" for k, v in ccs_at_k(m["scores"]).items())
+        + f"; silent heads {len(m['scores'].silent)}; high-CCS labels {m['high_labels']}")
     var, heads = m.get("variance") or {}, m["scores"].heads
     tot = sum(v or 0.0 for v in var.values())
     if tot > 0:  # how much of the analysed heads' variance each CCS level holds (small heads are noted)
@@ -191,6 +194,7 @@ def summary(m: dict) -> dict:
     return {"ccs_at_k": {str(i): round(v, 4) for i, v in k.items()},
             "n_high": sum(c == 5 for c in ccs),
             "n_low": sum(c is not None and c <= 1 for c in ccs),
+            "n_silent": len(m["scores"].silent),
             "hard_mean_accuracy": means({f"toy-{f}" for f in FACTORS}),
             "unnamed_hard_accuracy": means({f"toy-{f}" for f in UNNAMED}),
             "eval_images_per_style": m["result"]["n_images"],
