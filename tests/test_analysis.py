@@ -224,18 +224,24 @@ def test_a_silent_head_gets_no_score(tmp_path):
     from ccs_core.toyworld.tasks import toy_image_set
 
     model, pre, tok, key = load_toy()
+    store = Store(tmp_path)
+    images, pool = toy_image_set("test", 24, 0), toy_pool("single")
+    base = run_spans(from_model(model, pre, tok, name="toy", key=key), images, pool, store=store)
+    already = [h.head for h in base.heads if h.silent]  # the recipe's group lasso switches a few off
+    n = next(i for i in range(16) if f"L3.H{i}" not in already)
     blk = model.visual.transformer.resblocks[-1]
     dh = blk.attn.head_dim
     with torch.no_grad():
-        blk.attn.out_proj.weight[:, 3 * dh:4 * dh] = 0  # L3.H3 writes nothing
+        blk.attn.out_proj.weight[:, n * dh:(n + 1) * dh] = 0  # L3.Hn writes nothing
     loaded = from_model(model, pre, tok, name="toy", key=key + "-silent")
-    store = Store(tmp_path)
-    spans = run_spans(loaded, toy_image_set("test", 24, 0), toy_pool("single"), store=store)
+    spans = run_spans(loaded, images, pool, store=store)
     silent = [h.head for h in spans.heads if h.silent]
-    assert silent == ["L3.H3"]
+    head = f"L3.H{n}"
+    assert sorted(silent) == sorted(already + [head])
     scores = run_scores(spans, ToyLabeller(), [ToyJudge()], store)
-    assert "L3.H3" not in scores.heads and scores.silent == ["L3.H3"] and len(scores.heads) == 63
-    assert head_note(scores, "L3.H3").startswith("silent")
+    assert head not in scores.heads and sorted(scores.silent) == sorted(silent)
+    assert len(scores.heads) == 64 - len(silent)
+    assert head_note(scores, head).startswith("silent")
 
 
 # ---- the decomposition's convention (norm) and the protocol ---------------------------------------
@@ -264,8 +270,9 @@ def test_spans_differ_between_conventions_only_in_later_spans_or_at_near_ties(to
     loaded, images, pool, store, own, g = toy_both
     A, G = own.by_head(), g.by_head()
     assert list(A) == list(G) and len(A) == 64
-    changed = [h for h in A if A[h].indices != G[h].indices]
-    first = [h for h in A if A[h].indices[0] != G[h].indices[0]]
+    live = [h for h in A if not A[h].silent]  # a silent head's spans are arbitrary under any convention
+    changed = [h for h in live if A[h].indices != G[h].indices]
+    first = [h for h in live if A[h].indices[0] != G[h].indices[0]]
     assert 1 <= len(changed) <= 32 and len(first) <= 6
     texts = analysis.text_embeddings(loaded, pool, store)
     for norm, ref in (("own-mean", A), ("gandelsman", G)):
