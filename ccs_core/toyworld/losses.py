@@ -51,9 +51,13 @@ def uniformity_loss(model, tokenizer, texts: list[str], t: float = 2.0) -> torch
     log E exp(-t |z_i - z_j|^2). It spreads them over the embedding sphere, as CLIP's text tower
     knows many concepts beyond any one dataset, so a head whose variance no world text explains
     picks distractors, as a general pool's unrelated texts. z # [M, d]"""
-    z = model.encode_text(tokenizer(texts), normalize=True)
+    return uniformity(model.encode_text(tokenizer(texts), normalize=True), t)
+
+
+def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
+    """log E exp(-t |z_i - z_j|^2) over the distinct pairs of normalised embeddings z # [M, d]"""
     d2 = torch.cdist(z, z).pow(2)
-    off = ~torch.eye(len(texts), dtype=torch.bool)
+    off = ~torch.eye(len(z), dtype=torch.bool)
     return torch.logsumexp(-t * d2[off], 0) - math.log(int(off.sum()))
 
 
@@ -86,7 +90,5 @@ def class_spread_loss(model, tokenizer, t: float = 2.0) -> torch.Tensor:
         classnames, templates = zero_shot_prompts(f)
         tp = templates[int(torch.randint(len(templates), ()))]
         z = model.encode_text(tokenizer([tp.format(c) for c in classnames]), normalize=True)  # [C, d]
-        d2 = torch.cdist(z, z).pow(2)
-        off = ~torch.eye(len(classnames), dtype=torch.bool)
-        losses.append(torch.logsumexp(-t * d2[off], 0) - math.log(int(off.sum())))
+        losses.append(uniformity(z, t))
     return torch.stack(losses).mean()
