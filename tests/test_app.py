@@ -273,6 +273,7 @@ def concept_heads_of(label: str) -> dict[str, int]:
 
 def test_protocol_paper_prunes_only_a_concepts_ccs5_heads_and_is_recorded(app):
     from app_lib import exports
+    from ccs_core.heads import HeadId
 
     at = page(app, "app_pages/prune.py")
     assert_clean(at)
@@ -280,7 +281,7 @@ def test_protocol_paper_prunes_only_a_concepts_ccs5_heads_and_is_recorded(app):
     assert "norm" not in at.session_state or at.session_state["norm"] == "own-mean"  # (a default elsewhere)
     assert any("Protocol: **standard**" in c.value for c in at.caption)
     labelled = concept_heads_of("shape")
-    top = sorted((h for h, ccs in labelled.items() if ccs == 5), key=lambda h: tuple(map(int, h[1:].split(".H"))))
+    top = sorted((h for h, ccs in labelled.items() if ccs == 5), key=HeadId.parse)  # L3.H2 before L3.H10
     assert 0 < len(top) < len(labelled)  # the toy model has shape heads of CCS 5 and below
 
     def run_concept(label: str) -> AppTest:
