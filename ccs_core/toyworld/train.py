@@ -23,8 +23,9 @@ the 2 cores):
   35 heads go silent and 9% have CCS 5.
 Why target 4 (concept-specific pruning) resists, and two changes tried for it, not kept (seed 3,
 ``toyworld.report``): the bundled seed's eight CCS-5 "shape" heads sit mostly in layer 0; removing
-only their direct writes to the embedding costs shape 5.5 points and size 0.4, but pruning them (which
-also removes what later layers read from them) costs size 22.9, through the size head L3.H13.
+only their direct writes to the embedding costs shape 5.5 points and size 0.4 (a one-off script on 512
+hard test images, not kept in the repo), but pruning them (which also removes what later layers read
+from them) costs size 22.9, through the size head L3.H13.
 - A per-head purity loss (entropy over factors of the variance each factor explains in a head's
   direct write, weighted by that variance, 0.5): the model games it. Nearly every head writes a
   large colour component (cancelling across heads), and no head keeps CCS 5.
