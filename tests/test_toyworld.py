@@ -147,6 +147,17 @@ def test_training_runs_end_to_end(tmp_path):
     assert model.encode_image(x).shape == (1, 64) and key.startswith("toy-")
 
 
+def test_stem_lasso_weighs_only_the_unanalysed_layers():
+    import torch
+
+    from ccs_core.toyworld.losses import head_lasso
+
+    norms = torch.ones(5, 16)  # [layers, heads]
+    assert float(head_lasso(norms, 1e-3, 1e-2)) == pytest.approx(1e-3 * 80 + 1e-2 * 16)
+    assert float(head_lasso(norms[:4], 1e-3, 1e-2)) == pytest.approx(1e-3 * 64)  # all analysed
+    assert float(head_lasso(norms, 0.0, 0.0)) == 0.0
+
+
 def test_class_spread_loss_pushes_collapsed_prompts_apart():
     """The bias control's background prompts once collapsed to one point (cosine 1.00), which left the
     image tower no zero-shot gradient for background: the class-spread loss is higher for nearly

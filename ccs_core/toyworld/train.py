@@ -21,7 +21,7 @@ the 2 cores):
   count moves into one CCS-3 head (36 points of count when pruned alone) that random draws hit, so
   high-CCS pruning is 2.1x random instead of 3.1x and only 9% of the heads have CCS <= 1; at 1.5e-3,
   35 heads go silent and 9% have CCS 5.
-Why target 4 (concept-specific pruning) resists, and two changes tried for it, not kept (seed 3,
+Why target 4 (concept-specific pruning) resists, and three changes tried for it, not kept (seed 3,
 ``toyworld.report``): the bundled seed's eight CCS-5 "shape" heads sit mostly in layer 0; removing
 only their direct writes to the embedding costs shape 5.5 points and size 0.4 (a one-off script on 512
 hard test images, not kept in the repo), but pruning them (which also removes what later layers read
@@ -33,10 +33,21 @@ from them) costs size 22.9, through the size head L3.H13.
   specific (background 53.7 points vs 0.0 on the other tasks, colour 4.9 vs 0.3), but the shape heads
   cost nothing and high-CCS pruning lowers only background by 10 points (target 3 missed: high 9.8,
   random 1.4 points); seed 0: 9% CCS 5.
+- ``--layers 5 --steps 2500 --stem-l1 2e-2 --threads 2`` (the same, with a group lasso 100x the
+  recipe's on layer 0's heads; 40 min on this slower machine, over the 30-min budget): every layer-0
+  head went to norm 0 (a patch-wise MLP stem), yet the analysed heads became more redundant, not less:
+  high-CCS pruning cost 4.4 points, random 3.5; only the six background heads mattered (25 points of
+  background, 0.0 elsewhere); the colour, position and shape CCS-5 heads cost under 1 point each.
+Why the "shape" heads are not specific: the default pool's two-factor captions. A mixed head's five
+spans can each name a shape and a different second factor (bundled L0.H0: "a small ring", "three
+triangles", "two circles", "a cross at the bottom right", "a green diamond"), and every one fits
+"shape". On the single-factor pool (``pool_texts("single")`` written to a file, ``ccs_core spans
+--pool FILE``) the bundled model has one CCS-5 head (background): the pure heads of the 2- to
+4-valued factors have too few directions to fill five spans.
 Options kept for experiments: ``--head-drop`` (drop each head's output in training; 0.3 made every
 head redundant, 0.1 cut every pruning effect to under 3 points, see
-``losses.head_drop_image_features``), ``--layers``, ``--head-width``, ``--correlation`` (0 trains the
-bias control). Writes the checkpoint and ``model_card.json`` (held-out zero-shot accuracy per factor)
+``losses.head_drop_image_features``), ``--stem-l1``, ``--layers``, ``--head-width``, ``--correlation``
+(0 trains the bias control). Writes the checkpoint and ``model_card.json`` (held-out zero-shot accuracy per factor)
 atomically into ``--out``.
 """
 from __future__ import annotations
@@ -56,7 +67,7 @@ import torch.nn.functional as F
 
 from ..store import file_digest
 from .losses import (class_spread_loss, factor_loss, head_drop_image_features, head_group_norms,
-                     multi_positive_loss, uniformity_loss)
+                     head_lasso, multi_positive_loss, uniformity_loss)
 from .model import TOY_CONFIG, TOY_DIR, build_toy, images_to_tensor, load_toy, save_toy, toy_vocab
 from .world import (ALL_FACTORS, PREFIXES, TRAIN_CORRELATION, UNNAMED, VALUES, Sample, caption, random_mention,
                     bare, render, sample_world, split_samples, zero_shot_prompts)
@@ -152,6 +163,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 HEAD_L1 = 2e-4  # group-lasso weight of the recipe
+ANALYSED_LAYERS = 4  # the app's default: the last 4 layers
 BARE_SHARE = 0.3  # captions that are only value words ("striped", "top left", "two")
 HARD_FACTORS = {"shape": 0.3, "position": 0.25, "count": 0.2, "size": 0.15, "colour": 0.1}
 
@@ -184,7 +196,8 @@ def train(steps: int = 1500, minutes: float = 25.0, batch: int = 128, lr: float 
           seed: int = 0, hard_frac: float = 0.5, log_every: int = 25, eval_every: int = 200,
           val_n: int = 512, config: dict | None = None, log=print,
           correlation: float = TRAIN_CORRELATION, factor_weight: float = 1.0, head_l1: float = HEAD_L1,
-          spread_weight: float = 1.0, head_drop: float = 0.0, class_spread: float = 1.0):
+          spread_weight: float = 1.0, head_drop: float = 0.0, class_spread: float = 1.0,
+          stem_l1: float = 0.0):
     """Train a toy CLIP; returns (model, tokenizer, vocab, config, stats).
 
     The LR schedule (linear warmup, cosine decay) follows step / steps only, so a run's result does
@@ -226,8 +239,8 @@ def train(steps: int = 1500, minutes: float = 25.0, batch: int = 128, lr: float 
         loss = multi_positive_loss(img, txt, scale, pos)
         if factor_weight:
             loss = loss + factor_weight * factor_loss(model, tok, img, samples, scale)
-        if head_l1:
-            loss = loss + head_l1 * head_group_norms(model).sum()
+        if head_l1 or stem_l1:
+            loss = loss + head_lasso(head_group_norms(model), head_l1, stem_l1, ANALYSED_LAYERS)
         if class_spread:
             loss = loss + class_spread * class_spread_loss(model, tok)
         if spread_weight:
@@ -312,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="drop each image head's output with this probability per image in training")
     p.add_argument("--class-spread", type=float, default=1.0,
                    help="weight of the uniformity loss among each factor's class prompts (0: off)")
+    p.add_argument("--stem-l1", type=float, default=0.0,
+                   help="extra group lasso on the heads of the layers before the last 4 (not analysed)")
     p.add_argument("--layers", type=int, default=TOY_CONFIG["vision_cfg"]["layers"],
                    help="image-tower layers")
     p.add_argument("--head-width", type=int, default=TOY_CONFIG["vision_cfg"]["head_width"],
@@ -331,14 +346,14 @@ def main(argv: list[str] | None = None) -> int:
                                              config=config, correlation=a.correlation,
                                              factor_weight=a.factor_weight, head_l1=a.head_l1,
                                              spread_weight=a.spread_weight, head_drop=a.head_drop,
-                                             class_spread=a.class_spread)
+                                             class_spread=a.class_spread, stem_l1=a.stem_l1)
     ckpt = a.out / "toy_clip.pt"
     save_toy(model, vocab, config, ckpt)
     cli = sys.argv[1:] if argv is None else argv
     args = {"steps": a.steps, "minutes_cap": a.minutes, "batch": a.batch, "lr": a.lr, "seed": a.seed,
             "hard_frac": a.hard_frac, "threads": a.threads, "correlation": a.correlation,
             "factor_weight": a.factor_weight, "head_width": a.head_width, "head_l1": a.head_l1, "layers": a.layers,
-            "spread_weight": a.spread_weight, "head_drop": a.head_drop, "class_spread": a.class_spread,
+            "spread_weight": a.spread_weight, "head_drop": a.head_drop, "class_spread": a.class_spread, "stem_l1": a.stem_l1,
             "command": " ".join(["python -m ccs_core.toyworld.train"] + cli)}
     write_card(a.out, ckpt, config, stats, args, a.test_n, log=log)
     log(f"wrote {ckpt} ({ckpt.stat().st_size / 1e6:.1f} MB) and {a.out / 'model_card.json'}")
