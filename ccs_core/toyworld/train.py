@@ -35,7 +35,7 @@ from them) costs size 22.9, through the size head L3.H13.
   random 1.4 points); seed 0: 9% CCS 5.
 - ``--layers 5 --steps 2500 --stem-l1 2e-2 --threads 2`` (the same, with a group lasso 100x the
   recipe's on layer 0's heads; 40 min on this slower machine, over the 30-min budget): every layer-0
-  head went to norm 0 (a patch-wise MLP stem), yet the analysed heads became more redundant, not less:
+  head went to norm 0 (a patch-wise MLP stem), yet pruning effects got weaker, not stronger:
   high-CCS pruning cost 4.4 points, random 3.5; only the six background heads mattered (25 points of
   background, 0.0 elsewhere); the colour, position and shape CCS-5 heads cost under 1 point each.
 Why the "shape" heads are not specific: the default pool's two-factor captions. A mixed head's five
