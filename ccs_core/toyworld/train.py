@@ -65,6 +65,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..analysis import SpanParams
 from ..store import file_digest
 from .losses import (class_spread_loss, factor_loss, head_drop_image_features, head_group_norms,
                      head_lasso, multi_positive_loss, uniformity_loss)
@@ -163,7 +164,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 HEAD_L1 = 2e-4  # group-lasso weight of the recipe
-ANALYSED_LAYERS = 4  # the app's default: the last 4 layers
+ANALYSED_LAYERS = SpanParams.n_layers  # the app's default: heads of the last layers are analysed
 BARE_SHARE = 0.3  # captions that are only value words ("striped", "top left", "two")
 HARD_FACTORS = {"shape": 0.3, "position": 0.25, "count": 0.2, "size": 0.15, "colour": 0.1}
 
@@ -326,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--class-spread", type=float, default=1.0,
                    help="weight of the uniformity loss among each factor's class prompts (0: off)")
     p.add_argument("--stem-l1", type=float, default=0.0,
-                   help="extra group lasso on the heads of the layers before the last 4 (not analysed)")
+                   help=f"extra group lasso on the heads of the layers before the last {ANALYSED_LAYERS} "
+                        "(the layers the app does not analyse)")
     p.add_argument("--layers", type=int, default=TOY_CONFIG["vision_cfg"]["layers"],
                    help="image-tower layers")
     p.add_argument("--head-width", type=int, default=TOY_CONFIG["vision_cfg"]["head_width"],
