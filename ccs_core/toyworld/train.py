@@ -38,6 +38,20 @@ from them) costs size 22.9, through the size head L3.H13.
   head went to norm 0 (a patch-wise MLP stem), yet pruning effects got weaker, not stronger:
   high-CCS pruning cost 4.4 points, random 3.5; only the six background heads mattered (25 points of
   background, 0.0 elsewhere); the colour, position and shape CCS-5 heads cost under 1 point each.
+- ``--layers 5 --steps 2500 --head-l1 4e-4`` and ``8e-4`` (a lasso 2x and 4x the recipe's, so that
+  fewer analysed heads share each factor; 27 min each, two at a time): 15 and 30 heads silent, and
+  the effects did not get stronger. 4e-4: high-CCS pruning 9.6 points, random 1.1, but only
+  background drops 10 points; its one CCS-5 colour head costs nothing. 8e-4: high 7.7, random 6.2;
+  background and colour (4.3 vs 0.1) specific, shape not (1.0 vs 1.0).
+- A world with nine positions (the 2 x 2-cell block of objects on a 3 x 3 grid, centred on the
+  block, so one or two objects straddle patches), to give a pure position head eight directions;
+  the default recipe, seeds 0, 1, 3 and a control, 33-39 min per seed two at a time (a one-off
+  change to ``world.render``, not kept). Position heads now reach CCS 5 and are specific (seed 3:
+  position 24.8 points vs 1.5 elsewhere) and target 4 is met on seeds 0 and 1 (seed 1: background,
+  colour, position; seed 0: also count), but target 3 is missed on all three: random draws now hit
+  the CCS-3/4 heads that compute shape, size and count (seed 1: high 8.6 points, random 4.4; seed 3:
+  11.8 vs 6.3; seed 0: 8.6 vs 9.0), and hard shape falls to 0.36. Best seed 5 of 6, as the bundled
+  one, so the four-quadrant world stays.
 Why the "shape" heads are not specific: the default pool's two-factor captions. A mixed head's five
 spans can each name a shape and a different second factor (bundled L0.H0: "a small ring", "three
 triangles", "two circles", "a cross at the bottom right", "a green diamond"), and every one fits
