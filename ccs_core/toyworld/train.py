@@ -52,6 +52,11 @@ from them) costs size 22.9, through the size head L3.H13.
   the CCS-3/4 heads that compute shape, size and count (seed 1: high 8.6 points, random 4.4; seed 3:
   11.8 vs 6.3; seed 0: 8.6 vs 9.0), and hard shape falls to 0.36. Best seed 5 of 6, as the bundled
   one, so the four-quadrant world stays.
+- Both together, the nine-position world and ``--layers 5 --steps 2500`` (26-27 min per seed two at a
+  time; ``docs/experiments/nine_positions``: the world patch, the seed-1 and control checkpoints, the
+  report): seed 1 meets all six checked targets (hard-task drop high 13.2 points, low -0.5, random
+  2.1; concepts background, colour, position), seeds 3 and 0 miss target 3 (high 6.9 and 5.5 points
+  vs random 1.8 and 3.0, one task down 10 points). The candidate to bundle; not bundled yet.
 Why the "shape" heads are not specific: the default pool's two-factor captions. A mixed head's five
 spans can each name a shape and a different second factor (bundled L0.H0: "a small ring", "three
 triangles", "two circles", "a cross at the bottom right", "a green diamond"), and every one fits
