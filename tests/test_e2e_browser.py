@@ -358,6 +358,8 @@ def test_a_reproduce_report_opens_in_the_browser(server, browser, tmp_path):
             page.get_by_role("heading", name=title).wait_for(timeout=60_000)
         page.get_by_text("ViT-B-32-OpenAI").first.wait_for()
         page.locator('[data-testid="stImage"] img').first.wait_for()
+        # the tables render after their headings (a clean CI run counted 2 of 7 at once): wait for the 7th
+        page.locator('[data-testid="stDataFrame"]').nth(6).wait_for(timeout=60_000)
         assert page.locator('[data-testid="stDataFrame"]').count() >= 7
         assert not page.locator('[data-testid="stException"]').count()
         settle(page)
