@@ -21,7 +21,7 @@ the 2 cores):
   count moves into one CCS-3 head (36 points of count when pruned alone) that random draws hit, so
   high-CCS pruning is 2.1x random instead of 3.1x and only 9% of the heads have CCS <= 1; at 1.5e-3,
   35 heads go silent and 9% have CCS 5.
-Why target 4 (concept-specific pruning) resists, and five changes tried for it, not kept (seed 3,
+Why target 4 (concept-specific pruning) resists, and six changes tried for it, five not kept (seed 3,
 ``toyworld.report``): the bundled seed's eight CCS-5 "shape" heads sit mostly in layer 0; removing
 only their direct writes to the embedding costs shape 5.5 points and size 0.4 (a one-off script on 512
 hard test images, not kept in the repo), but pruning them (which also removes what later layers read
