@@ -182,7 +182,7 @@ def test_a_real_architecture_gets_its_own_judges_and_a_random_weights_banner(app
 def test_grid_stale_selection_falls_back_to_an_analysed_head(app):
     at = page(app, "app_pages/grid.py", selected_head="L0.H0", n_layers=2)
     assert_clean(at)
-    assert at.session_state["selected_head"].startswith(("L2.", "L3."))
+    assert at.session_state["selected_head"].startswith(("L3.", "L4."))  # the toy has layers L0..L4
 
 
 def test_inspector_shows_verdicts_images_and_saves_human_answers(app):
@@ -251,8 +251,9 @@ def test_prune_custom_heads_exact_and_bias(app):
     assert set(bias["strategy"]) == {"original", "custom"} and (bias["maxskew_mean"] >= 0).all()
 
 
-def concept_heads_of(label: str) -> dict[str, int]:
-    """head -> CCS of every head labelled ``label``, as the app scores the toy model (same store)."""
+def concept_heads_of(label: str, norm: str = "own-mean") -> dict[str, int]:
+    """head -> CCS of every head labelled ``label``, as the app scores the toy model (same store) with
+    the decomposition convention ``norm`` (the paper protocol uses gandelsman: other spans, other CCS)."""
     import os
 
     from ccs_core import analysis
@@ -264,7 +265,7 @@ def concept_heads_of(label: str) -> dict[str, int]:
 
     store = open_store(os.environ["CCS_CACHE_DIR"])
     spans = analysis.run_spans(load_model("toy"), analysis.resolve_images("toy", n=N_IMAGES),
-                               analysis.resolve_pool(None, "toy"), analysis.SpanParams(4, 5), store=store)
+                               analysis.resolve_pool(None, "toy"), analysis.SpanParams(4, 5, norm=norm), store=store)
     settings = load_settings({})
     res = analysis.run_scores(spans, make_labeller("toy", settings), make_judges(["toy"], settings)[0], store=store)
     table = res.ccs_table(spans.layers)
@@ -281,8 +282,9 @@ def test_protocol_paper_prunes_only_a_concepts_ccs5_heads_and_is_recorded(app):
     assert "norm" not in at.session_state or at.session_state["norm"] == "own-mean"  # (a default elsewhere)
     assert any("Protocol: **standard**" in c.value for c in at.caption)
     labelled = concept_heads_of("shape")
-    top = sorted((h for h, ccs in labelled.items() if ccs == 5), key=HeadId.parse)  # L3.H2 before L3.H10
-    assert 0 < len(top) < len(labelled)  # the toy model has shape heads of CCS 5 and below
+    paper = concept_heads_of("shape", norm="gandelsman")
+    top = sorted((h for h, ccs in paper.items() if ccs == 5), key=HeadId.parse)  # L3.H2 before L3.H10
+    assert 0 < len(top) < len(paper)  # the toy model has shape heads of CCS 5 and below
 
     def run_concept(label: str) -> AppTest:
         at.selectbox(key="prune_strategy").set_value("concept").run()
@@ -312,7 +314,7 @@ def test_protocol_paper_prunes_only_a_concepts_ccs5_heads_and_is_recorded(app):
     assert at.session_state["prune_result"]["request"]["protocol"] == "standard"
 
     low = next((label for label in ("size", "count", "position")
-                if concept_heads_of(label) and max(concept_heads_of(label).values()) < 5), None)
+                if (heads := concept_heads_of(label, norm="gandelsman")) and max(heads.values()) < 5), None)
     if low:  # a concept with no CCS-5 head: under paper, a message says why and what to do
         at.session_state["protocol"] = "paper"
         at.run()
@@ -471,7 +473,7 @@ def test_a_link_capped_by_the_model_or_the_spans_says_so(app):
     app.run()
     assert_clean(app)
     notes = " ".join(i.value for i in app.info)
-    assert "has 4 layers, so the last 4 are analysed (the link asked for 999)" in notes, notes
+    assert "has 5 layers, so the last 5 are analysed (the link asked for 999)" in notes, notes
     assert "High CCS at least 10 is more than the 5 spans allow; 5 is used" in notes, notes
 
 

@@ -36,14 +36,32 @@ def test_train_split_is_correlated_and_test_is_not():
 def test_factor_changes_change_pixels_where_expected():
     s = world.sample_world(1, 3)[0].with_value("count", 0).with_value("position", 0)
     img = np.asarray(world.render(s)).astype(int)
-    moved = np.asarray(world.render(s.with_value("position", 3))).astype(int)
+    moved = np.asarray(world.render(s.with_value("position", 8))).astype(int)
     half = world.IMAGE_SIZE // 2
     diff = np.abs(img - moved).sum(-1)
     assert diff[:half, :half].sum() > 5 * diff[:half, half:].sum()  # the object left the top left
 
 
+def test_each_position_centres_its_group_on_its_block_whatever_the_count():
+    cell = world.IMAGE_SIZE / world.CELLS
+    base = world.sample_world(1, 5)[0].with_value("background", 0).with_value("frame", 0)
+    for p in range(len(VALUES["position"])):
+        row, col = divmod(p, 3)
+        for k in range(len(VALUES["count"])):
+            s = base.with_value("position", p).with_value("count", k).with_value("size", 1)
+            ink = np.abs(np.asarray(world.render(s)).astype(float) - np.asarray(
+                world.render(s.with_value("colour", (s.index("colour") + 3) % 6))).astype(float)).sum(-1)
+            ys, xs = np.nonzero(ink > 30)  # object pixels: those a change of colour changes
+            # the group is centred on its block (three objects are off by a sixth of a cell at most)
+            assert abs(ys.mean() + 0.5 - (row + 1) * cell) < 2.5
+            assert abs(xs.mean() + 0.5 - (col + 1) * cell) < 2.5
+            # and every object stays inside the block's 2 x 2 cells
+            assert ys.min() >= row * cell - 1 and ys.max() <= (row + 2) * cell + 1
+            assert xs.min() >= col * cell - 1 and xs.max() <= (col + 2) * cell + 1
+
+
 def test_captions_and_zero_shot_prompts_match_training_phrases():
-    s = world.Sample((0, 1, 0, 3, 1, 2, 1), seed=1)
+    s = world.Sample((0, 1, 0, 8, 1, 2, 1), seed=1)
     assert world.caption(s) == ("two small red squares at the bottom right on a dotted background "
                                 "in a thin frame")
     assert world.caption(s, FACTORS) == "two small red squares at the bottom right on a dotted background"

@@ -20,7 +20,7 @@ from .world import ALL_FACTORS, DISTRACTOR_WORDS, IMAGE_SIZE, PLURAL, PREFIXES, 
 
 TOY_CONFIG: dict = {
     "embed_dim": 64,
-    "vision_cfg": {"image_size": IMAGE_SIZE, "patch_size": 8, "width": 128, "layers": 4,
+    "vision_cfg": {"image_size": IMAGE_SIZE, "patch_size": 8, "width": 128, "layers": 5,
                    "head_width": 8, "mlp_ratio": 4.0},
     "text_cfg": {"context_length": 18, "width": 64, "heads": 4, "layers": 3, "mlp_ratio": 4.0},
 }

@@ -23,7 +23,7 @@ LABEL_WORDS: dict[str, list[str]] = {
     "colour": ["colour", "color", "colours", "colors", "hue"],
     "shape": ["shape", "shapes", "form", "geometry"],
     "size": ["size", "sizes", "scale", "big", "small", "large"],
-    "position": ["position", "location", "place", "where", "spatial", "quadrant", "layout"],
+    "position": ["position", "location", "place", "where", "spatial", "quadrant", "layout", "centre", "center"],
     "count": ["count", "number", "numbers", "counting", "how many", "quantity", "numerosity"],
     "background": ["background", "texture", "pattern", "backdrop"],
 }

@@ -134,7 +134,7 @@ def neutral_prompts() -> list[str]:
 
 
 def toy_videos(n: int = 8, frames: int = 4, seed: int = 0) -> tuple[list[list[Image.Image]], list[str]]:
-    """n short clips of objects moving round the quadrants, with captions of what stays fixed."""
+    """n short clips of objects moving across the nine positions, with captions of what stays fixed."""
     rng = np.random.default_rng(1000 * SPLIT_SEEDS["video"] + seed)
     positions = len(VALUES["position"])
     clips, captions = [], []

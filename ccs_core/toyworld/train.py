@@ -1,9 +1,11 @@
 """Train the toy CLIP from scratch on the procedural world: ``python -m ccs_core.toyworld.train``.
 
-The recipe (defaults; one command per seed, about 28 minutes per seed with two seeds at a time on
-the 2 cores):
-- an open_clip CLIP whose image tower is 4 layers of 16 heads (width 8), all of them analysed, so
-  every path from the patches to the class token runs through an analysed head;
+The recipe (defaults; one command per seed, 26-27 minutes per seed with two seeds at a time on
+the 2 cores when nothing else runs):
+- an open_clip CLIP whose image tower is 5 layers of 16 heads (width 8), 2500 steps; the app analyses
+  the last 4 layers, so layer 0 is a stem that no analysed head's effect is credited to (with 4 layers,
+  all analysed, the "shape" heads sat in layer 0 and pruning them also starved later heads: target 4
+  missed);
 - CLIP's symmetric loss with soft targets over random-subset captions of the six named factors and
   the picture frame (mostly one or two of them; 30% bare value words such as "top left"), half of
   each batch in hard-negative groups of 4 that differ in one factor, images rendered fresh every step;
@@ -21,8 +23,9 @@ the 2 cores):
   count moves into one CCS-3 head (36 points of count when pruned alone) that random draws hit, so
   high-CCS pruning is 2.1x random instead of 3.1x and only 9% of the heads have CCS <= 1; at 1.5e-3,
   35 heads go silent and 9% have CCS 5.
-Why target 4 (concept-specific pruning) resists, and six changes tried for it, five not kept (seed 3,
-``toyworld.report``): the bundled seed's eight CCS-5 "shape" heads sit mostly in layer 0; removing
+Why target 4 (concept-specific pruning) resisted, and six changes tried for it, the last one kept
+(``toyworld.report``). The former recipe (four quadrants, 4 layers, all analysed; seed 3 was bundled):
+its eight CCS-5 "shape" heads sat mostly in layer 0; removing
 only their direct writes to the embedding costs shape 5.5 points and size 0.4 (a one-off script on 512
 hard test images, not kept in the repo), but pruning them (which also removes what later layers read
 from them) costs size 22.9, through the size head L3.H13.
@@ -45,23 +48,23 @@ from them) costs size 22.9, through the size head L3.H13.
   background and colour (4.3 vs 0.1) specific, shape not (1.0 vs 1.0).
 - A world with nine positions (the 2 x 2-cell block of objects on a 3 x 3 grid, centred on the
   block, so one or two objects straddle patches), to give a pure position head eight directions;
-  the default recipe, seeds 0, 1, 3 and a control, 33-39 min per seed two at a time (a one-off
-  change to ``world.render``, not kept). Position heads now reach CCS 5 and are specific (seed 3:
+  with the 4-layer tower, seeds 0, 1, 3 and a control, 33-39 min per seed two at a time (a one-off
+  change to ``world.render``, not kept alone). Position heads now reach CCS 5 and are specific (seed 3:
   position 24.8 points vs 1.5 elsewhere) and target 4 is met on seeds 0 and 1 (seed 1: background,
   colour, position; seed 0: also count), but target 3 is missed on all three: random draws now hit
   the CCS-3/4 heads that compute shape, size and count (seed 1: high 8.6 points, random 4.4; seed 3:
   11.8 vs 6.3; seed 0: 8.6 vs 9.0), and hard shape falls to 0.36. Best seed 5 of 6, as the bundled
-  one, so the four-quadrant world stays.
-- Both together, the nine-position world and ``--layers 5 --steps 2500`` (26-27 min per seed two at a
-  time; ``docs/experiments/nine_positions``: the world patch, the seed-1 and control checkpoints, the
-  report): seed 1 meets all six checked targets (hard-task drop high 13.2 points, low -0.5, random
-  2.1; concepts background, colour, position), seeds 3 and 0 miss target 3 (high 6.9 and 5.5 points
-  vs random 1.8 and 3.0, one task down 10 points). The candidate to bundle; not bundled yet.
-Why the "shape" heads are not specific: the default pool's two-factor captions. A mixed head's five
-spans can each name a shape and a different second factor (bundled L0.H0: "a small ring", "three
+  one (the four-quadrant world's seed 3, bundled then).
+- Both together, the nine-position world and ``--layers 5 --steps 2500``: the recipe now (the
+  defaults; the world's nine positions are in ``world.py``). Seed 1, bundled, meets all six checked
+  targets (hard-task drop high 13.2 points, low -0.5, random 2.1; concepts background, colour,
+  position); seeds 3 and 0 miss target 3 (high 6.9 and 5.5 points vs random 1.8 and 3.0, one task
+  down 10 points, not two). The README has the per-seed table.
+Why the former "shape" heads were not specific: the default pool's two-factor captions. A mixed head's five
+spans can each name a shape and a different second factor (the former bundled L0.H0: "a small ring", "three
 triangles", "two circles", "a cross at the bottom right", "a green diamond"), and every one fits
 "shape". On the single-factor pool (``pool_texts("single")`` written to a file, ``ccs_core spans
---pool FILE``) the bundled model has one CCS-5 head (background): the pure heads of the 2- to
+--pool FILE``) the former bundled model has one CCS-5 head (background): the pure heads of the 2- to
 4-valued factors have too few directions to fill five spans.
 Options kept for experiments: ``--head-drop`` (drop each head's output in training; 0.3 made every
 head redundant, 0.1 cut every pruning effect to under 3 points, see
@@ -322,7 +325,7 @@ def write_card(out: Path, ckpt: Path, config: dict, stats: dict, args: dict, tes
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
+    p.add_argument("--steps", type=int, default=2500, help="optimizer steps (default 2500)")
     p.add_argument("--minutes", type=float, default=30.0,
                    help="wall-clock guard: stop (exit 3) a run that takes longer; the schedule is by step")
     p.add_argument("--out", type=Path, default=TOY_DIR, help="where checkpoint + card go")

@@ -17,7 +17,8 @@ from PIL import Image, ImageDraw
 
 IMAGE_SIZE = 32
 _SS = 4  # supersampling factor for antialiased drawing
-GRID = 2  # cells per quadrant side: 32 px / 4 cells = 8 px = one patch of the toy ViT
+CELLS = 4  # the image is CELLS x CELLS cells of 8 px (one patch of the toy ViT); a position is
+# one of nine blocks of 2 x 2 cells, centred on the inner grid points of that lattice
 
 FACTORS: list[str] = ["colour", "shape", "size", "position", "count", "background"]
 # A property the world shows and training captions name, but that no default text pool describes,
@@ -29,7 +30,8 @@ VALUES: dict[str, list[str]] = {
     "colour": ["red", "green", "blue", "yellow", "purple", "pink"],
     "shape": ["circle", "square", "triangle", "cross", "diamond", "ring"],
     "size": ["small", "large"],
-    "position": ["top left", "top right", "bottom left", "bottom right"],
+    "position": ["top left", "top", "top right", "left", "centre", "right",
+                 "bottom left", "bottom", "bottom right"],
     "count": ["one", "two", "three", "four"],
     "background": ["plain", "striped", "dotted", "checkered", "grid", "diagonal"],
     "frame": ["unframed", "thin", "thick", "double", "dashed", "bracketed"],
@@ -191,6 +193,22 @@ def _draw_frame(draw: ImageDraw.ImageDraw, kind: str, big: int, rng: np.random.G
         draw.rectangle([inset, inset, big - 1 - inset, big - 1 - inset], outline=tone, width=width)
 
 
+PAIRS = [((-0.5, 0.0), (0.5, 0.0)), ((0.0, -0.5), (0.0, 0.5)),
+         ((-0.5, -0.5), (0.5, 0.5)), ((-0.5, 0.5), (0.5, -0.5))]
+CORNERS = [(-0.5, -0.5), (-0.5, 0.5), (0.5, -0.5), (0.5, 0.5)]
+
+
+def arrangement(k: int, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """Offsets (dy, dx), in cells, of ``k`` objects round their block's centre (one object sits on it,
+    two face each other across it, three or four take corners of its 2 x 2 cells); each object
+    stays inside its block, so the block alone says the position."""
+    if k == 1:
+        return [(0.0, 0.0)]
+    if k == 2:
+        return list(PAIRS[int(rng.integers(len(PAIRS)))])
+    return [CORNERS[i] for i in rng.permutation(len(CORNERS))[:k]]
+
+
 def render(sample: Sample, size: int = IMAGE_SIZE, style: str = "normal") -> Image.Image:
     """Draw a sample as an RGB image (deterministic in the sample and style; see ``STYLES``)."""
     if style not in STYLES:
@@ -201,9 +219,8 @@ def render(sample: Sample, size: int = IMAGE_SIZE, style: str = "normal") -> Ima
     bg = _background(sample.value("background"), rng, big)
     img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(img)
-    pos = sample.value("position").split()
-    qy, qx = (0 if pos[0] == "top" else 1), (0 if pos[1] == "left" else 1)
-    cell = big / (2 * GRID)  # objects sit in a GRID x GRID grid of cells inside their quadrant
+    row, col = divmod(sample.index("position"), 3)
+    cell = big / CELLS
     r = cell * (0.47 if sample.value("size") == "large" else 0.33) * st["scale"]
     slack = max(0.0, cell / 2 - r - _SS * 0.25)
     tone = rng.uniform(0.85, 1.0)
@@ -214,10 +231,9 @@ def render(sample: Sample, size: int = IMAGE_SIZE, style: str = "normal") -> Ima
         rgb = st["contrast"] * rgb + (1 - st["contrast"]) * float(bg.mean())
     fill = tuple(int(c) for c in np.clip(rgb, 0, 255))
     draw_one = _draw_outline if st["outline"] else _draw_shape
-    cells = rng.permutation(GRID * GRID)[: sample.index("count") + 1]
-    for c in cells:
-        cy = (GRID * qy + c // GRID + 0.5) * cell + rng.uniform(-slack, slack)
-        cx = (GRID * qx + c % GRID + 0.5) * cell + rng.uniform(-slack, slack)
+    for dy, dx in arrangement(sample.index("count") + 1, rng):
+        cy = (row + 1 + dy) * cell + rng.uniform(-slack, slack)
+        cx = (col + 1 + dx) * cell + rng.uniform(-slack, slack)
         draw_one(draw, sample.value("shape"), cx, cy, r, fill)
     _draw_frame(draw, sample.value("frame"), big, np.random.default_rng([sample.seed, 2]))
     img = img.resize((size, size), Image.BOX)
