@@ -228,15 +228,16 @@ def test_a_silent_head_gets_no_score(tmp_path):
     images, pool = toy_image_set("test", 24, 0), toy_pool("single")
     base = run_spans(from_model(model, pre, tok, name="toy", key=key), images, pool, store=store)
     already = [h.head for h in base.heads if h.silent]  # the recipe's group lasso switches a few off
-    n = next(i for i in range(16) if f"L3.H{i}" not in already)
+    last = len(model.visual.transformer.resblocks) - 1  # the toy's last layer (L4 of L0..L4)
+    n = next(i for i in range(16) if f"L{last}.H{i}" not in already)
     blk = model.visual.transformer.resblocks[-1]
     dh = blk.attn.head_dim
     with torch.no_grad():
-        blk.attn.out_proj.weight[:, n * dh:(n + 1) * dh] = 0  # L3.Hn writes nothing
+        blk.attn.out_proj.weight[:, n * dh:(n + 1) * dh] = 0  # the last layer's head n writes nothing
     loaded = from_model(model, pre, tok, name="toy", key=key + "-silent")
     spans = run_spans(loaded, images, pool, store=store)
     silent = [h.head for h in spans.heads if h.silent]
-    head = f"L3.H{n}"
+    head = f"L{last}.H{n}"
     assert sorted(silent) == sorted(already + [head])
     scores = run_scores(spans, ToyLabeller(), [ToyJudge()], store)
     assert head not in scores.heads and sorted(scores.silent) == sorted(silent)
@@ -263,7 +264,8 @@ def toy_both(tmp_path_factory):
 
 def test_spans_differ_between_conventions_only_in_later_spans_or_at_near_ties(toy_both):
     """The conventions change some heads' later spans; a first span changes only where TEXTSPAN's two best
-    first candidates are within 2% of each other in std (measured: 3 of 64 heads, gaps 0.6-1.3%)."""
+    first candidates are within 5% of each other in std (measured on the bundled seed: 2 of 64 heads, gaps
+    0.1-4.4%, the larger on a weak head; the former 4-layer seed had 3 heads, gaps 0.6-1.3%)."""
     from ccs_core.decompose import decompose_image_set
     from ccs_core.textspan import span_directions
 
@@ -284,7 +286,7 @@ def test_spans_differ_between_conventions_only_in_later_spans_or_at_near_ties(to
             std = [float((cc @ span_directions(c, texts, [A[h].indices[0] if i == 0 else G[h].indices[0]])[0]).std())
                    for i in (0, 1)]                  # the own-mean first pick, the gandelsman first pick
             best = max(std)
-            assert min(std) >= 0.98 * best, (norm, h, std)
+            assert min(std) >= 0.95 * best, (norm, h, std)
             assert std[0 if norm == "own-mean" else 1] == best  # each convention picked its own best
 
 

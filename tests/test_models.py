@@ -197,4 +197,6 @@ def test_bf16_autocast_follows_the_models_device_not_the_batchs(monkeypatch):
     toy = load_model("toy", device="cpu")
     x = torch.rand(2, 3, toy.spec.image_size, toy.spec.image_size)
     half, full = dec.decompose(toy, x, n_layers=2, precision="bf16"), dec.decompose(toy, x, n_layers=2)
-    assert half.heads.dtype == torch.float32 and torch.allclose(half.total(), full.total(), rtol=0.05, atol=0.05)
+    assert half.heads.dtype == torch.float32
+    # bf16 keeps 8 bits of mantissa: the total (class-token embedding) within 2% of fp32 in norm
+    assert float((half.total() - full.total()).norm() / full.total().norm()) < 0.02
